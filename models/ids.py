@@ -1,0 +1,19 @@
+"""Deterministic identifiers derived from content (never random): the basis of idempotency."""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def derive_id(prefix: str, *parts: object) -> str:
+    """A stable id: `prefix-` and 24 hex chars of SHA-256 over the parts joined by `|`.
+
+    The same parts always give the same id, so a replay or redelivery is absorbed downstream.
+    """
+    text = "|".join(str(part) for part in parts)
+    return f"{prefix}-{hashlib.sha256(text.encode()).hexdigest()[:24]}"
+
+
+def digest64(text: str) -> int:
+    """A 64-bit integer digest of `text`, for compact sets of seen event ids."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")

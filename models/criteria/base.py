@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from pydantic import BaseModel, ConfigDict
+
 
 class Response(StrEnum):
     """The common ladder the remission fold works with, whatever the criteria system."""
@@ -14,6 +16,20 @@ class Response(StrEnum):
     STABLE = "stable"
     PROGRESSION = "progression"
     NOT_EVALUABLE = "not_evaluable"
+
+
+# Depth of remission, shallow to deep (DOMAIN.md §1): PR < CR by imaging < pCR < MRD-negative.
+# "CR" is a complete response judged without imaging (IMWG, ELN, ATA, CTC, PSA).
+DEPTH_PARTIAL = "PR"
+DEPTH_COMPLETE = "CR"
+DEPTH_IMAGING_CR = "CR by imaging"
+DEPTH_PATHOLOGIC_CR = "pCR"
+
+
+class Measurements(BaseModel):
+    """Base of every assessment model: raw measurements, frozen, no unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +49,27 @@ class Evaluation:
     detail: str
     metric: float | None = None
     depth: str | None = None
+
+
+def judged(
+    system: str,
+    category: str,
+    response: Response,
+    detail: str,
+    *,
+    metric: float | None = None,
+    depth: str | None = None,
+    needs_confirmation: bool | None = None,
+) -> Evaluation:
+    """An Evaluation; `needs_confirmation` defaults to True for a complete or partial response."""
+    if needs_confirmation is None:
+        needs_confirmation = response in (Response.COMPLETE, Response.PARTIAL)
+    return Evaluation(system, category, response, needs_confirmation, detail, metric, depth)
+
+
+def not_evaluable(system: str, detail: str, metric: float | None = None) -> Evaluation:
+    """An assessment the system cannot judge; the reason is in `detail`."""
+    return Evaluation(system, "not_evaluable", Response.NOT_EVALUABLE, False, detail, metric)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,92 @@
+"""Tumour burden over time: a summed measure, its baseline and its nadir (RECIST, WHO, Lugano CT).
+
+Memory keys: `baseline` and `nadir` (the summed measure, in the system's unit) and `lesions`
+(the sorted lesion ids joined by "|", so a follow-up can be checked against the baseline set).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, model_validator
+
+from models.criteria.base import CriteriaMemory, Evaluation, Measurements, Response
+
+# "|" is the separator in memory, so ids may not contain it.
+LesionId = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
+
+# Non-target disease as RECIST and WHO grade it: gone, still there, or clearly worse.
+NonTarget = Literal["absent", "present", "unequivocal_progression"]
+
+
+class BidimensionalLesion(Measurements):
+    """A lesion measured in two perpendicular diameters (mm), as WHO and Lugano CT use."""
+
+    lesion_id: LesionId
+    longest_mm: float = Field(ge=0)
+    perpendicular_mm: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _perpendicular_not_longer(self) -> Self:
+        if self.perpendicular_mm > self.longest_mm:
+            raise ValueError("perpendicular_mm cannot exceed longest_mm")
+        return self
+
+    @property
+    def product_mm2(self) -> float:
+        """Longest diameter times its perpendicular, in mm²."""
+        return self.longest_mm * self.perpendicular_mm
+
+
+@dataclass(frozen=True, slots=True)
+class Burden:
+    """The reference sums: `baseline` for response, `nadir` (smallest so far) for progression."""
+
+    baseline: float
+    nadir: float
+
+
+def recall(memory: CriteriaMemory) -> Burden | None:
+    """The remembered baseline and nadir, or None before the first (baseline) assessment."""
+    baseline, nadir = memory.get("baseline"), memory.get("nadir")
+    if isinstance(baseline, float) and isinstance(nadir, float):
+        return Burden(baseline, nadir)
+    return None
+
+
+def lesion_key(ids: Iterable[str]) -> str:
+    """The order-free identity of a set of lesions, as stored under `lesions`."""
+    return "|".join(sorted(ids))
+
+
+def same_lesions(memory: CriteriaMemory, ids: Iterable[str]) -> bool:
+    """True when `ids` are exactly the lesions measured at baseline."""
+    return memory.get("lesions") == lesion_key(ids)
+
+
+def start(total: float, ids: Iterable[str]) -> CriteriaMemory:
+    """A fresh memory whose baseline and nadir are `total`; earlier state is dropped."""
+    return CriteriaMemory().with_values(
+        baseline=float(total), nadir=float(total), lesions=lesion_key(ids)
+    )
+
+
+def remember(memory: CriteriaMemory, total: float) -> CriteriaMemory:
+    """`memory` with the nadir lowered to `total` when it is the smallest sum so far."""
+    burden = recall(memory)
+    nadir = float(total) if burden is None else min(burden.nadir, float(total))
+    return memory.with_values(nadir=nadir)
+
+
+def baseline_evaluation(system: str, total: float, unit: str) -> Evaluation:
+    """The evaluation of a baseline assessment: no response yet, `metric` is the sum."""
+    return Evaluation(
+        system=system,
+        category="baseline",
+        response=Response.NOT_EVALUABLE,
+        needs_confirmation=False,
+        detail=f"baseline sum {total:g} {unit}; later assessments are compared with it",
+        metric=total,
+    )

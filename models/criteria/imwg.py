@@ -1,0 +1,120 @@
+"""IMWG 2016 myeloma response (Kumar et al., Lancet Oncol 2016): serum M-protein vs baseline and
+nadir, immunofixation, marrow plasma cells, plasmacytomas and the free light chain ratio.
+
+Memory keys: `baseline`, `nadir` (serum M-protein, g/dL) and `previous` (the last category),
+because every IMWG category needs two consecutive assessments.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from models.criteria.base import (
+    DEPTH_COMPLETE,
+    DEPTH_PARTIAL,
+    CriteriaMemory,
+    Evaluation,
+    Measurements,
+    Response,
+    judged,
+)
+from models.criteria.burden import Burden, recall
+from models.criteria.thresholds import at_least, percent_change
+
+SYSTEM = "imwg"
+CR_MAX_PLASMA_CELLS_PCT = 5.0  # CR needs fewer than this in marrow
+VGPR_DECREASE_PCT = 90.0  # serum M-protein, from baseline
+PR_DECREASE_PCT = 50.0  # serum M-protein, from baseline
+PD_INCREASE_PCT = 25.0  # serum M-protein, from nadir ...
+PD_INCREASE_G_DL = 0.5  # ... and at least this much in absolute terms
+
+_RESPONSES = {
+    "sCR": Response.COMPLETE,
+    "CR": Response.COMPLETE,
+    "VGPR": Response.PARTIAL,
+    "PR": Response.PARTIAL,
+    "SD": Response.STABLE,
+    "PD": Response.PROGRESSION,
+}
+_DEPTHS = {"sCR": DEPTH_COMPLETE, "CR": DEPTH_COMPLETE, "VGPR": DEPTH_PARTIAL, "PR": DEPTH_PARTIAL}
+
+Immunofixation = Literal["negative", "positive"]
+
+
+class ImwgAssessment(Measurements):
+    """One myeloma response assessment. The first one (or `baseline=True`) is the baseline.
+
+    `marrow_plasma_cells_pct` may be None when no marrow was taken; CR then cannot be called.
+    `flc_ratio_normal` None means not measured, so sCR cannot be called.
+    """
+
+    system: Literal["imwg"] = "imwg"
+    serum_immunofixation: Immunofixation
+    urine_immunofixation: Immunofixation
+    marrow_plasma_cells_pct: float | None = Field(default=None, ge=0, le=100)
+    plasmacytomas: bool = False
+    serum_m_protein_g_dl: float = Field(ge=0)
+    flc_ratio_normal: bool | None = None
+    baseline: bool = False
+
+
+def evaluate_imwg(
+    memory: CriteriaMemory, assessment: ImwgAssessment
+) -> tuple[Evaluation, CriteriaMemory]:
+    """Judge one assessment. Every category except baseline has needs_confirmation=True, and
+    `detail` says whether this assessment confirms the previous one (same category twice)."""
+    m_protein = assessment.serum_m_protein_g_dl
+    burden = recall(memory)
+    if assessment.baseline or burden is None:
+        fresh = CriteriaMemory().with_values(baseline=m_protein, nadir=m_protein, previous=None)
+        detail = f"baseline serum M-protein {m_protein:g} g/dL"
+        return judged(SYSTEM, "baseline", Response.NOT_EVALUABLE, detail, metric=m_protein), fresh
+    label, reason = _category(assessment, burden)
+    previous = memory.get("previous")
+    if previous == label:
+        reason += f"; confirms the previous {label}"
+    else:
+        reason += f"; needs a second consecutive {label} (previous: {previous or 'none'})"
+    memory = memory.with_values(nadir=min(burden.nadir, m_protein), previous=label)
+    evaluation = judged(
+        SYSTEM,
+        label,
+        _RESPONSES[label],
+        reason,
+        metric=m_protein,
+        depth=_DEPTHS.get(label),
+        needs_confirmation=True,
+    )
+    return evaluation, memory
+
+
+def _category(a: ImwgAssessment, burden: Burden) -> tuple[str, str]:
+    """The IMWG label, checked in the order PD, sCR, CR, VGPR, PR, SD."""
+    m_protein = a.serum_m_protein_g_dl
+    rise = m_protein - burden.nadir
+    growth = percent_change(m_protein, burden.nadir)
+    if at_least(growth, PD_INCREASE_PCT) and at_least(rise, PD_INCREASE_G_DL):
+        return "PD", f"M-protein {m_protein:g} g/dL is {rise:g} g/dL ({growth:.1f}%) above nadir"
+    if _complete(a):
+        if a.flc_ratio_normal:
+            return "sCR", "CR with a normal free light chain ratio"
+        return "CR", "negative serum and urine immunofixation, no plasmacytomas, marrow < 5%"
+    decrease = -percent_change(m_protein, burden.baseline)
+    if at_least(decrease, VGPR_DECREASE_PCT):
+        return "VGPR", f"M-protein {decrease:.1f}% below baseline"
+    if at_least(decrease, PR_DECREASE_PCT):
+        return "PR", f"M-protein {decrease:.1f}% below baseline"
+    return "SD", f"M-protein {decrease:.1f}% below baseline"
+
+
+def _complete(a: ImwgAssessment) -> bool:
+    cells = a.marrow_plasma_cells_pct
+    return (
+        a.serum_immunofixation == "negative"
+        and a.urine_immunofixation == "negative"
+        and not a.plasmacytomas
+        and cells is not None
+        and cells < CR_MAX_PLASMA_CELLS_PCT
+    )

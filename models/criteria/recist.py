@@ -1,0 +1,166 @@
+"""RECIST 1.1 (Eisenhauer et al., Eur J Cancer 2009): target diameters vs baseline and nadir.
+
+With `immune=True` a progression is handed to iRECIST (see `irecist.py`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, model_validator
+
+from models.criteria.base import (
+    DEPTH_IMAGING_CR,
+    DEPTH_PARTIAL,
+    CriteriaMemory,
+    Evaluation,
+    Measurements,
+    Response,
+    judged,
+    not_evaluable,
+)
+from models.criteria.burden import (
+    LesionId,
+    NonTarget,
+    baseline_evaluation,
+    recall,
+    remember,
+    same_lesions,
+    start,
+)
+from models.criteria.irecist import immune_step
+from models.criteria.thresholds import at_least, percent_change
+
+SYSTEM = "recist"
+MAX_TARGETS = 5
+MAX_PER_ORGAN = 2
+MIN_LESION_MM = 10.0  # measurable non-node lesion, longest diameter
+MIN_NODE_MM = 15.0  # measurable (target) node, short axis
+NORMAL_NODE_MM = 10.0  # a node below this short axis is normal: counts as gone for CR
+PR_DECREASE_PCT = 30.0  # from baseline
+PD_INCREASE_PCT = 20.0  # from nadir ...
+PD_INCREASE_MM = 5.0  # ... and at least this much in absolute terms
+
+_RESPONSES = {
+    "CR": Response.COMPLETE,
+    "PR": Response.PARTIAL,
+    "SD": Response.STABLE,
+    "PD": Response.PROGRESSION,
+}
+_DEPTHS = {"CR": DEPTH_IMAGING_CR, "PR": DEPTH_PARTIAL}
+
+
+class TargetLesion(Measurements):
+    """One target lesion: longest diameter in mm, or the short axis in mm for a lymph node."""
+
+    lesion_id: LesionId
+    organ: Annotated[str, Field(min_length=1, max_length=64)]
+    is_node: bool
+    diameter_mm: float = Field(ge=0)
+
+    @property
+    def gone(self) -> bool:
+        """Counts as disappeared for CR: 0 mm, or a node back under 10 mm short axis."""
+        return self.diameter_mm < NORMAL_NODE_MM if self.is_node else self.diameter_mm == 0
+
+
+class RecistAssessment(Measurements):
+    """One RECIST 1.1 time point.
+
+    Invariants: at most 5 targets, at most 2 per organ (case-insensitive), unique lesion ids.
+    `baseline=True` declares a (new) baseline and requires measurable targets (non-node >= 10
+    mm, node >= 15 mm short axis); an undeclared first assessment is also taken as baseline, and
+    is reported not evaluable if unmeasurable. `assessed_on` is required only with `immune=True`,
+    because only iRECIST's 4-8 week confirmation window depends on dates.
+    """
+
+    system: Literal["recist"] = "recist"
+    targets: tuple[TargetLesion, ...] = Field(default=(), max_length=MAX_TARGETS)
+    new_lesions: bool = False
+    non_target: NonTarget = "absent"
+    baseline: bool = False
+    immune: bool = False
+    assessed_on: date | None = None
+
+    @model_validator(mode="after")
+    def _valid_time_point(self) -> Self:
+        organs = Counter(t.organ.casefold() for t in self.targets)
+        if organs and max(organs.values()) > MAX_PER_ORGAN:
+            raise ValueError(f"at most {MAX_PER_ORGAN} target lesions per organ")
+        if len({t.lesion_id for t in self.targets}) != len(self.targets):
+            raise ValueError("target lesion ids must be unique")
+        if self.baseline and (problem := baseline_problem(self.targets)):
+            raise ValueError(problem)
+        if self.immune and self.assessed_on is None:
+            raise ValueError("iRECIST (immune=True) needs assessed_on")
+        return self
+
+    @property
+    def sum_mm(self) -> float:
+        """Sum of target diameters in mm (long axis, short axis for nodes)."""
+        return sum(t.diameter_mm for t in self.targets)
+
+
+def baseline_problem(targets: tuple[TargetLesion, ...]) -> str | None:
+    """Why `targets` cannot serve as a RECIST baseline, or None if they can."""
+    if not targets:
+        return "a baseline needs at least one measurable target lesion"
+    for t in targets:
+        minimum = MIN_NODE_MM if t.is_node else MIN_LESION_MM
+        if t.diameter_mm < minimum:
+            return f"target {t.lesion_id} is {t.diameter_mm:g} mm, below {minimum:g} mm"
+    return None
+
+
+def evaluate_recist(
+    memory: CriteriaMemory, assessment: RecistAssessment
+) -> tuple[Evaluation, CriteriaMemory]:
+    """Judge one time point against the remembered baseline (for PR) and nadir (for PD), in mm."""
+    burden = recall(memory)
+    total = assessment.sum_mm
+    if assessment.baseline or burden is None:
+        if problem := baseline_problem(assessment.targets):
+            return not_evaluable(SYSTEM, f"not a valid baseline: {problem}", total), memory
+        ids = (t.lesion_id for t in assessment.targets)
+        return baseline_evaluation(SYSTEM, total, "mm"), start(total, ids)
+    overt = _overt_progression(assessment)
+    if overt is None and not same_lesions(memory, (t.lesion_id for t in assessment.targets)):
+        detail = "target lesions differ from the baseline set; every target must be re-measured"
+        return not_evaluable(SYSTEM, detail, total), memory
+    if overt is None:
+        label, reason = _category(assessment, burden.baseline, burden.nadir)
+        memory = remember(memory, total)
+    else:
+        label, reason = "PD", overt
+    evaluation = judged(
+        SYSTEM, label, _RESPONSES[label], reason, metric=total, depth=_DEPTHS.get(label)
+    )
+    if assessment.immune and assessment.assessed_on is not None:
+        return immune_step(memory, evaluation, assessment.assessed_on, assessment.new_lesions)
+    return evaluation, memory
+
+
+def _overt_progression(a: RecistAssessment) -> str | None:
+    """Progression that needs no measurement: a new lesion or unequivocal non-target growth."""
+    if a.new_lesions:
+        return "new lesion"
+    if a.non_target == "unequivocal_progression":
+        return "unequivocal progression of non-target disease"
+    return None
+
+
+def _category(a: RecistAssessment, baseline: float, nadir: float) -> tuple[str, str]:
+    """The RECIST label for measured targets, checked in the order PD, CR, PR, SD."""
+    total = a.sum_mm
+    growth = percent_change(total, nadir)
+    if at_least(growth, PD_INCREASE_PCT) and at_least(total - nadir, PD_INCREASE_MM):
+        return "PD", f"sum {total:g} mm is {growth:.1f}% and {total - nadir:g} mm above nadir"
+    targets_gone = all(t.gone for t in a.targets)
+    if targets_gone and a.non_target == "absent":
+        return "CR", "all targets gone (nodes < 10 mm short axis), no non-target disease"
+    decrease = -percent_change(total, baseline)
+    if targets_gone or at_least(decrease, PR_DECREASE_PCT):
+        return "PR", f"sum {total:g} mm is {decrease:.1f}% below baseline {baseline:g} mm"
+    return "SD", f"sum {total:g} mm: {decrease:.1f}% below baseline, {growth:.1f}% above nadir"

@@ -52,11 +52,7 @@ def start_of_day(day: date, zone: str) -> datetime:
 
 def at_local(day: date, clock: time, zone: str) -> datetime:
     """`clock` o'clock on `day` in `zone`; a time skipped by a DST change moves forward."""
-    naive = datetime.combine(day, clock)
-    aware = naive.replace(tzinfo=ZoneInfo(zone))
-    # A wall time in a spring-forward gap does not round-trip: take the post-transition instant.
-    round_trip = aware.astimezone(ZoneInfo("UTC")).astimezone(ZoneInfo(zone))
-    if round_trip.replace(tzinfo=None) != naive:
-        aware = aware.replace(fold=1)
-        return aware.astimezone(ZoneInfo("UTC")).astimezone(ZoneInfo(zone))
-    return aware
+    aware = datetime.combine(day, clock, tzinfo=ZoneInfo(zone))
+    # Round-tripping through UTC normalises a wall time in a spring-forward gap (fold=0 reads
+    # it with the offset before the change): 02:30 that never happened becomes 03:30.
+    return aware.astimezone(ZoneInfo("UTC")).astimezone(ZoneInfo(zone))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -25,7 +25,7 @@ from pydantic import (
 
 from models.criteria import Assessment
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
 PatientId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
 EventId = Annotated[str, Field(min_length=1, max_length=200)]
@@ -101,7 +101,7 @@ class TreatmentRole(StrEnum):
 
 
 class DeclaredStatus(StrEnum):
-    """A clinician's judgement (mCODE CancerDiseaseStatus, LOINC 97509-4), kept apart from criteria."""
+    """A clinician's judgement (mCODE CancerDiseaseStatus, LOINC 97509-4), apart from criteria."""
 
     NO_EVIDENCE_OF_DISEASE = "no_evidence_of_disease"
     COMPLETE_REMISSION = "complete_remission"

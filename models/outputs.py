@@ -1,4 +1,4 @@
-"""What the core asks the outside world to do: remind a patient, cancel a reminder, alert a care team.
+"""What the core asks of the world outside: remind a patient, cancel a reminder, alert a care team.
 
 These are the payloads of the `reminders` and `alerts` topics. They carry the pseudonymous
 `patient_id` only; the notifier looks up contact details, consent and language in its own store.

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 # cannot stop the offline commands (timeline, protocols) from working.
 COMMAND_MODULES = (
     "remission_watch.commands",
+    "remission_watch.protocol_files",
+    "remission_watch.schemas",
     "streams.cli",
     "notifier.cli",
     "remission_watch.platform",

@@ -1,0 +1,116 @@
+"""A patient's events kept compactly, in time order: the source the state is derived from.
+
+Each event is reduced to one fixed-size record packed into a `bytes` string (35 bytes), so a
+patient with hundreds of events costs a few kilobytes, not hundreds of pydantic objects. The
+record order is (occurred_at, event digest): any arrival order yields the same bytes.
+Variable-size payloads (a profile, an assessment's measurements) live beside it in `blobs`.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+# at: occurred_at as epoch microseconds; digest: 64-bit event id digest; code: event kind;
+# ref: index into `names`; aux, aux2: kind-specific (order digest, a value's bits, a target
+# digest, a date's ordinal).
+_RECORD = struct.Struct("<qQBHQq")
+RECORD_SIZE = _RECORD.size
+_DIGEST_OFFSET = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    at: int
+    digest: int
+    code: int
+    ref: int
+    aux: int = 0
+    aux2: int = 0
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Journal:
+    """Sorted, de-duplicated records. Immutable: every change returns a new journal.
+
+    Names are interned in arrival order, so two journals of the same events may number them
+    differently; equality compares the records with their names resolved.
+    """
+
+    data: bytes = b""
+    names: tuple[str, ...] = ()
+
+    @classmethod
+    def from_records(cls, records: list[Record], names: tuple[str, ...]) -> Journal:
+        """A journal of records already sorted by (at, digest) and free of duplicates."""
+        pack = _RECORD.pack
+        data = b"".join(pack(r.at, r.digest, r.code, r.ref, r.aux, r.aux2) for r in records)
+        return cls(data, names)
+
+    def canonical(self) -> tuple[tuple[int, int, int, str, int, int], ...]:
+        return tuple((r.at, r.digest, r.code, self.names[r.ref], r.aux, r.aux2) for r in self)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Journal):
+            return NotImplemented
+        return (
+            self.data == other.data
+            if self.names == other.names
+            else (self.canonical() == other.canonical())
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.canonical())
+
+    def __len__(self) -> int:
+        return len(self.data) // RECORD_SIZE
+
+    def __iter__(self) -> Iterator[Record]:
+        for fields in _RECORD.iter_unpack(self.data):
+            yield Record(*fields)
+
+    def contains(self, digest: int) -> bool:
+        """True if an event with this digest is already recorded (C-speed scan of the bytes)."""
+        needle = digest.to_bytes(8, "little")
+        start = self.data.find(needle)
+        while start != -1:
+            if start % RECORD_SIZE == _DIGEST_OFFSET:
+                return True
+            start = self.data.find(needle, start + 1)
+        return False
+
+    def last_key(self) -> tuple[int, int] | None:
+        if not self.data:
+            return None
+        at, digest, *_ = _RECORD.unpack_from(self.data, len(self.data) - RECORD_SIZE)
+        return at, digest
+
+    def intern(self, name: str) -> tuple[Journal, int]:
+        """The index of `name` in this journal's name table, adding it if new."""
+        try:
+            return self, self.names.index(name)
+        except ValueError:
+            return Journal(self.data, (*self.names, name)), len(self.names)
+
+    def insert(self, record: Record) -> tuple[Journal, bool]:
+        """Insert in (at, digest) order; returns the journal and whether it went at the end."""
+        packed = _RECORD.pack(
+            record.at, record.digest, record.code, record.ref, record.aux, record.aux2
+        )
+        last = self.last_key()
+        if last is None or (record.at, record.digest) > last:
+            return Journal(self.data + packed, self.names), True
+        keys = [(at, digest) for at, digest, *_ in _RECORD.iter_unpack(self.data)]
+        low, high = 0, len(keys)
+        while low < high:
+            mid = (low + high) // 2
+            if keys[mid] < (record.at, record.digest):
+                low = mid + 1
+            else:
+                high = mid
+        cut = low * RECORD_SIZE
+        return Journal(self.data[:cut] + packed + self.data[cut:], self.names), False
+
+    def name(self, ref: int) -> str:
+        return self.names[ref]

@@ -1,0 +1,367 @@
+"""The state derived from a patient's journal: profile, treatments, episodes, clocks' inputs.
+
+`apply_record(view, record, ...)` is the one step of the fold; it is applied to records in
+(occurred_at, event id) order, so the view is a pure function of the set of events.
+Times are epoch microseconds (UTC) as in the journal.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from enum import IntEnum
+from typing import Any, NamedTuple
+
+from pydantic import TypeAdapter
+
+from models.criteria import Assessment, CriteriaMemory, Response, evaluate
+from models.events import (
+    DeclaredStatus,
+    Modality,
+    OverrideAction,
+    PatientEnrolled,
+    ResultStatus,
+    ScanFinding,
+    TreatmentRole,
+)
+from models.journal import Record
+
+DAY = 86_400_000_000  # microseconds
+CONFIRMATION = 28 * DAY  # a CR/PR counts once it has lasted 4 weeks (RECIST 1.1; seeds 000, 002)
+RECENT_ALERTS_KEPT = 5
+_NO_FLAGS: frozenset[str] = frozenset()
+NO_IDS: frozenset[int] = frozenset()
+
+
+class Code(IntEnum):
+    ENROLLED = 1
+    TREATMENT_STARTED = 2
+    TREATMENT_COMPLETED = 3
+    ASSESSED = 4
+    DECLARED = 5
+    SCAN_SCHEDULED = 6
+    SCAN_COMPLETED = 7
+    SCAN_RESULTED = 8
+    VISIT = 9
+    LAB = 10
+    CHECKIN = 11
+    OVERRIDE = 12
+    DECEASED = 13
+    TRANSFERRED = 14
+    DISCHARGED = 15
+    RETRACTED = 16
+    CORRECTED = 17
+
+
+# Active treatment pauses routine surveillance; long adjuvant endocrine or maintenance therapy
+# does not (it runs for years while the patient is followed, seeds 000 and 002).
+_PAUSING_ROLES = {TreatmentRole.PRIMARY, TreatmentRole.NEOADJUVANT, TreatmentRole.SALVAGE}
+_PAUSING_ADJUVANT = {
+    Modality.SURGERY,
+    Modality.CHEMOTHERAPY,
+    Modality.RADIOTHERAPY,
+    Modality.RADIOIODINE,
+    Modality.TRANSPLANT,
+}
+_FINAL_LAB = {ResultStatus.FINAL, ResultStatus.CORRECTED}
+_STATUSES = list(ResultStatus)
+_FINDINGS = list(ScanFinding)
+_OVERRIDES = list(OverrideAction)
+_DECLARED_RESPONSE = {
+    DeclaredStatus.NO_EVIDENCE_OF_DISEASE: Response.COMPLETE,
+    DeclaredStatus.COMPLETE_REMISSION: Response.COMPLETE,
+    DeclaredStatus.PARTIAL_REMISSION: Response.PARTIAL,
+    DeclaredStatus.PROGRESSION: Response.PROGRESSION,
+    DeclaredStatus.RECURRENCE: Response.PROGRESSION,
+}
+
+
+def pauses_surveillance(modality: Modality, role: TreatmentRole) -> bool:
+    """True if this treatment means active treatment (routine reminders stop meanwhile)."""
+    return role in _PAUSING_ROLES or (
+        role is TreatmentRole.ADJUVANT and modality in _PAUSING_ADJUVANT
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What enrolment says about the patient; no identifying data."""
+
+    site: str
+    subtype: str | None
+    er: str
+    pr: str
+    her2: str
+    stage: str | None
+    intent: str
+    time_zone: str
+    language: str
+    flags: frozenset[str]
+    protocol: str | None
+
+    @classmethod
+    def from_event(cls, event: PatientEnrolled) -> Profile:
+        r = event.receptors
+        return cls(
+            site=event.site.value,
+            subtype=event.subtype,
+            er=r.er.value,
+            pr=r.pr.value,
+            her2=r.her2.value,
+            stage=event.stage,
+            intent=event.intent.value,
+            time_zone=sys.intern(event.time_zone),
+            language=event.language.value,
+            flags=frozenset(f.value for f in event.flags) if event.flags else _NO_FLAGS,
+            protocol=event.protocol,
+        )
+
+
+class Episode(NamedTuple):
+    """One remission: numbered from 1; `confirmed` once a CR/PR lasted 4 weeks (0 = not yet)."""
+
+    number: int
+    kind: str  # "complete" | "partial"
+    started: int
+    basis: str
+    confirmed: int = 0
+    ended: int = 0
+    ended_by: str = ""
+    depth: str | None = None
+
+
+class Order(NamedTuple):
+    """A scan order not yet resulted: for the pre-scan and result-pending check-ins."""
+
+    digest: int
+    item: str
+    scheduled_for: int = 0
+    completed: int = 0
+
+
+class View(NamedTuple):
+    """The derived state (a NamedTuple: one small immutable tuple, cheap to copy with a change)."""
+
+    profile: Profile | None = None
+    lifecycle: str = "active"  # active | deceased | transferred | discharged
+    lifecycle_at: int = 0
+    open_treatments: frozenset[int] = NO_IDS
+    last_treatment_end: int = 0
+    episodes: tuple[Episode, ...] = ()
+    progression_at: int = 0
+    criteria: tuple[tuple[str, CriteriaMemory], ...] = ()
+    last_evaluation: tuple[str, str, str, str, int] | None = None
+    declared: tuple[str, int] | None = None
+    done: tuple[tuple[str, int], ...] = ()
+    orders: tuple[Order, ...] = ()
+    overrides: tuple[tuple[str, int, int, int], ...] = ()
+    alerts: tuple[tuple[int, int, int, int], ...] = ()  # (digest, score, flags, at)
+    last_checkin: tuple[int, int] | None = None
+    last_contact: int = 0
+    retracted: frozenset[int] = NO_IDS
+
+    def current_episode(self) -> Episode | None:
+        if self.episodes and not self.episodes[-1].ended:
+            return self.episodes[-1]
+        return None
+
+    def done_at(self, name: str) -> int:
+        for key, at in self.done:
+            if key == name:
+                return at
+        return 0
+
+    def override(self, item: str) -> tuple[OverrideAction, int, int] | None:
+        for key, action, value, at in self.overrides:
+            if key == item:
+                return _OVERRIDES[action], value, at
+        return None
+
+
+Blob = Any  # Profile, an Assessment, or an assessment's JSON bytes
+
+
+def apply_record(
+    view: View, record: Record, names: tuple[str, ...], blobs: Mapping[int, Blob]
+) -> View:
+    """One fold step. Records must arrive in journal order; retracted ones are not applied."""
+    name = names[record.ref]
+    match record.code:
+        case Code.ENROLLED:
+            lifecycle = "deceased" if view.lifecycle == "deceased" else "active"
+            return view._replace(profile=blobs[record.digest], lifecycle=lifecycle)
+        case Code.TREATMENT_STARTED:
+            return _treatment_started(view, record, name)
+        case Code.TREATMENT_COMPLETED:
+            if record.aux not in view.open_treatments:
+                return view
+            left = (view.open_treatments - {record.aux}) or NO_IDS
+            return view._replace(open_treatments=left, last_treatment_end=record.at)
+        case Code.ASSESSED:
+            return _contact(_assessed(view, record, name, blobs[record.digest]), record.at)
+        case Code.DECLARED:
+            status = DeclaredStatus(name)
+            view = view._replace(declared=(name, record.at))
+            response = _DECLARED_RESPONSE.get(status)
+            if response is None:
+                return view
+            return _on_response(view, response, record.at, f"declared {name}", None, True)
+        case Code.SCAN_SCHEDULED:
+            order = Order(record.aux, name, scheduled_for=record.aux2)
+            return view._replace(orders=_put_order(view.orders, order))
+        case Code.SCAN_COMPLETED:
+            view = _done(view, name, record.at)
+            existing = _find_order(view.orders, record.aux)
+            order = (existing or Order(record.aux, name))._replace(completed=record.at)
+            return _contact(view._replace(orders=_put_order(view.orders, order)), record.at)
+        case Code.SCAN_RESULTED:
+            orders = tuple(o for o in view.orders if o.digest != record.aux)
+            view = view._replace(orders=orders)
+            if _FINDINGS[record.aux2] is ScanFinding.PROGRESSION:
+                view = _on_response(view, Response.PROGRESSION, record.at, "scan", None, True)
+            return _done(view, name, record.at)
+        case Code.VISIT:
+            return _contact(_done(view, name, record.at), record.at)
+        case Code.LAB:
+            if _STATUSES[record.aux2] not in _FINAL_LAB:
+                return view
+            return _contact(_done(view, name, record.at), record.at)
+        case Code.CHECKIN:
+            return _checkin(view, record)
+        case Code.OVERRIDE:
+            return _override(view, record, name)
+        case Code.DECEASED | Code.TRANSFERRED | Code.DISCHARGED:
+            return _lifecycle(view, record)
+        case Code.RETRACTED | Code.CORRECTED:
+            return view
+    raise ValueError(f"unknown journal code {record.code}")
+
+
+def _treatment_started(view: View, record: Record, name: str) -> View:
+    modality, role = name.split(":")
+    if not pauses_surveillance(Modality(modality), TreatmentRole(role)):
+        return view
+    view = view._replace(open_treatments=view.open_treatments | {record.aux})
+    episode = view.current_episode()
+    if episode is not None and role == TreatmentRole.SALVAGE.value:
+        return _end_episode(view, record.at, "treatment")
+    return view
+
+
+def _assessed(view: View, record: Record, system: str, blob: Blob) -> View:
+    assessment = _as_assessment(blob)
+    memories = dict(view.criteria)
+    evaluation, memory = evaluate(memories.get(system, CriteriaMemory()), assessment)
+    memories[system] = memory
+    last = (system, evaluation.category, evaluation.response.value, evaluation.detail, record.at)
+    view = view._replace(criteria=tuple(sorted(memories.items())), last_evaluation=last)
+    basis = f"{system} {evaluation.category}"
+    return _on_response(view, evaluation.response, record.at, basis, evaluation.depth, False)
+
+
+_ASSESSMENT: TypeAdapter[Assessment] = TypeAdapter(Assessment)
+
+
+def _as_assessment(blob: Blob) -> Assessment:
+    if isinstance(blob, bytes):
+        return _ASSESSMENT.validate_json(blob)
+    return blob  # type: ignore[no-any-return]
+
+
+def _on_response(
+    view: View, response: Response, at: int, basis: str, depth: str | None, declared: bool
+) -> View:
+    episodes = list(view.episodes)
+    current = view.current_episode()
+    if response in (Response.COMPLETE, Response.PARTIAL):
+        kind = "complete" if response is Response.COMPLETE else "partial"
+        if current is None:
+            confirmed = at if declared else 0
+            episode = Episode(len(episodes) + 1, kind, at, basis, confirmed, depth=depth)
+            return view._replace(episodes=(*episodes, episode))
+        lasted = declared or at - current.started >= CONFIRMATION
+        confirmed = current.confirmed or (at if lasted else 0)
+        updated = current._replace(kind=kind, confirmed=confirmed, depth=depth or current.depth)
+        return view._replace(episodes=(*episodes[:-1], updated))
+    if response is Response.PROGRESSION:
+        view = view._replace(progression_at=at)
+        if current is None:
+            return view
+        if not current.confirmed and at - current.started < CONFIRMATION:
+            return view._replace(episodes=tuple(episodes[:-1]))  # it did not last: not counted
+        return _end_episode(view, at, "progression")
+    unconfirmed = current is not None and not current.confirmed
+    if response is Response.STABLE and unconfirmed and at - current.started < CONFIRMATION:  # type: ignore[union-attr]
+        return view._replace(episodes=tuple(episodes[:-1]))  # it did not last 4 weeks
+    return view
+
+
+def _end_episode(view: View, at: int, why: str) -> View:
+    current = view.current_episode()
+    if current is None:
+        return view
+    ended = current._replace(ended=at, ended_by=why)
+    return view._replace(episodes=(*view.episodes[:-1], ended))
+
+
+def _done(view: View, name: str, at: int) -> View:
+    if view.done_at(name) >= at:
+        return view
+    done = tuple(item for item in view.done if item[0] != name)
+    return view._replace(done=(*done, (name, at)))
+
+
+def _contact(view: View, at: int) -> View:
+    return view._replace(last_contact=max(view.last_contact, at))
+
+
+def _find_order(orders: tuple[Order, ...], digest: int) -> Order | None:
+    return next((o for o in orders if o.digest == digest), None)
+
+
+def _put_order(orders: tuple[Order, ...], order: Order) -> tuple[Order, ...]:
+    kept = tuple(o for o in orders if o.digest != order.digest)
+    return (*kept, order)
+
+
+def _checkin(view: View, record: Record) -> View:
+    score, flags = record.aux, record.aux2
+    view = view._replace(last_checkin=(record.at, score))
+    from models.checkins import needs_alert
+
+    if not needs_alert(score, bool(flags & 1)):
+        return view
+    alerts = (*view.alerts, (record.digest, score, flags, record.at))
+    return view._replace(alerts=alerts[-RECENT_ALERTS_KEPT:])
+
+
+def _override(view: View, record: Record, item: str) -> View:
+    action = _OVERRIDES[record.aux]
+    if action is OverrideAction.DONE_ELSEWHERE:
+        day = date.fromordinal(record.aux2)
+        view = _done(view, item, _noon_utc_micros(day))
+    kept = tuple(o for o in view.overrides if o[0] != item)
+    return view._replace(overrides=(*kept, (item, record.aux, record.aux2, record.at)))
+
+
+def _noon_utc_micros(day: date) -> int:
+    # A date without a time: noon UTC keeps it on the same calendar day in any zone within ±11 h.
+    epoch_day = day.toordinal() - 719_163
+    return epoch_day * DAY + 12 * 3_600_000_000
+
+
+def _lifecycle(view: View, record: Record) -> View:
+    lifecycle = {
+        Code.DECEASED: "deceased",
+        Code.TRANSFERRED: "transferred",
+        Code.DISCHARGED: "discharged",
+    }[Code(record.code)]
+    view = view._replace(lifecycle=lifecycle, lifecycle_at=record.at)
+    return _end_episode(view, record.at, lifecycle)
+
+
+def float_from_bits(bits: int) -> float:
+    return float(struct.unpack("<d", struct.pack("<Q", bits))[0])

@@ -15,5 +15,7 @@ def derive_id(prefix: str, *parts: object) -> str:
 
 
 def digest64(text: str) -> int:
-    """A 64-bit integer digest of `text`, for compact sets of seen event ids."""
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+    """A signed 64-bit digest of `text`: how the journal names events, orders and treatments."""
+    return int.from_bytes(
+        hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True
+    )

@@ -1,6 +1,6 @@
 """A patient's events kept compactly, in time order: the source the state is derived from.
 
-Each event is reduced to one fixed-size record packed into a `bytes` string (35 bytes), so a
+Each event is reduced to one fixed-size record packed into a `bytes` string (30 bytes), so a
 patient with hundreds of events costs a few kilobytes, not hundreds of pydantic objects. The
 record order is (occurred_at, event digest): any arrival order yields the same bytes.
 Variable-size payloads (a profile, an assessment's measurements) live beside it in `blobs`.
@@ -11,17 +11,18 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 # at: occurred_at as epoch microseconds; digest: 64-bit event id digest; code: event kind;
-# ref: index into `names`; aux, aux2: kind-specific (order digest, a value's bits, a target
-# digest, a date's ordinal).
-_RECORD = struct.Struct("<qQBHQq")
+# ref: index into `names`; aux (signed 64 bits) and aux2 (unsigned 32 bits): kind-specific
+# (an order digest, a value's bits, a target digest; a status, a date's ordinal, epoch seconds).
+_RECORD = struct.Struct("<qqBHqI")
 RECORD_SIZE = _RECORD.size
 _DIGEST_OFFSET = 8
+MAX_NAMES = 65_535
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
     at: int
     digest: int
     code: int
@@ -67,12 +68,11 @@ class Journal:
         return len(self.data) // RECORD_SIZE
 
     def __iter__(self) -> Iterator[Record]:
-        for fields in _RECORD.iter_unpack(self.data):
-            yield Record(*fields)
+        return map(Record._make, _RECORD.iter_unpack(self.data))
 
     def contains(self, digest: int) -> bool:
         """True if an event with this digest is already recorded (C-speed scan of the bytes)."""
-        needle = digest.to_bytes(8, "little")
+        needle = digest.to_bytes(8, "little", signed=True)
         start = self.data.find(needle)
         while start != -1:
             if start % RECORD_SIZE == _DIGEST_OFFSET:
@@ -91,6 +91,8 @@ class Journal:
         try:
             return self, self.names.index(name)
         except ValueError:
+            if len(self.names) >= MAX_NAMES:
+                raise ValueError(f"more than {MAX_NAMES} distinct codes for one patient") from None
             return Journal(self.data, (*self.names, name)), len(self.names)
 
     def insert(self, record: Record) -> tuple[Journal, bool]:

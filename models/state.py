@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -23,11 +23,14 @@ from models.events import (
     EventCorrected,
     EventRetracted,
     LabResulted,
+    OverrideAction,
     PatientDeceased,
     PatientEnrolled,
     PatientTransferred,
     ResponseAssessed,
+    ResultStatus,
     ScanCompleted,
+    ScanFinding,
     ScanResulted,
     ScanScheduled,
     SurveillanceDischarged,
@@ -200,56 +203,112 @@ def _reduce(
     return journal, Record(at, digest, code, ref, aux, aux2), blob
 
 
-def _fields(event: Event) -> tuple[Code, str, int, int, Profile | bytes | None]:
-    match event:
-        case PatientEnrolled():
-            return Code.ENROLLED, "", 0, 0, Profile.from_event(event)
-        case TreatmentStarted():
-            kind = f"{event.modality.value}:{event.role.value}"
-            return Code.TREATMENT_STARTED, kind, digest64(event.treatment_id), 0, None
-        case TreatmentCompleted():
-            name = event.modality.value
-            return Code.TREATMENT_COMPLETED, name, digest64(event.treatment_id), 0, None
-        case ResponseAssessed():
-            fields = event.assessment.model_dump(mode="json", exclude_defaults=True)
-            fields["system"] = event.assessment.system  # a default, but the union's tag
-            raw = json.dumps(fields, separators=(",", ":")).encode()
-            return Code.ASSESSED, event.assessment.system, 0, 0, raw
-        case DiseaseStatusDeclared():
-            return Code.DECLARED, event.status.value, 0, 0, None
-        case ScanScheduled():
-            when = micros(event.scheduled_for)
-            return Code.SCAN_SCHEDULED, event.item, digest64(event.order_id), when, None
-        case ScanCompleted():
-            return Code.SCAN_COMPLETED, event.item, digest64(event.order_id), 0, None
-        case ScanResulted():
-            finding = list(type(event.finding)).index(event.finding)
-            return Code.SCAN_RESULTED, event.item, digest64(event.order_id), finding, None
-        case VisitCompleted():
-            return Code.VISIT, event.item, 0, 0, None
-        case LabResulted():
-            status = list(type(event.status)).index(event.status)
-            return Code.LAB, event.loinc, _float_bits(event.value), status, None
-        case CheckinAnswered():
-            flags = int(event.self_harm) | int(event.free_text) << 1
-            return Code.CHECKIN, "", -1 if event.score is None else event.score, flags, None
-        case ClinicianOverride():
-            return Code.OVERRIDE, event.item, *_override_value(event), None
-        case PatientDeceased():
-            return Code.DECEASED, "", 0, 0, None
-        case PatientTransferred():
-            return Code.TRANSFERRED, "", 0, 0, None
-        case SurveillanceDischarged():
-            return Code.DISCHARGED, "", 0, 0, None
-        case EventRetracted():
-            return Code.RETRACTED, "", digest64(event.target_event_id), 0, None
-        case EventCorrected():
-            return Code.CORRECTED, "", digest64(event.target_event_id), 0, None
-    raise TypeError(f"no journal record for {type(event).__name__}")
+_Fields = tuple[Code, str, int, int, Profile | bytes | None]
+_STATUS_INDEX = {status: n for n, status in enumerate(ResultStatus)}
+_FINDING_INDEX = {finding: n for n, finding in enumerate(ScanFinding)}
+_ACTION_INDEX = {action: n for n, action in enumerate(OverrideAction)}
+
+
+def _fields(event: Event) -> _Fields:
+    try:
+        reduce = _REDUCERS[type(event)]
+    except KeyError:
+        raise TypeError(f"no journal record for {type(event).__name__}") from None
+    return reduce(event)
+
+
+def _enrolled(e: PatientEnrolled) -> _Fields:
+    return Code.ENROLLED, "", 0, 0, Profile.from_event(e)
+
+
+def _treatment_started(e: TreatmentStarted) -> _Fields:
+    kind = f"{e.modality.value}:{e.role.value}"
+    return Code.TREATMENT_STARTED, kind, digest64(e.treatment_id), 0, None
+
+
+def _treatment_completed(e: TreatmentCompleted) -> _Fields:
+    return Code.TREATMENT_COMPLETED, e.modality.value, digest64(e.treatment_id), 0, None
+
+
+def _assessed(e: ResponseAssessed) -> _Fields:
+    fields = e.assessment.model_dump(mode="json", exclude_defaults=True)
+    fields["system"] = e.assessment.system  # a default, but the union's tag
+    raw = json.dumps(fields, separators=(",", ":")).encode()
+    return Code.ASSESSED, e.assessment.system, 0, 0, raw
+
+
+def _declared(e: DiseaseStatusDeclared) -> _Fields:
+    return Code.DECLARED, e.status.value, 0, 0, None
+
+
+def _scan_scheduled(e: ScanScheduled) -> _Fields:
+    when = micros(e.scheduled_for) // 1_000_000  # whole seconds: fits aux2 until 2106
+    return Code.SCAN_SCHEDULED, e.item, digest64(e.order_id), when, None
+
+
+def _scan_completed(e: ScanCompleted) -> _Fields:
+    return Code.SCAN_COMPLETED, e.item, digest64(e.order_id), 0, None
+
+
+def _scan_resulted(e: ScanResulted) -> _Fields:
+    finding = _FINDING_INDEX[e.finding]
+    return Code.SCAN_RESULTED, e.item, digest64(e.order_id), finding, None
+
+
+def _visit(e: VisitCompleted) -> _Fields:
+    return Code.VISIT, e.item, 0, 0, None
+
+
+def _lab(e: LabResulted) -> _Fields:
+    return Code.LAB, e.loinc, _float_bits(e.value), _STATUS_INDEX[e.status], None
+
+
+def _checkin(e: CheckinAnswered) -> _Fields:
+    flags = int(e.self_harm) | int(e.free_text) << 1
+    return Code.CHECKIN, "", -1 if e.score is None else e.score, flags, None
+
+
+def _override(e: ClinicianOverride) -> _Fields:
+    return Code.OVERRIDE, e.item, *_override_value(e), None
+
+
+def _target(code: Code) -> Callable[[EventRetracted | EventCorrected], _Fields]:
+    def reduce(e: EventRetracted | EventCorrected) -> _Fields:
+        return code, "", digest64(e.target_event_id), 0, None
+
+    return reduce
+
+
+def _plain(code: Code) -> Callable[[Event], _Fields]:
+    def reduce(_e: Event) -> _Fields:
+        return code, "", 0, 0, None
+
+    return reduce
+
+
+_REDUCERS: dict[type, Callable[..., _Fields]] = {
+    PatientEnrolled: _enrolled,
+    TreatmentStarted: _treatment_started,
+    TreatmentCompleted: _treatment_completed,
+    ResponseAssessed: _assessed,
+    DiseaseStatusDeclared: _declared,
+    ScanScheduled: _scan_scheduled,
+    ScanCompleted: _scan_completed,
+    ScanResulted: _scan_resulted,
+    VisitCompleted: _visit,
+    LabResulted: _lab,
+    CheckinAnswered: _checkin,
+    ClinicianOverride: _override,
+    PatientDeceased: _plain(Code.DECEASED),
+    PatientTransferred: _plain(Code.TRANSFERRED),
+    SurveillanceDischarged: _plain(Code.DISCHARGED),
+    EventRetracted: _target(Code.RETRACTED),
+    EventCorrected: _target(Code.CORRECTED),
+}
 
 
 def _override_value(event: ClinicianOverride) -> tuple[int, int]:
-    action = list(type(event.action)).index(event.action)
+    action = _ACTION_INDEX[event.action]
     day = event.until or event.done_on
     value = day.toordinal() if day else (event.every_months or 0)
     return action, value
@@ -258,7 +317,7 @@ def _override_value(event: ClinicianOverride) -> tuple[int, int]:
 def _float_bits(value: float | None) -> int:
     if value is None:
         return 0
-    return int(struct.unpack("<Q", struct.pack("<d", value))[0])
+    return int(struct.unpack("<q", struct.pack("<d", value))[0])
 
 
 def dump_state(state: PatientState) -> bytes:

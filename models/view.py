@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import IntEnum
@@ -31,7 +31,7 @@ from models.journal import Record
 
 DAY = 86_400_000_000  # microseconds
 CONFIRMATION = 28 * DAY  # a CR/PR counts once it has lasted 4 weeks (RECIST 1.1; seeds 000, 002)
-RECENT_ALERTS_KEPT = 5
+ALERT_MEMORY_DAYS = 30  # a check-in answer stays an open alert this long
 _NO_FLAGS: frozenset[str] = frozenset()
 NO_IDS: frozenset[int] = frozenset()
 
@@ -188,59 +188,70 @@ def apply_record(
     view: View, record: Record, names: tuple[str, ...], blobs: Mapping[int, Blob]
 ) -> View:
     """One fold step. Records must arrive in journal order; retracted ones are not applied."""
-    name = names[record.ref]
-    match record.code:
-        case Code.ENROLLED:
-            lifecycle = "deceased" if view.lifecycle == "deceased" else "active"
-            return view._replace(profile=blobs[record.digest], lifecycle=lifecycle)
-        case Code.TREATMENT_STARTED:
-            return _treatment_started(view, record, name)
-        case Code.TREATMENT_COMPLETED:
-            if record.aux not in view.open_treatments:
-                return view
-            left = (view.open_treatments - {record.aux}) or NO_IDS
-            return view._replace(open_treatments=left, last_treatment_end=record.at)
-        case Code.ASSESSED:
-            return _contact(_assessed(view, record, name, blobs[record.digest]), record.at)
-        case Code.DECLARED:
-            status = DeclaredStatus(name)
-            view = view._replace(declared=(name, record.at))
-            response = _DECLARED_RESPONSE.get(status)
-            if response is None:
-                return view
-            return _on_response(view, response, record.at, f"declared {name}", None, True)
-        case Code.SCAN_SCHEDULED:
-            order = Order(record.aux, name, scheduled_for=record.aux2)
-            return view._replace(orders=_put_order(view.orders, order))
-        case Code.SCAN_COMPLETED:
-            view = _done(view, name, record.at)
-            existing = _find_order(view.orders, record.aux)
-            order = (existing or Order(record.aux, name))._replace(completed=record.at)
-            return _contact(view._replace(orders=_put_order(view.orders, order)), record.at)
-        case Code.SCAN_RESULTED:
-            orders = tuple(o for o in view.orders if o.digest != record.aux)
-            view = view._replace(orders=orders)
-            if _FINDINGS[record.aux2] is ScanFinding.PROGRESSION:
-                view = _on_response(view, Response.PROGRESSION, record.at, "scan", None, True)
-            return _done(view, name, record.at)
-        case Code.VISIT:
-            return _contact(_done(view, name, record.at), record.at)
-        case Code.LAB:
-            if _STATUSES[record.aux2] not in _FINAL_LAB:
-                return view
-            return _contact(_done(view, name, record.at), record.at)
-        case Code.CHECKIN:
-            return _checkin(view, record)
-        case Code.OVERRIDE:
-            return _override(view, record, name)
-        case Code.DECEASED | Code.TRANSFERRED | Code.DISCHARGED:
-            return _lifecycle(view, record)
-        case Code.RETRACTED | Code.CORRECTED:
-            return view
-    raise ValueError(f"unknown journal code {record.code}")
+    return _STEPS[record.code](view, record, names[record.ref], blobs)
 
 
-def _treatment_started(view: View, record: Record, name: str) -> View:
+def _enrolled(view: View, record: Record, _name: str, blobs: Mapping[int, Blob]) -> View:
+    lifecycle = "deceased" if view.lifecycle == "deceased" else "active"
+    return view._replace(profile=blobs[record.digest], lifecycle=lifecycle)
+
+
+def _treatment_completed(view: View, record: Record, _name: str, _b: Mapping[int, Blob]) -> View:
+    if record.aux not in view.open_treatments:
+        return view
+    left = (view.open_treatments - {record.aux}) or NO_IDS
+    return view._replace(open_treatments=left, last_treatment_end=record.at)
+
+
+def _declared(view: View, record: Record, name: str, _b: Mapping[int, Blob]) -> View:
+    view = view._replace(declared=(name, record.at))
+    response = _DECLARED_RESPONSE.get(DeclaredStatus(name))
+    if response is None:
+        return view
+    return _on_response(view, response, record.at, f"declared {name}", None, True)
+
+
+def _scan_scheduled(view: View, record: Record, name: str, _b: Mapping[int, Blob]) -> View:
+    order = Order(record.aux, name, scheduled_for=record.aux2 * 1_000_000)
+    return view._replace(orders=_put_order(view.orders, order))
+
+
+def _scan_completed(view: View, record: Record, name: str, _b: Mapping[int, Blob]) -> View:
+    existing = _find_order(view.orders, record.aux)
+    order = (existing or Order(record.aux, name))._replace(completed=record.at)
+    orders = _put_order(view.orders, order)
+    return view._replace(
+        orders=orders,
+        done=_done(view, name, record.at),
+        last_contact=max(view.last_contact, record.at),
+    )
+
+
+def _scan_resulted(view: View, record: Record, name: str, _b: Mapping[int, Blob]) -> View:
+    orders = tuple(o for o in view.orders if o.digest != record.aux)
+    view = view._replace(orders=orders, done=_done(view, name, record.at))
+    if _FINDINGS[record.aux2] is ScanFinding.PROGRESSION:
+        view = _on_response(view, Response.PROGRESSION, record.at, "scan", None, True)
+    return view
+
+
+def _visit(view: View, record: Record, name: str, _b: Mapping[int, Blob]) -> View:
+    return view._replace(
+        done=_done(view, name, record.at), last_contact=max(view.last_contact, record.at)
+    )
+
+
+def _lab(view: View, record: Record, name: str, _b: Mapping[int, Blob]) -> View:
+    if _STATUSES[record.aux2] not in _FINAL_LAB:
+        return view  # preliminary or pending: the clock does not move yet
+    return _visit(view, record, name, _b)
+
+
+def _unchanged(view: View, _record: Record, _name: str, _b: Mapping[int, Blob]) -> View:
+    return view
+
+
+def _treatment_started(view: View, record: Record, name: str, _b: Mapping[int, Blob]) -> View:
     modality, role = name.split(":")
     if not pauses_surveillance(Modality(modality), TreatmentRole(role)):
         return view
@@ -251,13 +262,14 @@ def _treatment_started(view: View, record: Record, name: str) -> View:
     return view
 
 
-def _assessed(view: View, record: Record, system: str, blob: Blob) -> View:
-    assessment = _as_assessment(blob)
+def _assessed(view: View, record: Record, system: str, blobs: Mapping[int, Blob]) -> View:
+    assessment = _as_assessment(blobs[record.digest])
     memories = dict(view.criteria)
     evaluation, memory = evaluate(memories.get(system, CriteriaMemory()), assessment)
     memories[system] = memory
     last = (system, evaluation.category, evaluation.response.value, evaluation.detail, record.at)
     view = view._replace(criteria=tuple(sorted(memories.items())), last_evaluation=last)
+    view = view._replace(last_contact=max(view.last_contact, record.at))
     basis = f"{system} {evaluation.category}"
     return _on_response(view, evaluation.response, record.at, basis, evaluation.depth, False)
 
@@ -307,15 +319,11 @@ def _end_episode(view: View, at: int, why: str) -> View:
     return view._replace(episodes=(*view.episodes[:-1], ended))
 
 
-def _done(view: View, name: str, at: int) -> View:
+def _done(view: View, name: str, at: int) -> tuple[tuple[str, int], ...]:
+    """`view.done` with `name` last done at `at` (the latest date wins)."""
     if view.done_at(name) >= at:
-        return view
-    done = tuple(item for item in view.done if item[0] != name)
-    return view._replace(done=(*done, (name, at)))
-
-
-def _contact(view: View, at: int) -> View:
-    return view._replace(last_contact=max(view.last_contact, at))
+        return view.done
+    return (*(item for item in view.done if item[0] != name), (name, at))
 
 
 def _find_order(orders: tuple[Order, ...], digest: int) -> Order | None:
@@ -327,22 +335,24 @@ def _put_order(orders: tuple[Order, ...], order: Order) -> tuple[Order, ...]:
     return (*kept, order)
 
 
-def _checkin(view: View, record: Record) -> View:
+def _checkin(view: View, record: Record, _name: str, _b: Mapping[int, Blob]) -> View:
     score, flags = record.aux, record.aux2
     view = view._replace(last_checkin=(record.at, score))
     from models.checkins import needs_alert
 
     if not needs_alert(score, bool(flags & 1)):
         return view
-    alerts = (*view.alerts, (record.digest, score, flags, record.at))
-    return view._replace(alerts=alerts[-RECENT_ALERTS_KEPT:])
+    # Older answers were escalated long ago; keeping them would grow the state for ever.
+    since = record.at - ALERT_MEMORY_DAYS * DAY
+    recent = tuple(a for a in view.alerts if a[3] >= since)
+    return view._replace(alerts=(*recent, (record.digest, score, flags, record.at)))
 
 
-def _override(view: View, record: Record, item: str) -> View:
+def _override(view: View, record: Record, item: str, _b: Mapping[int, Blob]) -> View:
     action = _OVERRIDES[record.aux]
     if action is OverrideAction.DONE_ELSEWHERE:
         day = date.fromordinal(record.aux2)
-        view = _done(view, item, _noon_utc_micros(day))
+        view = view._replace(done=_done(view, item, _noon_utc_micros(day)))
     kept = tuple(o for o in view.overrides if o[0] != item)
     return view._replace(overrides=(*kept, (item, record.aux, record.aux2, record.at)))
 
@@ -353,7 +363,7 @@ def _noon_utc_micros(day: date) -> int:
     return epoch_day * DAY + 12 * 3_600_000_000
 
 
-def _lifecycle(view: View, record: Record) -> View:
+def _lifecycle(view: View, record: Record, _name: str, _b: Mapping[int, Blob]) -> View:
     lifecycle = {
         Code.DECEASED: "deceased",
         Code.TRANSFERRED: "transferred",
@@ -363,5 +373,27 @@ def _lifecycle(view: View, record: Record) -> View:
     return _end_episode(view, record.at, lifecycle)
 
 
+_Step = Callable[[View, Record, str, Mapping[int, Blob]], View]
+_STEPS: dict[int, _Step] = {
+    Code.ENROLLED: _enrolled,
+    Code.TREATMENT_STARTED: _treatment_started,
+    Code.TREATMENT_COMPLETED: _treatment_completed,
+    Code.ASSESSED: _assessed,
+    Code.DECLARED: _declared,
+    Code.SCAN_SCHEDULED: _scan_scheduled,
+    Code.SCAN_COMPLETED: _scan_completed,
+    Code.SCAN_RESULTED: _scan_resulted,
+    Code.VISIT: _visit,
+    Code.LAB: _lab,
+    Code.CHECKIN: _checkin,
+    Code.OVERRIDE: _override,
+    Code.DECEASED: _lifecycle,
+    Code.TRANSFERRED: _lifecycle,
+    Code.DISCHARGED: _lifecycle,
+    Code.RETRACTED: _unchanged,
+    Code.CORRECTED: _unchanged,
+}
+
+
 def float_from_bits(bits: int) -> float:
-    return float(struct.unpack("<d", struct.pack("<Q", bits))[0])
+    return float(struct.unpack("<d", struct.pack("<q", bits))[0])

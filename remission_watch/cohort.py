@@ -121,7 +121,7 @@ def patient_history(
         site=site,
         time_zone=rng.choice(ZONES),
         language=rng.choice(["en", "en", "es"]),
-        stage=rng.choice(["I", "II", "III"]),
+        stage="I" if site == "testicular" else rng.choice(["I", "II", "III"]),
         receptors=receptors if site == "breast" else {},
         flags=[],
     )

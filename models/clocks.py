@@ -1,0 +1,425 @@
+"""Surveillance clocks: where a patient stands at `now`, what is due, and what to emit.
+
+`forecast(state, now, catalog)` explains everything upcoming; `settle(state, now, catalog)`
+turns what has come due into reminders, cancellations and care-team alerts, each exactly once.
+All calendar reasoning is in the patient's own time zone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from models import checkins
+from models.dates import add_days, add_months, local_date, start_of_day
+from models.events import OverrideAction
+from models.outputs import (
+    AlertKind,
+    CareTeamAlert,
+    Category,
+    Output,
+    Reminder,
+    ReminderCancelled,
+    ReminderKind,
+    Severity,
+    alert_id,
+    reminder_id,
+)
+from models.protocols import Catalog, ProtocolProfile, next_window
+from models.state import PatientState
+from models.view import ALERT_MEMORY_DAYS, CONFIRMATION, DAY, Episode, View
+
+LOST_TO_FOLLOW_UP_MONTHS = 15  # cancer registries' definition (DOMAIN.md §2)
+OVERDUE_RESPONSE_DAYS = 7
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """One upcoming item with its window and the rule that produced it."""
+
+    item: str
+    category: Category
+    kind: ReminderKind
+    earliest: date
+    due: date
+    overdue: date
+    reason: str
+    source: str
+    protocol: str
+    reminder_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """Where the patient stands at one instant."""
+
+    status: str
+    detail: str
+    anchor: date | None
+    episode: Episode | None
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    patient_id: str
+    standing: Standing
+    protocol: str | None
+    items: tuple[Due, ...]
+    not_reminded: tuple[tuple[str, str, str], ...]
+    alerts: tuple[CareTeamAlert, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    state: PatientState
+    outputs: list[Output]
+    wake_at: datetime | None
+
+
+def to_datetime(micros: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+
+
+def standing(view: View, now: datetime) -> Standing:
+    """The patient's remission and surveillance standing at `now` (aware)."""
+    zone = view.profile.time_zone if view.profile else "UTC"
+
+    def day(micros: int) -> date:
+        return local_date(to_datetime(micros), zone)
+
+    episode = view.current_episode()
+    if view.lifecycle != "active":
+        return Standing(view.lifecycle, "surveillance stopped", None, episode)
+    if view.open_treatments:
+        return Standing("on_treatment", "active treatment: reminders paused", None, episode)
+    if episode is not None:
+        lasted = episode.confirmed or (_micros(now) - episode.started >= CONFIRMATION)
+        status = f"{episode.kind}_remission" if lasted else "responding"
+        detail = f"episode {episode.number} since {day(episode.started)} ({episode.basis})"
+        if not lasted:
+            detail += "; counts once it has lasted 4 weeks"
+        return Standing(status, detail, day(max(episode.started, view.last_treatment_end)), episode)
+    if view.progression_at and view.progression_at >= view.last_treatment_end:
+        since = day(view.progression_at)
+        return Standing("active_disease", f"progression or recurrence on {since}", None, None)
+    intent = view.profile.intent if view.profile else "curative"
+    if view.last_treatment_end and intent == "curative":
+        end = day(view.last_treatment_end)
+        return Standing("post_treatment", f"curative treatment ended {end}", end, None)
+    return Standing("awaiting_assessment", "no treatment end or response yet", None, None)
+
+
+def forecast(state: PatientState, now: datetime, catalog: Catalog) -> Forecast:
+    """Every upcoming surveillance item and check-in, and the alerts standing at `now`."""
+    view = state.view
+    where = standing(view, now)
+    profile = view.profile
+    if profile is None:
+        return Forecast(state.patient_id, where, None, (), (), ())
+    today = local_date(now, profile.time_zone)
+    items: list[Due] = []
+    not_reminded: tuple[tuple[str, str, str], ...] = ()
+    protocol_id = None
+    protocol = catalog.select(_protocol_profile(view))
+    if protocol is not None:
+        protocol_id = f"{protocol.id}@{protocol.version}"
+        not_reminded = tuple((d.what, d.reason, d.source) for d in protocol.not_reminded())
+        if where.anchor is not None:
+            anchor = where.anchor
+            if protocol.anchor == "treatment_end" and view.last_treatment_end:
+                end = local_date(to_datetime(view.last_treatment_end), profile.time_zone)
+                anchor = max(end, anchor) if where.episode is None else end
+            items.extend(_surveillance(state, protocol, anchor, protocol_id))
+    if view.lifecycle == "active":
+        items.extend(_checkins(state, where, today))
+    alerts = tuple(_alerts(state, items, where, today, now))
+    return Forecast(state.patient_id, where, protocol_id, tuple(items), not_reminded, alerts)
+
+
+def _protocol_profile(view: View) -> ProtocolProfile:
+    p = view.profile
+    assert p is not None
+    return ProtocolProfile(
+        site=p.site,
+        receptors={"er": p.er, "pr": p.pr, "her2": p.her2},
+        stage=p.stage,
+        intent=p.intent,
+        flags=p.flags,
+        protocol=p.protocol,
+    )
+
+
+def _surveillance(
+    state: PatientState, protocol: object, anchor: date, protocol_id: str
+) -> list[Due]:
+    view = state.view
+    assert view.profile is not None
+    zone = view.profile.time_zone
+    result: list[Due] = []
+    for rule in protocol.applicable_rules(_protocol_profile(view)):  # type: ignore[attr-defined]
+        override = view.override(rule.id)
+        action = override[0] if override else None
+        if action is OverrideAction.DISCONTINUE:
+            continue
+        every = override[1] if action is OverrideAction.CHANGE_FREQUENCY and override else None
+        names = (rule.id, *rule.satisfied_by.items, *rule.satisfied_by.loinc)
+        done = max(view.done_at(name) for name in names)
+        last = local_date(to_datetime(done), zone) if done else None
+        if last is not None and last < anchor:
+            last = None
+        window = next_window(rule, anchor, last, every)
+        if window is None:
+            continue
+        earliest, due, overdue = window.earliest, window.due, window.overdue
+        reason = f"{rule.label}: {window.phase}"
+        if last is not None:
+            reason += f"; last done {last}"
+        if action is OverrideAction.POSTPONE and override and date.fromordinal(override[1]) > due:
+            until = date.fromordinal(override[1])
+            shift = (until - due).days
+            earliest, due, overdue = add_days(earliest, shift), until, add_days(overdue, shift)
+            reason += f"; postponed by clinician to {until}"
+        category = Category(rule.category)
+        rid = reminder_id(state.patient_id, rule.id, due, ReminderKind.DUE)
+        source = f"{rule.source} ({rule.date})"
+        result.append(
+            Due(
+                rule.id,
+                category,
+                ReminderKind.DUE,
+                earliest,
+                due,
+                overdue,
+                reason,
+                source,
+                protocol_id,
+                rid,
+            )
+        )
+    return result
+
+
+def _checkins(state: PatientState, where: Standing, today: date) -> list[Due]:
+    view = state.view
+    assert view.profile is not None
+    zone = view.profile.time_zone
+    result: list[Due] = []
+
+    def add(item: str, window: tuple[date, date, date], reason: str) -> None:
+        earliest, due, overdue = window
+        if today >= overdue:
+            return
+        rid = reminder_id(state.patient_id, item, due, ReminderKind.CHECKIN)
+        result.append(
+            Due(
+                item,
+                Category.CHECKIN,
+                ReminderKind.CHECKIN,
+                earliest,
+                due,
+                overdue,
+                reason,
+                checkins.SOURCE,
+                "checkins",
+                rid,
+            )
+        )
+
+    for order in view.orders:
+        if order.completed:
+            scan_day = local_date(to_datetime(order.completed), zone)
+            add(
+                f"checkin_result_{order.item}",
+                checkins.result_pending_window(scan_day),
+                f"waiting for the result of {order.item}",
+            )
+        elif order.scheduled_for:
+            scan_day = local_date(to_datetime(order.scheduled_for), zone)
+            add(
+                f"checkin_pre_scan_{order.item}",
+                checkins.pre_scan_window(scan_day),
+                f"the week before {order.item}",
+            )
+    if where.anchor is not None and where.status not in ("responding",):
+        last = view.last_checkin
+        last_day = local_date(to_datetime(last[0]), zone) if last else None
+        periodic = checkins.next_periodic(where.anchor, today, last_day)
+        if periodic is not None:
+            due, overdue = periodic
+            add(
+                "checkin_periodic",
+                (due, due, overdue),
+                f"periodic check-in after treatment (from {where.anchor})",
+            )
+    return result
+
+
+def _alerts(
+    state: PatientState, items: list[Due], where: Standing, today: date, now: datetime
+) -> list[CareTeamAlert]:
+    view = state.view
+    pid = state.patient_id
+    alerts: list[CareTeamAlert] = []
+    since = _micros(now) - ALERT_MEMORY_DAYS * DAY
+    for digest, score, flags, at in view.alerts:
+        if at < since:
+            continue
+        raised = to_datetime(at)
+        if flags & 1:
+            respond = raised + timedelta(minutes=checkins.SELF_HARM_RESPONSE_MINUTES)
+            kind, severity = AlertKind.SELF_HARM, Severity.IMMEDIATE
+            reason = "check-in reply mentions self-harm: contact the patient now"
+        else:
+            respond = raised + timedelta(days=checkins.HIGH_FEAR_RESPONSE_DAYS)
+            kind, severity = AlertKind.HIGH_FEAR, Severity.HIGH
+            reason = f"FCR-1r score {score} (>= {checkins.HIGH_FEAR_SCORE}): offer support"
+        alerts.append(
+            CareTeamAlert(
+                patient_id=pid,
+                alert_id=alert_id(pid, kind, str(digest)),
+                kind=kind,
+                severity=severity,
+                reason=reason,
+                raised_at=raised,
+                respond_by=respond,
+            )
+        )
+    for due in items:
+        if due.kind is ReminderKind.DUE and today >= due.overdue:
+            alerts.append(
+                CareTeamAlert(
+                    patient_id=pid,
+                    alert_id=alert_id(pid, AlertKind.OVERDUE, f"{due.item}|{due.due}"),
+                    kind=AlertKind.OVERDUE,
+                    severity=Severity.ROUTINE,
+                    item=due.item,
+                    reason=f"{due.item} was due {due.due}, overdue since {due.overdue}",
+                    raised_at=now,
+                    respond_by=now + timedelta(days=OVERDUE_RESPONSE_DAYS),
+                )
+            )
+    if where.anchor is not None and view.profile is not None:
+        contact = (
+            local_date(to_datetime(view.last_contact), view.profile.time_zone)
+            if view.last_contact
+            else where.anchor
+        )
+        contact = max(contact, where.anchor)
+        if today >= add_months(contact, LOST_TO_FOLLOW_UP_MONTHS):
+            alerts.append(
+                CareTeamAlert(
+                    patient_id=pid,
+                    alert_id=alert_id(pid, AlertKind.LOST_TO_FOLLOW_UP, str(contact)),
+                    kind=AlertKind.LOST_TO_FOLLOW_UP,
+                    severity=Severity.ROUTINE,
+                    reason=f"no contact since {contact} ({LOST_TO_FOLLOW_UP_MONTHS} months)",
+                    raised_at=now,
+                    respond_by=now + timedelta(days=OVERDUE_RESPONSE_DAYS),
+                )
+            )
+    return alerts
+
+
+def settle(state: PatientState, now: datetime, catalog: Catalog) -> Settlement:
+    """What to emit at `now`: new reminders and alerts once each, and cancellations.
+
+    `state.emitted` remembers (id, item, due) of what is outstanding; an emitted reminder whose
+    item no longer has that window (done, rescheduled, surveillance stopped) is cancelled.
+    """
+    plan = forecast(state, now, catalog)
+    profile = state.view.profile
+    zone = profile.time_zone if profile else "UTC"
+    language = profile.language if profile else "en"
+    today = local_date(now, zone)
+    wanted: dict[str, tuple[str, int, Output | None]] = {}
+    for due in plan.items:
+        key = (due.item, due.due.toordinal())
+        if due.kind is ReminderKind.DUE and today >= due.overdue:
+            rid = reminder_id(state.patient_id, due.item, due.due, ReminderKind.OVERDUE)
+            wanted[rid] = (
+                *key,
+                _reminder(state, due, ReminderKind.OVERDUE, rid, now, zone, language),
+            )
+            wanted[due.reminder_id] = (*key, None)  # keep tracking; nothing new to send
+        elif today >= due.earliest:
+            wanted[due.reminder_id] = (
+                *key,
+                _reminder(state, due, due.kind, due.reminder_id, now, zone, language),
+            )
+    for alert in plan.alerts:
+        wanted[alert.alert_id] = (alert.kind.value, 0, alert)
+    emitted = {rid: (item, due) for rid, item, due in state.emitted}
+    outputs: list[Output] = []
+    outputs += [o for rid, (_, _, o) in wanted.items() if rid not in emitted and o is not None]
+    current = {(d.item, d.due.toordinal()) for d in plan.items}
+    for rid, (item, due_ord) in emitted.items():
+        if rid in wanted or not rid.startswith("rem-"):
+            continue
+        if (item, due_ord) not in current:
+            outputs.append(
+                ReminderCancelled(
+                    patient_id=state.patient_id,
+                    reminder_id=rid,
+                    reason=_cancel_reason(plan, item),
+                    emitted_at=now,
+                )
+            )
+    kept = tuple(
+        (rid, item, due)
+        for rid, (item, due, _o) in wanted.items()
+        if rid in emitted or _o is not None
+    )
+    new_state = state._replace(emitted=kept) if kept != state.emitted else state
+    return Settlement(new_state, outputs, _wake_at(plan, today, zone))
+
+
+def _reminder(
+    state: PatientState,
+    due: Due,
+    kind: ReminderKind,
+    rid: str,
+    now: datetime,
+    zone: str,
+    language: str,
+) -> Reminder:
+    return Reminder(
+        patient_id=state.patient_id,
+        reminder_id=rid,
+        item=due.item,
+        category=due.category,
+        kind=kind,
+        earliest=due.earliest,
+        due=due.due,
+        overdue=due.overdue,
+        reason=due.reason,
+        source=due.source,
+        protocol=due.protocol,
+        language=language,
+        time_zone=zone,
+        emitted_at=now,
+    )
+
+
+def _cancel_reason(plan: Forecast, item: str) -> str:
+    if plan.standing.anchor is None and not item.startswith("checkin"):
+        return f"surveillance paused: {plan.standing.status}"
+    return "done, rescheduled or no longer due"
+
+
+def _wake_at(plan: Forecast, today: date, zone: str) -> datetime | None:
+    moments: list[date] = []
+    for due in plan.items:
+        if due.earliest > today:
+            moments.append(due.earliest)
+        elif due.kind is ReminderKind.DUE and due.overdue > today:
+            moments.append(due.overdue)
+    if not moments:
+        return None
+    return start_of_day(min(moments), zone).astimezone(UTC)
+
+
+def _micros(moment: datetime) -> int:
+    return int((moment - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1))
+
+
+__all__ = ["DAY", "Due", "Forecast", "Settlement", "Standing", "forecast", "settle", "standing"]

@@ -1,0 +1,75 @@
+"""What protocol selection needs to know about a patient, as plain values."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from models.events import PatientEnrolled
+
+_STAGE = re.compile(r"^(0|I|II|III|IV)([A-C])?([0-9])?$")
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolProfile:
+    """The facts that choose a protocol and switch its rules on or off.
+
+    `receptors` maps "er", "pr", "her2" to "positive" / "negative" / "unknown" (a missing key
+    is "unknown"); `stage` is an AJCC-style group such as "IIB" or None; `flags` holds
+    `models.events.Flag` values; `protocol` is an explicit protocol id chosen by a clinician.
+    """
+
+    site: str
+    receptors: Mapping[str, str] = field(default_factory=dict)
+    stage: str | None = None
+    intent: str = "curative"
+    flags: frozenset[str] = frozenset()
+    protocol: str | None = None
+
+    @property
+    def metastatic(self) -> bool:
+        """True with the `metastatic` flag or a stage IV group."""
+        return "metastatic" in self.flags or stage_parts(self.stage)[:1] == ("IV",)
+
+    @classmethod
+    def from_enrolment(cls, enrolled: PatientEnrolled) -> ProtocolProfile:
+        """The profile of a `PatientEnrolled` event."""
+        receptors = enrolled.receptors
+        return cls(
+            site=enrolled.site.value,
+            receptors={
+                "er": receptors.er.value,
+                "pr": receptors.pr.value,
+                "her2": receptors.her2.value,
+            },
+            stage=enrolled.stage,
+            intent=enrolled.intent.value,
+            flags=frozenset(flag.value for flag in enrolled.flags),
+            protocol=enrolled.protocol,
+        )
+
+
+@lru_cache(maxsize=64)
+def stage_parts(stage: str | None) -> tuple[str, ...]:
+    """The parts of a stage group: IIB1 -> (II, B, 1); III -> (III,); None or unparsable -> ()."""
+    if stage is None:
+        return ()
+    match = _STAGE.match(stage)
+    if match is None:
+        return ()
+    return tuple(part for part in match.groups() if part)
+
+
+def stages_overlap(listed: tuple[str, ...], patient: tuple[str, ...]) -> bool:
+    """Whether a listed stage and the patient's could be the same: one refines the other.
+
+    "II" overlaps "IIA" and "IIB"; "IIA" overlaps "IIA1" but not "IIB"; "I" never overlaps "II".
+    """
+    if not listed or not patient:
+        return False
+    shorter = min(len(listed), len(patient))
+    return listed[:shorter] == patient[:shorter]

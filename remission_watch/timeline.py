@@ -1,0 +1,196 @@
+"""The offline timeline: fold a JSONL file of events (no Kafka) and show where each patient is."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from models.clocks import Forecast, forecast, to_datetime
+from models.events import Event, parse_event
+from models.protocols import Catalog
+from models.state import PatientState, UnknownPatient, evolve
+
+
+@dataclass(frozen=True)
+class BadLine:
+    line: int
+    reason: str
+
+
+def read_events(lines: Iterable[str]) -> Iterator[tuple[int, Event | BadLine]]:
+    """Each non-blank line parsed as an event, or a `BadLine` naming what is wrong with it."""
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            yield number, parse_event(text)
+        except ValidationError as exc:
+            yield number, BadLine(number, _first_error(exc))
+
+
+def _first_error(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False, include_input=False)
+    if not errors:
+        return "invalid event"
+    first = errors[0]
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {first.get('msg', 'invalid')}{more}" if where else str(first.get("msg"))
+
+
+def fold_lines(
+    lines: Iterable[str], until: datetime | None = None
+) -> tuple[dict[str, PatientState], list[BadLine]]:
+    """Fold the good lines into states (enrolments first, so order never matters).
+
+    With `until`, events that occurred after it are left out: the state as it was then.
+    """
+    events: list[tuple[int, Event]] = []
+    bad: list[BadLine] = []
+    for number, item in read_events(lines):
+        if isinstance(item, BadLine):
+            bad.append(item)
+        elif until is None or item.occurred_at <= until:
+            events.append((number, item))
+    events.sort(key=lambda pair: pair[1].type != "patient.enrolled")
+    states: dict[str, PatientState] = {}
+    for number, event in events:
+        try:
+            states[event.patient_id] = evolve(states.get(event.patient_id), event)
+        except UnknownPatient as exc:
+            bad.append(BadLine(number, str(exc)))
+    bad.sort(key=lambda b: b.line)
+    return states, bad
+
+
+def describe(state: PatientState, plan: Forecast) -> dict[str, Any]:
+    """One patient's timeline as JSON-ready data."""
+    view = state.view
+    zone = view.profile.time_zone if view.profile else "UTC"
+
+    def day(micros: int) -> str | None:
+        return to_datetime(micros).astimezone(_zone(zone)).date().isoformat() if micros else None
+
+    return {
+        "patient_id": state.patient_id,
+        "site": view.profile.site if view.profile else None,
+        "status": plan.standing.status,
+        "detail": plan.standing.detail,
+        "protocol": plan.protocol,
+        "anchor": plan.standing.anchor.isoformat() if plan.standing.anchor else None,
+        "declared": {"status": view.declared[0], "on": day(view.declared[1])}
+        if view.declared
+        else None,
+        "last_response": _last_response(view.last_evaluation, day),
+        "episodes": [
+            {
+                "number": e.number,
+                "kind": e.kind,
+                "started": day(e.started),
+                "confirmed": day(e.confirmed),
+                "ended": day(e.ended),
+                "ended_by": e.ended_by or None,
+                "basis": e.basis,
+                "depth": e.depth,
+            }
+            for e in view.episodes
+        ],
+        "clocks": [{"item": name, "last_done": day(at)} for name, at in sorted(view.done)],
+        "reminders": [
+            {
+                "reminder_id": d.reminder_id,
+                "item": d.item,
+                "category": d.category.value,
+                "kind": d.kind.value,
+                "earliest": d.earliest.isoformat(),
+                "due": d.due.isoformat(),
+                "overdue": d.overdue.isoformat(),
+                "reason": d.reason,
+                "source": d.source,
+                "protocol": d.protocol,
+            }
+            for d in sorted(plan.items, key=lambda d: (d.due, d.item))
+        ],
+        "not_reminded": [{"what": w, "reason": r, "source": s} for w, r, s in plan.not_reminded],
+        "alerts": [
+            {
+                "alert_id": a.alert_id,
+                "kind": a.kind.value,
+                "severity": a.severity.value,
+                "reason": a.reason,
+                "item": a.item,
+                "respond_by": a.respond_by.isoformat(),
+            }
+            for a in plan.alerts
+        ],
+        "events": state.event_count,
+    }
+
+
+def _last_response(last: tuple[str, str, str, str, int] | None, day: Any) -> dict[str, Any] | None:
+    if last is None:
+        return None
+    system, category, response, detail, at = last
+    return {
+        "system": system,
+        "category": category,
+        "response": response,
+        "detail": detail,
+        "on": day(at),
+    }
+
+
+def _zone(name: str) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
+def timeline(lines: Iterable[str], at: datetime, catalog: Catalog) -> dict[str, Any]:
+    """The whole report: every patient at `at`, and the lines that could not be used."""
+    states, bad = fold_lines(lines, until=at)
+    patients = [describe(s, forecast(s, at, catalog)) for _, s in sorted(states.items())]
+    return {
+        "at": at.isoformat(),
+        "patients": patients,
+        "bad_lines": [{"line": b.line, "reason": b.reason} for b in bad],
+    }
+
+
+def render_text(report: dict[str, Any]) -> str:
+    """The report as a readable table for a terminal."""
+    out = [f"Timeline at {report['at']}"]
+    for p in report["patients"]:
+        out.append("")
+        out.append(f"{p['patient_id']}  {p['site']}  {p['status']}  ({p['detail']})")
+        out.append(f"  protocol: {p['protocol'] or '-'}   anchor: {p['anchor'] or '-'}")
+        for e in p["episodes"]:
+            end = f" -> {e['ended']} ({e['ended_by']})" if e["ended"] else " (ongoing)"
+            out.append(
+                f"  episode {e['number']}: {e['kind']} from {e['started']}{end}  [{e['basis']}]"
+            )
+        if p["reminders"]:
+            out.append(f"  {'item':<28} {'kind':<8} {'earliest':<10} {'due':<10} {'overdue':<10}")
+            for r in p["reminders"]:
+                out.append(
+                    f"  {r['item']:<28} {r['kind']:<8} {r['earliest']:<10} {r['due']:<10} "
+                    f"{r['overdue']:<10}  {r['reason']}"
+                )
+        for a in p["alerts"]:
+            out.append(f"  ALERT {a['severity']}: {a['kind']}: {a['reason']}")
+        for n in p["not_reminded"]:
+            out.append(f"  not reminded: {n['what']} ({n['reason']})")
+    if report["bad_lines"]:
+        out.append("")
+        for b in report["bad_lines"]:
+            out.append(f"line {b['line']}: skipped: {b['reason']}")
+    return "\n".join(out)
+
+
+def dumps(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=2, ensure_ascii=False)

@@ -1,0 +1,255 @@
+"""Forecasts and settlement: what is due, what is emitted, what is cancelled."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from models.clocks import forecast, settle
+from models.events import Event
+from models.outputs import AlertKind, ReminderCancelled, ReminderKind, Severity
+from models.protocols import Catalog
+from models.state import PatientState, evolve
+from remission_watch.protocol_files import load_builtin_catalog
+from tests.unit.core.conftest import T0, EventFactory
+
+ZONE = "America/New_York"
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_builtin_catalog()
+
+
+def fold(events: list[Event]) -> PatientState:
+    state = None
+    for event in events:
+        state = evolve(state, event)
+    assert state is not None
+    return state
+
+
+def at(days: float) -> datetime:
+    return T0 + timedelta(days=days)
+
+
+def breast(ev: EventFactory, *flags: str) -> list[Event]:
+    """ER+ early breast cancer: surgery and radiotherapy end on day 100."""
+    return [
+        ev(
+            "b1",
+            0,
+            "patient.enrolled",
+            site="breast",
+            time_zone=ZONE,
+            stage="II",
+            receptors={"er": "positive", "her2": "negative"},
+            flags=list(flags),
+        ),
+        ev(
+            "b2",
+            10,
+            "treatment.started",
+            treatment_id="rt",
+            modality="radiotherapy",
+            role="adjuvant",
+        ),
+        ev("b3", 100, "treatment.completed", treatment_id="rt", modality="radiotherapy"),
+    ]
+
+
+def items(plan) -> dict[str, object]:
+    return {d.item: d for d in plan.items}
+
+
+def test_a_breast_survivor_is_due_a_visit_and_a_mammogram(ev, catalog) -> None:
+    plan = forecast(fold(breast(ev)), at(110), catalog)
+    assert plan.protocol == "breast-asco-er-positive@2012.1"
+    assert plan.standing.status == "post_treatment"
+    due = items(plan)
+    end = date(2024, 4, 17)  # day 100 after T0, local date in New York
+    assert due["history_physical"].due == date(2024, 7, 17)  # 3 months after the end
+    assert due["history_physical"].overdue > date(2024, 10, 17)  # overdue after 6 months
+    assert due["mammogram"].due == date(2024, 10, 17)  # first 6-12 months after radiation
+    assert plan.standing.anchor == end
+    assert "ASCO" in due["mammogram"].source
+    assert any("Tumour markers" in what for what, _, _ in plan.not_reminded)
+
+
+def test_no_mammogram_after_bilateral_mastectomy(ev, catalog) -> None:
+    due = items(forecast(fold(breast(ev, "bilateral_mastectomy")), at(110), catalog))
+    assert "mammogram" not in due and "history_physical" in due
+
+
+def test_a_due_reminder_is_emitted_once_and_cancelled_when_done(ev, catalog) -> None:
+    state = fold(breast(ev))
+    first = settle(state, at(185), catalog)  # 2024-07-10: inside the visit's window
+    reminders = [o for o in first.outputs if o.type == "reminder.due"]
+    assert [(r.item, r.kind) for r in reminders] == [("history_physical", ReminderKind.DUE)]
+    assert reminders[0].time_zone == ZONE and reminders[0].language == "en"
+    again = settle(first.state, at(186), catalog)
+    assert again.outputs == []  # a redelivered tick emits nothing new
+    visited = evolve(again.state, ev("v1", 187, "visit.completed"))
+    after = settle(visited, at(188), catalog)
+    cancelled = [o for o in after.outputs if isinstance(o, ReminderCancelled)]
+    assert [c.reminder_id for c in cancelled] == [reminders[0].reminder_id]
+
+
+def test_an_overdue_item_nudges_the_patient_and_alerts_the_care_team(ev, catalog) -> None:
+    state = fold(breast(ev, "bilateral_mastectomy"))
+    done = settle(state, at(185), catalog).state
+    late = settle(done, at(300), catalog)  # past the 6-month overdue date
+    kinds = {(o.type, getattr(o, "kind", None)) for o in late.outputs}
+    assert ("reminder.due", ReminderKind.OVERDUE) in kinds
+    assert ("alert.raised", AlertKind.OVERDUE) in kinds
+    assert settle(late.state, at(301), catalog).outputs == []
+
+
+def test_recurrence_cancels_outstanding_reminders(ev, catalog) -> None:
+    state = settle(fold(breast(ev)), at(185), catalog).state
+    relapsed = evolve(state, ev("r1", 190, "status.declared", status="recurrence"))
+    out = settle(relapsed, at(191), catalog)
+    assert out.outputs and all(isinstance(o, ReminderCancelled) for o in out.outputs)
+    assert "paused" in out.outputs[0].reason
+    assert forecast(relapsed, at(191), catalog).standing.status == "active_disease"
+
+
+def test_death_stops_everything(ev, catalog) -> None:
+    state = settle(fold(breast(ev)), at(185), catalog).state
+    gone = evolve(state, ev("d1", 186, "patient.deceased"))
+    out = settle(gone, at(187), catalog)
+    assert [o.type for o in out.outputs] == ["reminder.cancelled"]
+    assert forecast(gone, at(400), catalog).items == ()
+
+
+@pytest.mark.parametrize(
+    ("score", "self_harm", "expected"),
+    [
+        (4, False, None),
+        (5, False, (AlertKind.HIGH_FEAR, Severity.HIGH)),
+        (0, True, (AlertKind.SELF_HARM, Severity.IMMEDIATE)),
+    ],
+)
+def test_checkin_answers_escalate(ev, catalog, score, self_harm, expected) -> None:
+    state = fold([*breast(ev), ev("c1", 150, "checkin.answered", score=score, self_harm=self_harm)])
+    alerts = [o for o in settle(state, at(150.5), catalog).outputs if o.type == "alert.raised"]
+    if expected is None:
+        assert alerts == []
+    else:
+        assert [(a.kind, a.severity) for a in alerts] == [expected]
+        limit = timedelta(hours=1) if self_harm else timedelta(days=2)
+        assert alerts[0].respond_by - alerts[0].raised_at == limit
+
+
+def test_checkins_before_a_scan_and_while_the_result_is_pending(ev, catalog) -> None:
+    scan_day = at(200)
+    state = fold(
+        [
+            *breast(ev),
+            ev(
+                "s1",
+                180,
+                "scan.scheduled",
+                order_id="o1",
+                item="mammogram",
+                scheduled_for=scan_day.isoformat(),
+            ),
+        ]
+    )
+    before = items(forecast(state, at(195), catalog))
+    pre = before["checkin_pre_scan_mammogram"]
+    assert pre.kind is ReminderKind.CHECKIN
+    assert pre.earliest == date(2024, 7, 19) and pre.overdue == date(2024, 7, 26)
+    done = evolve(state, ev("s2", 200, "scan.completed", order_id="o1", item="mammogram"))
+    waiting = items(forecast(done, at(202), catalog))
+    assert "checkin_result_mammogram" in waiting and "checkin_pre_scan_mammogram" not in waiting
+    resulted = evolve(
+        done,
+        ev(
+            "s3",
+            203,
+            "scan.resulted",
+            order_id="o1",
+            item="mammogram",
+            finding="no_evidence_of_disease",
+        ),
+    )
+    assert "checkin_result_mammogram" not in items(forecast(resulted, at(204), catalog))
+
+
+def test_clinician_overrides(ev, catalog) -> None:
+    base = breast(ev)
+    postponed = fold(
+        [
+            *base,
+            ev(
+                "o1",
+                120,
+                "override.recorded",
+                item="history_physical",
+                action="postpone",
+                until="2024-09-01",
+            ),
+        ]
+    )
+    assert items(forecast(postponed, at(130), catalog))["history_physical"].due == date(2024, 9, 1)
+    stopped = fold(
+        [*base, ev("o2", 120, "override.recorded", item="mammogram", action="discontinue")]
+    )
+    assert "mammogram" not in items(forecast(stopped, at(130), catalog))
+    resumed = fold(
+        [
+            *base,
+            ev("o2", 120, "override.recorded", item="mammogram", action="discontinue"),
+            ev("o3", 121, "override.recorded", item="mammogram", action="resume"),
+        ]
+    )
+    assert "mammogram" in items(forecast(resumed, at(130), catalog))
+    elsewhere = fold(
+        [
+            *base,
+            ev(
+                "o4",
+                300,
+                "override.recorded",
+                item="mammogram",
+                action="done_elsewhere",
+                done_on="2024-11-01",
+            ),
+        ]
+    )
+    assert items(forecast(elsewhere, at(310), catalog))["mammogram"].due == date(2025, 11, 1)
+
+
+def test_wake_at_is_the_start_of_the_earliest_day_in_the_patients_zone(ev, catalog) -> None:
+    out = settle(fold(breast(ev)), at(110), catalog)
+    assert out.outputs == []
+    assert out.wake_at is not None
+    local = out.wake_at.astimezone(__import__("zoneinfo").ZoneInfo(ZONE))
+    assert (local.hour, local.minute) == (0, 0)
+    plan = forecast(out.state, at(110), catalog)
+    assert local.date() == min(d.earliest for d in plan.items)
+    assert local.date() == items(plan)["checkin_periodic"].earliest  # 1 month after treatment
+    assert settle(out.state, out.wake_at - timedelta(seconds=1), catalog).outputs == []
+    assert settle(out.state, out.wake_at, catalog).outputs != []
+
+
+def test_lost_to_follow_up_after_fifteen_months_without_contact(ev, catalog) -> None:
+    state = fold(breast(ev))
+    at_14 = forecast(state, at(100 + 14 * 30), catalog)
+    at_16 = forecast(state, at(100 + 16 * 30), catalog)
+    assert AlertKind.LOST_TO_FOLLOW_UP not in {a.kind for a in at_14.alerts}
+    assert AlertKind.LOST_TO_FOLLOW_UP in {a.kind for a in at_16.alerts}
+
+
+def test_the_patients_local_day_decides_the_clock(ev, catalog) -> None:
+    # Treatment ends at 02:00 UTC on 18 April: still 17 April in New York.
+    events = [
+        *breast(ev)[:2],
+        ev("b3", 100.7083, "treatment.completed", treatment_id="rt", modality="radiotherapy"),
+    ]
+    late_utc = datetime(2024, 4, 18, 2, 0, tzinfo=UTC)
+    assert abs(events[-1].occurred_at - late_utc) < timedelta(minutes=1)
+    plan = forecast(fold(events), at(110), catalog)
+    assert plan.standing.anchor == date(2024, 4, 17)

@@ -1,0 +1,106 @@
+"""Fixtures for the streams unit tests: a tiny protocol catalog and event builders."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from models.protocols import Catalog
+
+PROTOCOL = """
+id: test-breast
+version: "1"
+guideline: Test guideline
+source: Test source
+published: 2024-01-01
+reviewed: 2024-01-01
+provisional: true
+applies_to:
+  site: breast
+priority: 10
+anchor: treatment_end
+items:
+  - id: history_physical
+    label: Clinic visit
+    category: visit
+    source: Test source
+    date: 2024-01-01
+    satisfied_by:
+      items: [history_physical]
+    phases:
+      - from_years: 0
+        to_years: null
+        every_months: [3, 6]
+"""
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    return Catalog.from_texts({"test-breast.yaml": PROTOCOL})
+
+
+def event(patient_id: str, event_id: str, kind: str, at: datetime, **fields: Any) -> bytes:
+    """The wire bytes of one event, as upstream publishes them."""
+    body = {
+        "event_id": event_id,
+        "patient_id": patient_id,
+        "occurred_at": at.isoformat(),
+        "recorded_at": at.isoformat(),
+        "source": "test",
+        "type": kind,
+        **fields,
+    }
+    return json.dumps(body).encode()
+
+
+def treated(patient_id: str, at: datetime = T0) -> list[bytes]:
+    """Enrolment, surgery and its completion 30 days later: reminders follow from then on."""
+    return [
+        event(patient_id, f"{patient_id}-enr", "patient.enrolled", at, site="breast"),
+        event(
+            patient_id,
+            f"{patient_id}-tx1",
+            "treatment.started",
+            at,
+            treatment_id="t1",
+            modality="surgery",
+        ),
+        event(
+            patient_id,
+            f"{patient_id}-tx2",
+            "treatment.completed",
+            at + timedelta(days=30),
+            treatment_id="t1",
+            modality="surgery",
+        ),
+    ]
+
+
+EventFactory = Callable[..., bytes]
+
+
+class AgentDriver:
+    """Delivers records to an agent under test_context as if read from a topic partition."""
+
+    def __init__(self, agent: Any) -> None:
+        self.agent = agent
+        self._original = agent.to_message
+        self._route: tuple[str, int] = ("", 0)
+        agent.to_message = self._to_message
+
+    def _to_message(self, key: Any, value: Any, **kwargs: Any) -> Any:
+        topic, partition = self._route
+        message = self._original(key, value, **{**kwargs, "partition": partition})
+        message.topic = topic
+        message.tp = message.tp._replace(topic=topic, partition=partition)
+        return message
+
+    async def send(self, topic: str, value: bytes | None, partition: int = 0) -> None:
+        self._route = (topic, partition)
+        await self.agent.put(value, partition=partition)

@@ -1,0 +1,177 @@
+"""The patient agent under Faust's test_context: a fresh app per test, memory:// tables."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from itertools import count
+
+import faust
+import pytest
+
+import streams.processor
+from models.outputs import Reminder, ReminderCancelled, parse_output
+from models.protocols import Catalog
+from models.state import load_state
+from streams.app import create_app
+from streams.codecs import Stored, encode_tick
+from streams.settings import StreamsSettings
+from streams.sink import MemorySink
+from streams.topics import TopicNames
+from tests.unit.streams.conftest import T0, AgentDriver, event, treated
+
+NAMES = TopicNames("rw.")
+_ids = count()
+
+
+@dataclass
+class Harness:
+    app: faust.App
+    sink: MemorySink
+    driver: AgentDriver
+
+    def stored(self, patient_id: str) -> Stored | None:
+        raw = self.app.tables["patients"].get(patient_id)
+        return None if raw is None else Stored.decode(raw)
+
+    def reminders(self) -> list[Reminder | ReminderCancelled]:
+        return [parse_output(r.value) for r in self.sink.on(NAMES.reminders)]  # type: ignore[misc]
+
+    def dead_letters(self) -> list[dict[str, object]]:
+        return [json.loads(r.value) for r in self.sink.on(NAMES.deadletter)]
+
+
+@pytest.fixture
+async def harness(catalog: Catalog) -> AsyncIterator[Harness]:
+    settings = StreamsSettings(partitions=2, app_id=f"unit-{next(_ids)}", store="memory://")
+    sink = MemorySink()
+    app = create_app(settings, catalog, sink=sink)
+    app.finalize()
+    try:
+        async with app.agents["patient"].test_context() as agent:
+            yield Harness(app, sink, AgentDriver(agent))
+    finally:
+        # The consumer's thread was created but never started, so nothing closes its loop.
+        app.consumer._thread.thread_loop.close()
+
+
+async def feed(h: Harness, records: list[bytes], partition: int = 0) -> None:
+    for raw in records:
+        await h.driver.send(NAMES.patients, raw, partition)
+
+
+async def tick(h: Harness, days: int, partition: int = 0) -> None:
+    await h.driver.send(NAMES.ticks, encode_tick(T0 + timedelta(days=days)), partition)
+
+
+async def test_events_fold_into_the_table_with_a_snapshot_per_change(harness: Harness) -> None:
+    await feed(harness, treated("p1"))
+    await feed(harness, treated("p1")[:1])  # a redelivered enrolment changes nothing
+
+    stored = harness.stored("p1")
+    assert stored is not None
+    assert load_state(stored.state).event_count == 3
+    assert stored.wake_at is not None
+    snapshots = harness.sink.on(NAMES.patient_state)
+    assert [s.key for s in snapshots] == ["p1"] * 3
+    assert snapshots[-1].value == stored.state
+
+
+async def test_a_tick_emits_what_is_due_once_per_reminder_id(harness: Harness) -> None:
+    await feed(harness, treated("p1"))
+    await tick(harness, 70)
+    first = harness.reminders()
+    assert [type(r) for r in first] == [Reminder]
+
+    await tick(harness, 70)  # the same tick redelivered
+    await tick(harness, 69)  # an older tick
+    assert harness.reminders() == first
+
+    await tick(harness, 200)
+    later = harness.reminders()
+    emitted = [r.reminder_id for r in later if isinstance(r, Reminder)]
+    assert len(emitted) == len(set(emitted)) > 1
+    assert all(r.patient_id == "p1" for r in later)
+
+
+async def test_an_event_settles_at_the_partitions_latest_tick(harness: Harness) -> None:
+    await feed(harness, treated("p1"))
+    await tick(harness, 120)
+    visit_due = [r for r in harness.reminders() if isinstance(r, Reminder)][-1]
+    assert visit_due.item == "history_physical"
+
+    at = T0 + timedelta(days=110)
+    await feed(harness, [event("p1", "p1-visit", "visit.completed", at)])
+
+    cancelled = harness.reminders()[-1]
+    assert isinstance(cancelled, ReminderCancelled)
+    assert cancelled.reminder_id == visit_due.reminder_id
+    assert cancelled.emitted_at == T0 + timedelta(days=120)
+
+
+async def test_a_tick_settles_only_the_patients_due(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await feed(harness, treated("due-1"))
+    for n in range(20):  # treated a year later: nothing due for a long time
+        await feed(harness, treated(f"later-{n}", T0 + timedelta(days=365)))
+    settled: list[str] = []
+    real = streams.processor.settle
+
+    def counting(state, now, catalog):  # type: ignore[no-untyped-def]
+        settled.append(state.patient_id)
+        return real(state, now, catalog)
+
+    monkeypatch.setattr(streams.processor, "settle", counting)
+    await tick(harness, 70)
+
+    assert settled == ["due-1"]
+    assert {r.patient_id for r in harness.reminders()} == {"due-1"}
+
+
+async def test_due_index_keys_carry_the_partition(harness: Harness) -> None:
+    await feed(harness, treated("p-zero"), partition=0)
+    await feed(harness, treated("p-one"), partition=1)
+    keys = set(harness.app.tables["clock"].keys())
+    assert {k.split(":", 1)[0] for k in keys} == {"0", "1"}
+
+    await tick(harness, 70, partition=1)
+    assert {r.patient_id for r in harness.reminders()} == {"p-one"}
+    await tick(harness, 70, partition=0)
+    assert {r.patient_id for r in harness.reminders()} == {"p-one", "p-zero"}
+
+
+async def test_bad_input_is_dead_lettered_and_the_stream_goes_on(harness: Harness) -> None:
+    enrol, started, completed = treated("p1")
+    phone = "+15551234567"
+    bad = [
+        (NAMES.labs, b"\xff\xfe not json"),
+        (NAMES.labs, b'{"type": "lab.exploded"}'),
+        (NAMES.patients, event("p1", "x1", "patient.enrolled", T0, site="spleen")),
+        (NAMES.checkins, event("p1", "x2", "checkin.answered", T0, phone=phone)),
+        (NAMES.scans, event("ghost", "x3", "visit.completed", T0)),
+        (NAMES.patients, None),
+        (NAMES.ticks, b'{"type": "tick"}'),
+    ]
+    await harness.driver.send(NAMES.patients, enrol)
+    for topic, raw in bad[:4]:
+        await harness.driver.send(topic, raw)
+    await harness.driver.send(NAMES.patients, started)
+    for topic, raw in bad[4:]:
+        await harness.driver.send(topic, raw)
+    await harness.driver.send(NAMES.patients, completed)
+
+    letters = harness.dead_letters()
+    assert [(d["topic"], d["partition"]) for d in letters] == [(t, 0) for t, _ in bad]
+    assert [d["value_b64"] for d in letters] == [
+        None if raw is None else base64.b64encode(raw).decode() for _, raw in bad
+    ]
+    assert len({d["offset"] for d in letters}) == len(bad)
+    assert all(phone not in str(d["reason"]) for d in letters)
+    assert "no enrolment" in str(letters[4]["reason"])
+    stored = harness.stored("p1")
+    assert stored is not None and load_state(stored.state).event_count == 3
+    assert harness.stored("ghost") is None

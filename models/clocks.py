@@ -64,6 +64,7 @@ class Forecast:
     patient_id: str
     standing: Standing
     protocol: str | None
+    anchor: date | None  # the date the protocol's clocks count from
     items: tuple[Due, ...]
     not_reminded: tuple[tuple[str, str, str], ...]
     alerts: tuple[CareTeamAlert, ...]
@@ -115,17 +116,17 @@ def forecast(state: PatientState, now: datetime, catalog: Catalog) -> Forecast:
     where = standing(view, now)
     profile = view.profile
     if profile is None:
-        return Forecast(state.patient_id, where, None, (), (), ())
+        return Forecast(state.patient_id, where, None, None, (), (), ())
     today = local_date(now, profile.time_zone)
     items: list[Due] = []
     not_reminded: tuple[tuple[str, str, str], ...] = ()
     protocol_id = None
+    anchor = where.anchor
     protocol = catalog.select(_protocol_profile(view))
     if protocol is not None:
         protocol_id = f"{protocol.id}@{protocol.version}"
         not_reminded = tuple((d.what, d.reason, d.source) for d in protocol.not_reminded())
-        if where.anchor is not None:
-            anchor = where.anchor
+        if anchor is not None:
             if protocol.anchor == "treatment_end" and view.last_treatment_end:
                 end = local_date(to_datetime(view.last_treatment_end), profile.time_zone)
                 anchor = max(end, anchor) if where.episode is None else end
@@ -133,7 +134,9 @@ def forecast(state: PatientState, now: datetime, catalog: Catalog) -> Forecast:
     if view.lifecycle == "active":
         items.extend(_checkins(state, where, today))
     alerts = tuple(_alerts(state, items, where, today, now))
-    return Forecast(state.patient_id, where, protocol_id, tuple(items), not_reminded, alerts)
+    return Forecast(
+        state.patient_id, where, protocol_id, anchor, tuple(items), not_reminded, alerts
+    )
 
 
 def _protocol_profile(view: View) -> ProtocolProfile:

@@ -22,6 +22,12 @@ _DIGEST_OFFSET = 8
 MAX_NAMES = 65_535
 
 
+def sort_key(record: Record) -> tuple[int, int, int]:
+    """Journal order: time, then kind (codes are numbered so that at one instant an enrolment
+    comes first and a treatment starts before it completes), then the event digest."""
+    return record.at, record.code, record.digest
+
+
 class Record(NamedTuple):
     at: int
     digest: int
@@ -44,7 +50,7 @@ class Journal:
 
     @classmethod
     def from_records(cls, records: list[Record], names: tuple[str, ...]) -> Journal:
-        """A journal of records already sorted by (at, digest) and free of duplicates."""
+        """A journal of records already sorted by `sort_key` and free of duplicates."""
         pack = _RECORD.pack
         data = b"".join(pack(r.at, r.digest, r.code, r.ref, r.aux, r.aux2) for r in records)
         return cls(data, names)
@@ -80,11 +86,11 @@ class Journal:
             start = self.data.find(needle, start + 1)
         return False
 
-    def last_key(self) -> tuple[int, int] | None:
+    def last_key(self) -> tuple[int, int, int] | None:
         if not self.data:
             return None
-        at, digest, *_ = _RECORD.unpack_from(self.data, len(self.data) - RECORD_SIZE)
-        return at, digest
+        at, digest, code, *_ = _RECORD.unpack_from(self.data, len(self.data) - RECORD_SIZE)
+        return at, code, digest
 
     def intern(self, name: str) -> tuple[Journal, int]:
         """The index of `name` in this journal's name table, adding it if new."""
@@ -96,18 +102,19 @@ class Journal:
             return Journal(self.data, (*self.names, name)), len(self.names)
 
     def insert(self, record: Record) -> tuple[Journal, bool]:
-        """Insert in (at, digest) order; returns the journal and whether it went at the end."""
+        """Insert in `sort_key` order; returns the journal and whether it went at the end."""
         packed = _RECORD.pack(
             record.at, record.digest, record.code, record.ref, record.aux, record.aux2
         )
         last = self.last_key()
-        if last is None or (record.at, record.digest) > last:
+        key = sort_key(record)
+        if last is None or key > last:
             return Journal(self.data + packed, self.names), True
-        keys = [(at, digest) for at, digest, *_ in _RECORD.iter_unpack(self.data)]
+        keys = [(at, code, digest) for at, digest, code, *_ in _RECORD.iter_unpack(self.data)]
         low, high = 0, len(keys)
         while low < high:
             mid = (low + high) // 2
-            if keys[mid] < (record.at, record.digest):
+            if keys[mid] < key:
                 low = mid + 1
             else:
                 high = mid

@@ -39,7 +39,7 @@ from models.events import (
     VisitCompleted,
 )
 from models.ids import digest64
-from models.journal import Journal, Record
+from models.journal import Journal, Record, sort_key
 from models.view import NO_IDS, Blob, Code, Profile, View, apply_record
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -153,13 +153,9 @@ def _replay_patient(patient_id: str, events: list[Event]) -> PatientState:
         if blob is not None:
             blobs.append((digest, blob))
             live[digest] = event.assessment if isinstance(event, ResponseAssessed) else blob
-    records.sort(key=_order)
+    records.sort(key=sort_key)
     journal = Journal.from_records(records, tuple(names))
     return PatientState(patient_id, journal, tuple(blobs), _fold(records, journal.names, live))
-
-
-def _order(record: Record) -> tuple[int, int]:
-    return record.at, record.digest
 
 
 def _record(state: PatientState, event: Event) -> PatientState:

@@ -37,6 +37,8 @@ NO_IDS: frozenset[int] = frozenset()
 
 
 class Code(IntEnum):
+    """Journal record kinds. The numbers order events that share an instant (see sort_key)."""
+
     ENROLLED = 1
     TREATMENT_STARTED = 2
     TREATMENT_COMPLETED = 3

@@ -38,6 +38,9 @@ def _first_error(exc: ValidationError) -> str:
     if not errors:
         return "invalid event"
     first = errors[0]
+    if first.get("type") == "union_tag_invalid":
+        tag = (first.get("ctx") or {}).get("tag")
+        return f"unknown event type {tag!r} (see docs/wire-format.md)"
     where = ".".join(str(part) for part in first.get("loc", ()))
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{where}: {first.get('msg', 'invalid')}{more}" if where else str(first.get("msg"))
@@ -82,7 +85,7 @@ def describe(state: PatientState, plan: Forecast) -> dict[str, Any]:
         "status": plan.standing.status,
         "detail": plan.standing.detail,
         "protocol": plan.protocol,
-        "anchor": plan.standing.anchor.isoformat() if plan.standing.anchor else None,
+        "anchor": plan.anchor.isoformat() if plan.anchor else None,
         "declared": {"status": view.declared[0], "on": day(view.declared[1])}
         if view.declared
         else None,

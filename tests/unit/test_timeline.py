@@ -1,0 +1,72 @@
+"""The offline timeline command, run as a user would, on the shipped examples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from remission_watch.cli import main
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["timeline", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_recurrence_then_second_remission(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, str(EXAMPLES / "colorectal-recurrence.jsonl"),
+                       "--at", "2023-09-01", "--json")
+    assert code == 0
+    (patient,) = json.loads(out)["patients"]
+    assert patient["status"] == "complete_remission"
+    assert [(e["number"], e["ended_by"]) for e in patient["episodes"]] == [
+        (1, "progression"), (2, None)]
+    reminders = {r["item"]: r for r in patient["reminders"]}
+    assert {"cea", "history_physical", "ct_chest_abdomen_pelvis"} <= set(reminders)
+    cea = reminders["cea"]
+    assert cea["reminder_id"].startswith("rem-") and "NCCN" in cea["source"]
+    assert cea["earliest"] <= cea["due"] < cea["overdue"]
+
+
+def test_at_shows_the_state_as_it_was_then(capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(EXAMPLES / "colorectal-recurrence.jsonl")
+    _, before, _ = run(capsys, path, "--at", "2022-01-01", "--json")
+    (then,) = json.loads(before)["patients"]
+    assert len(then["episodes"]) == 1 and then["episodes"][0]["ended"] is None
+
+
+def test_bad_lines_are_reported_and_the_rest_is_processed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, str(EXAMPLES / "thyroid-with-bad-lines.jsonl"),
+                         "--at", "2024-06-01", "--json")
+    report = json.loads(out)
+    assert code == 0
+    assert [b["line"] for b in report["bad_lines"]] == [9, 10, 11, 12]
+    reasons = " ".join(b["reason"] for b in report["bad_lines"])
+    assert "timezone" in reasons and "no enrolment" in reasons and "scan.teleported" in reasons
+    assert "thyroid-with-bad-lines.jsonl:9: skipped" in err
+    (patient,) = report["patients"]
+    assert patient["status"] == "complete_remission" and patient["events"] == 8
+
+
+def test_the_table_names_every_patient(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, str(EXAMPLES / "all.jsonl"), "--at", "2024-06-01")
+    assert code == 0
+    for patient in ("EX-BR-01", "EX-CRC-01", "EX-HER2-01", "EX-HL-01", "EX-PR-01"):
+        assert patient in out
+    assert "not reminded: Tumour markers" in out
+
+
+def test_a_missing_file_or_bad_date_is_a_clear_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run(capsys, str(tmp_path / "nope.jsonl"))
+    assert code == 2 and "no such file" in err
+    code, _, err = run(capsys, str(EXAMPLES / "hodgkin.jsonl"), "--at", "yesterday")
+    assert code == 2 and "not an ISO date" in err

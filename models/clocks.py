@@ -26,7 +26,7 @@ from models.outputs import (
     reminder_id,
 )
 from models.protocols import Catalog, ProtocolProfile, next_window
-from models.state import PatientState
+from models.state import PatientState, epoch_seconds
 from models.view import ALERT_MEMORY_DAYS, CONFIRMATION, DAY, Episode, View
 
 LOST_TO_FOLLOW_UP_MONTHS = 15  # cancer registries' definition (DOMAIN.md §2)
@@ -77,16 +77,17 @@ class Settlement:
     wake_at: datetime | None
 
 
-def to_datetime(micros: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+def to_datetime(seconds: int) -> datetime:
+    """The aware UTC instant of a journal time (whole seconds since the Unix epoch)."""
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
 
 
 def standing(view: View, now: datetime) -> Standing:
     """The patient's remission and surveillance standing at `now` (aware)."""
     zone = view.profile.time_zone if view.profile else "UTC"
 
-    def day(micros: int) -> date:
-        return local_date(to_datetime(micros), zone)
+    def day(seconds: int) -> date:
+        return local_date(to_datetime(seconds), zone)
 
     episode = view.current_episode()
     if view.lifecycle != "active":
@@ -94,7 +95,7 @@ def standing(view: View, now: datetime) -> Standing:
     if view.open_treatments:
         return Standing("on_treatment", "active treatment: reminders paused", None, episode)
     if episode is not None:
-        lasted = episode.confirmed or (_micros(now) - episode.started >= CONFIRMATION)
+        lasted = episode.confirmed or (epoch_seconds(now) - episode.started >= CONFIRMATION)
         status = f"{episode.kind}_remission" if lasted else "responding"
         detail = f"episode {episode.number} since {day(episode.started)} ({episode.basis})"
         if not lasted:
@@ -263,7 +264,7 @@ def _alerts(
     view = state.view
     pid = state.patient_id
     alerts: list[CareTeamAlert] = []
-    since = _micros(now) - ALERT_MEMORY_DAYS * DAY
+    since = epoch_seconds(now) - ALERT_MEMORY_DAYS * DAY
     for digest, score, flags, at in view.alerts:
         if at < since:
             continue
@@ -419,10 +420,6 @@ def _wake_at(plan: Forecast, today: date, zone: str) -> datetime | None:
     if not moments:
         return None
     return start_of_day(min(moments), zone).astimezone(UTC)
-
-
-def _micros(moment: datetime) -> int:
-    return int((moment - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1))
 
 
 __all__ = ["DAY", "Due", "Forecast", "Settlement", "Standing", "forecast", "settle", "standing"]

@@ -1,6 +1,6 @@
 """A patient's events kept compactly, in time order: the source the state is derived from.
 
-Each event is reduced to one fixed-size record packed into a `bytes` string (30 bytes), so a
+Each event is reduced to one fixed-size record packed into a `bytes` string (26 bytes), so a
 patient with hundreds of events costs a few kilobytes, not hundreds of pydantic objects. The
 record order is (occurred_at, event digest): any arrival order yields the same bytes.
 Variable-size payloads (a profile, an assessment's measurements) live beside it in `blobs`.
@@ -13,25 +13,27 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
-# at: occurred_at as epoch microseconds; digest: 64-bit event id digest; code: event kind;
+# at: occurred_at in whole seconds since the Unix epoch (unsigned, so until 2106); code: event
+# kind; digest: 64-bit event id digest;
 # ref: index into `names`; aux (signed 64 bits) and aux2 (unsigned 32 bits): kind-specific
 # (an order digest, a value's bits, a target digest; a status, a date's ordinal, epoch seconds).
-_RECORD = struct.Struct("<qqBHqI")
+_RECORD = struct.Struct("<IBqHqI")
 RECORD_SIZE = _RECORD.size
-_DIGEST_OFFSET = 8
+_DIGEST_OFFSET = 5
 MAX_NAMES = 65_535
 
 
 def sort_key(record: Record) -> tuple[int, int, int]:
     """Journal order: time, then kind (codes are numbered so that at one instant an enrolment
-    comes first and a treatment starts before it completes), then the event digest."""
+    comes first and a treatment starts before it completes), then the event digest. Records
+    compare in this order as plain tuples too."""
     return record.at, record.code, record.digest
 
 
 class Record(NamedTuple):
     at: int
-    digest: int
     code: int
+    digest: int
     ref: int
     aux: int = 0
     aux2: int = 0
@@ -52,11 +54,11 @@ class Journal:
     def from_records(cls, records: list[Record], names: tuple[str, ...]) -> Journal:
         """A journal of records already sorted by `sort_key` and free of duplicates."""
         pack = _RECORD.pack
-        data = b"".join(pack(r.at, r.digest, r.code, r.ref, r.aux, r.aux2) for r in records)
+        data = b"".join(pack(*r) for r in records)
         return cls(data, names)
 
     def canonical(self) -> tuple[tuple[int, int, int, str, int, int], ...]:
-        return tuple((r.at, r.digest, r.code, self.names[r.ref], r.aux, r.aux2) for r in self)
+        return tuple((r.at, r.code, r.digest, self.names[r.ref], r.aux, r.aux2) for r in self)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Journal):
@@ -89,7 +91,7 @@ class Journal:
     def last_key(self) -> tuple[int, int, int] | None:
         if not self.data:
             return None
-        at, digest, code, *_ = _RECORD.unpack_from(self.data, len(self.data) - RECORD_SIZE)
+        at, code, digest, *_ = _RECORD.unpack_from(self.data, len(self.data) - RECORD_SIZE)
         return at, code, digest
 
     def intern(self, name: str) -> tuple[Journal, int]:
@@ -103,14 +105,12 @@ class Journal:
 
     def insert(self, record: Record) -> tuple[Journal, bool]:
         """Insert in `sort_key` order; returns the journal and whether it went at the end."""
-        packed = _RECORD.pack(
-            record.at, record.digest, record.code, record.ref, record.aux, record.aux2
-        )
+        packed = _RECORD.pack(*record)
         last = self.last_key()
         key = sort_key(record)
         if last is None or key > last:
             return Journal(self.data + packed, self.names), True
-        keys = [(at, code, digest) for at, digest, code, *_ in _RECORD.iter_unpack(self.data)]
+        keys = [(at, code, digest) for at, code, digest, *_ in _RECORD.iter_unpack(self.data)]
         low, high = 0, len(keys)
         while low < high:
             mid = (low + high) // 2

@@ -11,10 +11,11 @@ from __future__ import annotations
 import base64
 import json
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
+from models.criteria import CriteriaMemory, Evaluation, evaluate
 from models.events import (
     CheckinAnswered,
     ClinicianOverride,
@@ -39,11 +40,11 @@ from models.events import (
     VisitCompleted,
 )
 from models.ids import digest64
-from models.journal import Journal, Record, sort_key
-from models.view import NO_IDS, Blob, Code, Profile, View, apply_record
+from models.journal import Journal, Record
+from models.view import NO_IDS, Blob, Code, Profile, View, apply_record, as_assessment
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
+_SECOND = timedelta(seconds=1)
 
 
 class UnknownPatient(ValueError):
@@ -59,7 +60,7 @@ class PatientState(NamedTuple):
 
     patient_id: str
     journal: Journal = Journal()
-    blobs: tuple[tuple[int, Profile | bytes], ...] = ()
+    blobs: tuple[Profile | bytes, ...] = ()  # payloads; a record's `aux` is its index here
     view: View = View()
     emitted: tuple[tuple[str, str, int], ...] = ()
 
@@ -72,26 +73,40 @@ class PatientState(NamedTuple):
             return NotImplemented
         return (
             self.patient_id == other.patient_id
-            and self.journal == other.journal
-            and sorted(self.blobs, key=_blob_key) == sorted(other.blobs, key=_blob_key)
+            and self.facts() == other.facts()
             and self.view == other.view
             and self.emitted == other.emitted
+        )
+
+    def facts(self) -> tuple[tuple[object, ...], ...]:
+        """The journal with names and payloads resolved: equal for equal sets of events."""
+        return tuple(
+            (
+                r.at,
+                r.code,
+                r.digest,
+                self.journal.names[r.ref],
+                self.blobs[r.aux] if r.code in _WITH_BLOB else r.aux,
+                r.aux2,
+            )
+            for r in self.journal
         )
 
     def __ne__(self, other: object) -> bool:
         return not self == other
 
     def __hash__(self) -> int:
-        return hash((self.patient_id, self.journal))
+        return hash((self.patient_id, len(self.journal)))
 
 
-def _blob_key(entry: tuple[int, Profile | bytes]) -> int:
-    return entry[0]
+_WITH_BLOB = frozenset({Code.ENROLLED, Code.ASSESSED})
 
 
-def micros(moment: datetime) -> int:
-    """Microseconds since the Unix epoch of an aware datetime (the journal's time unit)."""
-    return (moment - _EPOCH) // _MICROSECOND
+def epoch_seconds(moment: datetime) -> int:
+    """Whole seconds since the Unix epoch of an aware datetime: the journal's time unit.
+
+    Events within one second are ordered by kind, then by event id (see journal.sort_key)."""
+    return (moment - _EPOCH) // _SECOND
 
 
 def evolve(state: PatientState | None, event: Event) -> PatientState:
@@ -140,8 +155,8 @@ def _replay_patient(patient_id: str, events: list[Event]) -> PatientState:
     seen: set[int] = set()
     names: dict[str, int] = {}
     records: list[Record] = []
-    blobs: list[tuple[int, Profile | bytes]] = []
-    live: dict[int, Blob] = {}
+    blobs: list[Profile | bytes] = []
+    live: list[Blob] = []
     for event in facts:
         digest = digest64(event.event_id)
         if digest in seen:
@@ -149,11 +164,12 @@ def _replay_patient(patient_id: str, events: list[Event]) -> PatientState:
         seen.add(digest)
         code, name, aux, aux2, blob = _fields(event)
         ref = names.setdefault(name, len(names))
-        records.append(Record(micros(event.occurred_at), digest, code, ref, aux, aux2))
         if blob is not None:
-            blobs.append((digest, blob))
-            live[digest] = event.assessment if isinstance(event, ResponseAssessed) else blob
-    records.sort(key=sort_key)
+            aux = len(blobs)
+            blobs.append(blob)
+            live.append(event.assessment if isinstance(event, ResponseAssessed) else blob)
+        records.append(Record(epoch_seconds(event.occurred_at), code, digest, ref, aux, aux2))
+    records.sort()  # Record tuples compare in journal order (see sort_key)
     journal = Journal.from_records(records, tuple(names))
     return PatientState(patient_id, journal, tuple(blobs), _fold(records, journal.names, live))
 
@@ -163,24 +179,24 @@ def _record(state: PatientState, event: Event) -> PatientState:
     journal = state.journal
     if journal.contains(digest):
         return state
-    journal, record, blob = _reduce(journal, event, digest)
-    blobs = (*state.blobs, (digest, blob)) if blob is not None else state.blobs
+    journal, record, blob = _reduce(journal, event, digest, len(state.blobs))
+    blobs = (*state.blobs, blob) if blob is not None else state.blobs
     journal, at_end = journal.insert(record)
     retracting = record.code in (Code.RETRACTED, Code.CORRECTED)
     if at_end and not retracting and digest not in state.view.retracted:
         live = event.assessment if isinstance(event, ResponseAssessed) else blob
-        view = apply_record(state.view, record, journal.names, {digest: live})
+        view = apply_record(state.view, record, journal.names, {record.aux: live})
     else:
         view = derive(journal, blobs)
     return state._replace(journal=journal, blobs=blobs, view=view)
 
 
-def derive(journal: Journal, blobs: tuple[tuple[int, Profile | bytes], ...]) -> View:
+def derive(journal: Journal, blobs: tuple[Profile | bytes, ...]) -> View:
     """The view from scratch: every record in time order, retracted ones skipped."""
-    return _fold(list(journal), journal.names, dict(blobs))
+    return _fold(list(journal), journal.names, blobs)
 
 
-def _fold(records: list[Record], names: tuple[str, ...], blobs: dict[int, Blob]) -> View:
+def _fold(records: list[Record], names: tuple[str, ...], blobs: Sequence[Blob]) -> View:
     retracted = frozenset(r.aux for r in records if r.code in (Code.RETRACTED, Code.CORRECTED))
     view = View(retracted=retracted or NO_IDS)
     for record in records:
@@ -190,13 +206,15 @@ def _fold(records: list[Record], names: tuple[str, ...], blobs: dict[int, Blob])
 
 
 def _reduce(
-    journal: Journal, event: Event, digest: int
+    journal: Journal, event: Event, digest: int, next_blob: int
 ) -> tuple[Journal, Record, Profile | bytes | None]:
     """One event as one journal record (plus a blob for variable-size facts)."""
-    at = micros(event.occurred_at)
+    at = epoch_seconds(event.occurred_at)
     code, name, aux, aux2, blob = _fields(event)
     journal, ref = journal.intern(name)
-    return journal, Record(at, digest, code, ref, aux, aux2), blob
+    if blob is not None:
+        aux = next_blob
+    return journal, Record(at, code, digest, ref, aux, aux2), blob
 
 
 _Fields = tuple[Code, str, int, int, Profile | bytes | None]
@@ -238,7 +256,7 @@ def _declared(e: DiseaseStatusDeclared) -> _Fields:
 
 
 def _scan_scheduled(e: ScanScheduled) -> _Fields:
-    when = micros(e.scheduled_for) // 1_000_000  # whole seconds: fits aux2 until 2106
+    when = epoch_seconds(e.scheduled_for)
     return Code.SCAN_SCHEDULED, e.item, digest64(e.order_id), when, None
 
 
@@ -319,10 +337,8 @@ def _float_bits(value: float | None) -> int:
 def dump_state(state: PatientState) -> bytes:
     """Serialise a state for a table or a snapshot topic (the view is derived, not stored)."""
     blobs = [
-        [str(digest), "a", blob.decode()]
-        if isinstance(blob, bytes)
-        else [str(digest), "p", _profile_dict(blob)]
-        for digest, blob in state.blobs
+        ["a", blob.decode()] if isinstance(blob, bytes) else ["p", _profile_dict(blob)]
+        for blob in state.blobs
     ]
     body = {
         "v": 1,
@@ -341,9 +357,8 @@ def load_state(data: bytes) -> PatientState:
     if body.get("v") != 1:
         raise ValueError(f"unknown state format {body.get('v')!r}")
     journal = Journal(base64.b64decode(body["journal"]), tuple(body["names"]))
-    blobs: tuple[tuple[int, Profile | bytes], ...] = tuple(
-        (int(digest), blob.encode() if kind == "a" else _profile_from(blob))
-        for digest, kind, blob in body["blobs"]
+    blobs: tuple[Profile | bytes, ...] = tuple(
+        blob.encode() if kind == "a" else _profile_from(blob) for kind, blob in body["blobs"]
     )
     emitted = tuple((str(rid), str(item), int(due)) for rid, item, due in body["emitted"])
     return PatientState(body["patient_id"], journal, blobs, derive(journal, blobs), emitted)
@@ -358,4 +373,17 @@ def _profile_dict(profile: Profile) -> dict[str, object]:
 def _profile_from(raw: dict[str, object]) -> Profile:
     values: dict[str, Any] = dict(raw)
     values["flags"] = frozenset(values["flags"])
-    return Profile(**values)
+    return Profile.shared(**values)
+
+
+def explain_last_response(state: PatientState) -> Evaluation | None:
+    """The latest criteria evaluation with its words (re-derived: the view keeps no prose)."""
+    retracted = state.view.retracted
+    memories: dict[str, CriteriaMemory] = {}
+    last: Evaluation | None = None
+    for record in state.journal:
+        if record.code == Code.ASSESSED and record.digest not in retracted:
+            assessment = as_assessment(state.blobs[record.aux])
+            memory = memories.get(assessment.system, CriteriaMemory())
+            last, memories[assessment.system] = evaluate(memory, assessment)
+    return last

@@ -2,14 +2,14 @@
 
 `apply_record(view, record, ...)` is the one step of the fold; it is applied to records in
 (occurred_at, event id) order, so the view is a pure function of the set of events.
-Times are epoch microseconds (UTC) as in the journal.
+Times are whole seconds since the Unix epoch (UTC), as in the journal.
 """
 
 from __future__ import annotations
 
+import functools
 import struct
-import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import IntEnum
@@ -29,7 +29,7 @@ from models.events import (
 )
 from models.journal import Record
 
-DAY = 86_400_000_000  # microseconds
+DAY = 86_400  # seconds
 CONFIRMATION = 28 * DAY  # a CR/PR counts once it has lasted 4 weeks (RECIST 1.1; seeds 000, 002)
 ALERT_MEMORY_DAYS = 30  # a check-in answer stays an open alert this long
 _NO_FLAGS: frozenset[str] = frozenset()
@@ -107,7 +107,7 @@ class Profile:
     @classmethod
     def from_event(cls, event: PatientEnrolled) -> Profile:
         r = event.receptors
-        return cls(
+        return cls.shared(
             site=event.site.value,
             subtype=event.subtype,
             er=r.er.value,
@@ -115,11 +115,18 @@ class Profile:
             her2=r.her2.value,
             stage=event.stage,
             intent=event.intent.value,
-            time_zone=sys.intern(event.time_zone),
+            time_zone=event.time_zone,
             language=event.language.value,
             flags=frozenset(f.value for f in event.flags) if event.flags else _NO_FLAGS,
             protocol=event.protocol,
         )
+
+    @staticmethod
+    @functools.lru_cache(maxsize=4096)
+    def shared(**fields: Any) -> Profile:
+        """One instance per distinct profile: most patients share a handful of profiles, and
+        the profiles are immutable, so sharing saves memory in every state."""
+        return Profile(**fields)
 
 
 class Episode(NamedTuple):
@@ -155,9 +162,9 @@ class View(NamedTuple):
     episodes: tuple[Episode, ...] = ()
     progression_at: int = 0
     criteria: tuple[tuple[str, CriteriaMemory], ...] = ()
-    last_evaluation: tuple[str, str, str, str, int] | None = None
+    last_evaluation: tuple[str, str, str, int] | None = None  # system, category, response, at
     declared: tuple[str, int] | None = None
-    done: tuple[tuple[str, int], ...] = ()
+    done: tuple[str | int, ...] = ()  # flat pairs: item or LOINC, when last done (epoch µs)
     orders: tuple[Order, ...] = ()
     overrides: tuple[tuple[str, int, int, int], ...] = ()
     alerts: tuple[tuple[int, int, int, int], ...] = ()  # (digest, score, flags, at)
@@ -171,10 +178,14 @@ class View(NamedTuple):
         return None
 
     def done_at(self, name: str) -> int:
-        for key, at in self.done:
-            if key == name:
-                return at
+        done = self.done
+        for i in range(0, len(done), 2):
+            if done[i] == name:
+                return done[i + 1]  # type: ignore[return-value]
         return 0
+
+    def done_items(self) -> list[tuple[str, int]]:
+        return list(zip(self.done[::2], self.done[1::2], strict=True))  # type: ignore[arg-type]
 
     def override(self, item: str) -> tuple[OverrideAction, int, int] | None:
         for key, action, value, at in self.overrides:
@@ -184,41 +195,40 @@ class View(NamedTuple):
 
 
 Blob = Any  # Profile, an Assessment, or an assessment's JSON bytes
+Blobs = Mapping[int, Blob] | Sequence[Blob]  # indexed by a record's `aux`
 
 
-def apply_record(
-    view: View, record: Record, names: tuple[str, ...], blobs: Mapping[int, Blob]
-) -> View:
+def apply_record(view: View, record: Record, names: tuple[str, ...], blobs: Blobs) -> View:
     """One fold step. Records must arrive in journal order; retracted ones are not applied."""
     return _STEPS[record.code](view, record, names[record.ref], blobs)
 
 
-def _enrolled(view: View, record: Record, _name: str, blobs: Mapping[int, Blob]) -> View:
+def _enrolled(view: View, record: Record, _name: str, blobs: Blobs) -> View:
     lifecycle = "deceased" if view.lifecycle == "deceased" else "active"
-    return view._replace(profile=blobs[record.digest], lifecycle=lifecycle)
+    return view._replace(profile=blobs[record.aux], lifecycle=lifecycle)
 
 
-def _treatment_completed(view: View, record: Record, _name: str, _b: Mapping[int, Blob]) -> View:
+def _treatment_completed(view: View, record: Record, _name: str, _b: Blobs) -> View:
     if record.aux not in view.open_treatments:
         return view
     left = (view.open_treatments - {record.aux}) or NO_IDS
     return view._replace(open_treatments=left, last_treatment_end=record.at)
 
 
-def _declared(view: View, record: Record, name: str, _b: Mapping[int, Blob]) -> View:
+def _declared(view: View, record: Record, name: str, _b: Blobs) -> View:
     view = view._replace(declared=(name, record.at))
     response = _DECLARED_RESPONSE.get(DeclaredStatus(name))
     if response is None:
         return view
-    return _on_response(view, response, record.at, f"declared {name}", None, True)
+    return _on_response(view, response, record.at, _label("declared", name), None, True)
 
 
-def _scan_scheduled(view: View, record: Record, name: str, _b: Mapping[int, Blob]) -> View:
-    order = Order(record.aux, name, scheduled_for=record.aux2 * 1_000_000)
+def _scan_scheduled(view: View, record: Record, name: str, _b: Blobs) -> View:
+    order = Order(record.aux, name, scheduled_for=record.aux2)
     return view._replace(orders=_put_order(view.orders, order))
 
 
-def _scan_completed(view: View, record: Record, name: str, _b: Mapping[int, Blob]) -> View:
+def _scan_completed(view: View, record: Record, name: str, _b: Blobs) -> View:
     existing = _find_order(view.orders, record.aux)
     order = (existing or Order(record.aux, name))._replace(completed=record.at)
     orders = _put_order(view.orders, order)
@@ -229,7 +239,7 @@ def _scan_completed(view: View, record: Record, name: str, _b: Mapping[int, Blob
     )
 
 
-def _scan_resulted(view: View, record: Record, name: str, _b: Mapping[int, Blob]) -> View:
+def _scan_resulted(view: View, record: Record, name: str, _b: Blobs) -> View:
     orders = tuple(o for o in view.orders if o.digest != record.aux)
     view = view._replace(orders=orders, done=_done(view, name, record.at))
     if _FINDINGS[record.aux2] is ScanFinding.PROGRESSION:
@@ -237,23 +247,23 @@ def _scan_resulted(view: View, record: Record, name: str, _b: Mapping[int, Blob]
     return view
 
 
-def _visit(view: View, record: Record, name: str, _b: Mapping[int, Blob]) -> View:
+def _visit(view: View, record: Record, name: str, _b: Blobs) -> View:
     return view._replace(
         done=_done(view, name, record.at), last_contact=max(view.last_contact, record.at)
     )
 
 
-def _lab(view: View, record: Record, name: str, _b: Mapping[int, Blob]) -> View:
+def _lab(view: View, record: Record, name: str, _b: Blobs) -> View:
     if _STATUSES[record.aux2] not in _FINAL_LAB:
         return view  # preliminary or pending: the clock does not move yet
     return _visit(view, record, name, _b)
 
 
-def _unchanged(view: View, _record: Record, _name: str, _b: Mapping[int, Blob]) -> View:
+def _unchanged(view: View, _record: Record, _name: str, _b: Blobs) -> View:
     return view
 
 
-def _treatment_started(view: View, record: Record, name: str, _b: Mapping[int, Blob]) -> View:
+def _treatment_started(view: View, record: Record, name: str, _b: Blobs) -> View:
     modality, role = name.split(":")
     if not pauses_surveillance(Modality(modality), TreatmentRole(role)):
         return view
@@ -264,22 +274,22 @@ def _treatment_started(view: View, record: Record, name: str, _b: Mapping[int, B
     return view
 
 
-def _assessed(view: View, record: Record, system: str, blobs: Mapping[int, Blob]) -> View:
-    assessment = _as_assessment(blobs[record.digest])
+def _assessed(view: View, record: Record, system: str, blobs: Blobs) -> View:
+    assessment = as_assessment(blobs[record.aux])
     memories = dict(view.criteria)
     evaluation, memory = evaluate(memories.get(system, CriteriaMemory()), assessment)
     memories[system] = memory
-    last = (system, evaluation.category, evaluation.response.value, evaluation.detail, record.at)
+    last = (system, evaluation.category, evaluation.response.value, record.at)
     view = view._replace(criteria=tuple(sorted(memories.items())), last_evaluation=last)
     view = view._replace(last_contact=max(view.last_contact, record.at))
-    basis = f"{system} {evaluation.category}"
+    basis = _label(system, evaluation.category)
     return _on_response(view, evaluation.response, record.at, basis, evaluation.depth, False)
 
 
 _ASSESSMENT: TypeAdapter[Assessment] = TypeAdapter(Assessment)
 
 
-def _as_assessment(blob: Blob) -> Assessment:
+def as_assessment(blob: Blob) -> Assessment:
     if isinstance(blob, bytes):
         return _ASSESSMENT.validate_json(blob)
     return blob  # type: ignore[no-any-return]
@@ -313,6 +323,12 @@ def _on_response(
     return view
 
 
+@functools.lru_cache(maxsize=1024)
+def _label(system: str, category: str) -> str:
+    """One shared string per (system, category): an episode's basis, kept in many states."""
+    return f"{system} {category}"
+
+
 def _end_episode(view: View, at: int, why: str) -> View:
     current = view.current_episode()
     if current is None:
@@ -321,11 +337,15 @@ def _end_episode(view: View, at: int, why: str) -> View:
     return view._replace(episodes=(*view.episodes[:-1], ended))
 
 
-def _done(view: View, name: str, at: int) -> tuple[tuple[str, int], ...]:
+def _done(view: View, name: str, at: int) -> tuple[str | int, ...]:
     """`view.done` with `name` last done at `at` (the latest date wins)."""
-    if view.done_at(name) >= at:
-        return view.done
-    return (*(item for item in view.done if item[0] != name), (name, at))
+    done = view.done
+    for i in range(0, len(done), 2):
+        if done[i] == name:
+            if done[i + 1] >= at:  # type: ignore[operator]
+                return done
+            return (*done[: i + 1], at, *done[i + 2 :])
+    return (*done, name, at)
 
 
 def _find_order(orders: tuple[Order, ...], digest: int) -> Order | None:
@@ -337,7 +357,7 @@ def _put_order(orders: tuple[Order, ...], order: Order) -> tuple[Order, ...]:
     return (*kept, order)
 
 
-def _checkin(view: View, record: Record, _name: str, _b: Mapping[int, Blob]) -> View:
+def _checkin(view: View, record: Record, _name: str, _b: Blobs) -> View:
     score, flags = record.aux, record.aux2
     view = view._replace(last_checkin=(record.at, score))
     from models.checkins import needs_alert
@@ -350,22 +370,22 @@ def _checkin(view: View, record: Record, _name: str, _b: Mapping[int, Blob]) -> 
     return view._replace(alerts=(*recent, (record.digest, score, flags, record.at)))
 
 
-def _override(view: View, record: Record, item: str, _b: Mapping[int, Blob]) -> View:
+def _override(view: View, record: Record, item: str, _b: Blobs) -> View:
     action = _OVERRIDES[record.aux]
     if action is OverrideAction.DONE_ELSEWHERE:
         day = date.fromordinal(record.aux2)
-        view = view._replace(done=_done(view, item, _noon_utc_micros(day)))
+        view = view._replace(done=_done(view, item, _noon_utc(day)))
     kept = tuple(o for o in view.overrides if o[0] != item)
     return view._replace(overrides=(*kept, (item, record.aux, record.aux2, record.at)))
 
 
-def _noon_utc_micros(day: date) -> int:
+def _noon_utc(day: date) -> int:
     # A date without a time: noon UTC keeps it on the same calendar day in any zone within ±11 h.
     epoch_day = day.toordinal() - 719_163
-    return epoch_day * DAY + 12 * 3_600_000_000
+    return epoch_day * DAY + 12 * 3_600
 
 
-def _lifecycle(view: View, record: Record, _name: str, _b: Mapping[int, Blob]) -> View:
+def _lifecycle(view: View, record: Record, _name: str, _b: Blobs) -> View:
     lifecycle = {
         Code.DECEASED: "deceased",
         Code.TRANSFERRED: "transferred",
@@ -375,7 +395,7 @@ def _lifecycle(view: View, record: Record, _name: str, _b: Mapping[int, Blob]) -
     return _end_episode(view, record.at, lifecycle)
 
 
-_Step = Callable[[View, Record, str, Mapping[int, Blob]], View]
+_Step = Callable[[View, Record, str, Blobs], View]
 _STEPS: dict[int, _Step] = {
     Code.ENROLLED: _enrolled,
     Code.TREATMENT_STARTED: _treatment_started,

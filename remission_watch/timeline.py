@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from models.clocks import Forecast, forecast, to_datetime
 from models.events import Event, parse_event
 from models.protocols import Catalog
-from models.state import PatientState, UnknownPatient, evolve
+from models.state import PatientState, UnknownPatient, evolve, explain_last_response
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,10 @@ def describe(state: PatientState, plan: Forecast) -> dict[str, Any]:
     view = state.view
     zone = view.profile.time_zone if view.profile else "UTC"
 
-    def day(micros: int) -> str | None:
-        return to_datetime(micros).astimezone(_zone(zone)).date().isoformat() if micros else None
+    def day(seconds: int) -> str | None:
+        if not seconds:
+            return None
+        return to_datetime(seconds).astimezone(_zone(zone)).date().isoformat()
 
     return {
         "patient_id": state.patient_id,
@@ -89,7 +91,7 @@ def describe(state: PatientState, plan: Forecast) -> dict[str, Any]:
         "declared": {"status": view.declared[0], "on": day(view.declared[1])}
         if view.declared
         else None,
-        "last_response": _last_response(view.last_evaluation, day),
+        "last_response": _last_response(state, day),
         "episodes": [
             {
                 "number": e.number,
@@ -103,7 +105,7 @@ def describe(state: PatientState, plan: Forecast) -> dict[str, Any]:
             }
             for e in view.episodes
         ],
-        "clocks": [{"item": name, "last_done": day(at)} for name, at in sorted(view.done)],
+        "clocks": [{"item": name, "last_done": day(at)} for name, at in sorted(view.done_items())],
         "reminders": [
             {
                 "reminder_id": d.reminder_id,
@@ -135,15 +137,17 @@ def describe(state: PatientState, plan: Forecast) -> dict[str, Any]:
     }
 
 
-def _last_response(last: tuple[str, str, str, str, int] | None, day: Any) -> dict[str, Any] | None:
-    if last is None:
+def _last_response(state: PatientState, day: Any) -> dict[str, Any] | None:
+    last = state.view.last_evaluation
+    evaluation = explain_last_response(state)
+    if last is None or evaluation is None:
         return None
-    system, category, response, detail, at = last
+    system, category, response, at = last
     return {
         "system": system,
         "category": category,
         "response": response,
-        "detail": detail,
+        "detail": evaluation.detail,
         "on": day(at),
     }
 

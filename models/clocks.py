@@ -47,6 +47,7 @@ class Due:
     source: str
     protocol: str
     reminder_id: str
+    last_done: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +199,7 @@ def _surveillance(
                 source,
                 protocol_id,
                 rid,
+                last,
             )
         )
     return result
@@ -327,51 +329,45 @@ def _alerts(
 def settle(state: PatientState, now: datetime, catalog: Catalog) -> Settlement:
     """What to emit at `now`: new reminders and alerts once each, and cancellations.
 
-    `state.emitted` remembers (id, item, due) of what is outstanding; an emitted reminder whose
-    item no longer has that window (done, rescheduled, surveillance stopped) is cancelled.
+    `state.emitted` remembers (id, item, due, overdue) of what is outstanding. An emitted
+    reminder that is no longer wanted is cancelled (done, rescheduled, surveillance stopped),
+    except a check-in whose window has simply passed: that one is forgotten quietly.
     """
     plan = forecast(state, now, catalog)
     profile = state.view.profile
     zone = profile.time_zone if profile else "UTC"
     language = profile.language if profile else "en"
     today = local_date(now, zone)
-    wanted: dict[str, tuple[str, int, Output | None]] = {}
+    wanted: dict[str, tuple[str, int, int, Output | None]] = {}
     for due in plan.items:
-        key = (due.item, due.due.toordinal())
+        key = (due.item, due.due.toordinal(), due.overdue.toordinal())
         if due.kind is ReminderKind.DUE and today >= due.overdue:
             rid = reminder_id(state.patient_id, due.item, due.due, ReminderKind.OVERDUE)
-            wanted[rid] = (
-                *key,
-                _reminder(state, due, ReminderKind.OVERDUE, rid, now, zone, language),
-            )
-            wanted[due.reminder_id] = (*key, None)  # keep tracking; nothing new to send
+            nudge = _reminder(state, due, ReminderKind.OVERDUE, rid, now, zone, language)
+            wanted[rid] = (*key, nudge)
+            wanted[due.reminder_id] = (*key, None)  # still outstanding; nothing new to send
         elif today >= due.earliest:
-            wanted[due.reminder_id] = (
-                *key,
-                _reminder(state, due, due.kind, due.reminder_id, now, zone, language),
-            )
+            reminder = _reminder(state, due, due.kind, due.reminder_id, now, zone, language)
+            wanted[due.reminder_id] = (*key, reminder)
     for alert in plan.alerts:
-        wanted[alert.alert_id] = (alert.kind.value, 0, alert)
-    emitted = {rid: (item, due) for rid, item, due in state.emitted}
-    outputs: list[Output] = []
-    outputs += [o for rid, (_, _, o) in wanted.items() if rid not in emitted and o is not None]
-    current = {(d.item, d.due.toordinal()) for d in plan.items}
-    for rid, (item, due_ord) in emitted.items():
+        wanted[alert.alert_id] = (alert.kind.value, 0, 0, alert)
+    emitted = {entry[0]: entry for entry in state.emitted}
+    outputs = [o for rid, (*_, o) in wanted.items() if rid not in emitted and o is not None]
+    for rid, (_, item, _due, overdue) in emitted.items():
         if rid in wanted or not rid.startswith("rem-"):
             continue
-        if (item, due_ord) not in current:
-            outputs.append(
-                ReminderCancelled(
-                    patient_id=state.patient_id,
-                    reminder_id=rid,
-                    reason=_cancel_reason(plan, item),
-                    emitted_at=now,
-                )
+        if item.startswith("checkin") and today.toordinal() >= overdue:
+            continue  # its window passed: nothing to cancel
+        reason = _cancel_reason(plan, item)
+        outputs.append(
+            ReminderCancelled(
+                patient_id=state.patient_id, reminder_id=rid, reason=reason, emitted_at=now
             )
+        )
     kept = tuple(
-        (rid, item, due)
-        for rid, (item, due, _o) in wanted.items()
-        if rid in emitted or _o is not None
+        (rid, item, due, overdue)
+        for rid, (item, due, overdue, output) in wanted.items()
+        if rid in emitted or output is not None
     )
     new_state = state._replace(emitted=kept) if kept != state.emitted else state
     return Settlement(new_state, outputs, _wake_at(plan, today, zone))

@@ -62,7 +62,7 @@ class PatientState(NamedTuple):
     journal: Journal = Journal()
     blobs: tuple[Profile | bytes, ...] = ()  # payloads; a record's `aux` is its index here
     view: View = View()
-    emitted: tuple[tuple[str, str, int], ...] = ()
+    emitted: tuple[tuple[str, str, int, int], ...] = ()  # see models.clocks.settle
 
     @property
     def event_count(self) -> int:
@@ -360,7 +360,9 @@ def load_state(data: bytes) -> PatientState:
     blobs: tuple[Profile | bytes, ...] = tuple(
         blob.encode() if kind == "a" else _profile_from(blob) for kind, blob in body["blobs"]
     )
-    emitted = tuple((str(rid), str(item), int(due)) for rid, item, due in body["emitted"])
+    emitted = tuple(
+        (str(rid), str(item), int(due), int(overdue)) for rid, item, due, overdue in body["emitted"]
+    )
     return PatientState(body["patient_id"], journal, blobs, derive(journal, blobs), emitted)
 
 

@@ -43,7 +43,7 @@ def _timeline(args: argparse.Namespace) -> int:
         print(f"{args.events}: no such file", file=sys.stderr)
         return 2
     with args.events.open(encoding="utf-8") as lines:
-        report = timeline(lines, at, load_builtin_catalog())
+        report = timeline(lines, at, load_builtin_catalog(), with_sends=bool(args.html))
     print(dumps(report) if args.json else render_text(report))
     if args.html:
         from remission_watch.picture import write_html

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from models.clocks import Forecast, forecast, to_datetime
 from models.events import Event, parse_event
+from models.outputs import Reminder, ReminderCancelled
 from models.protocols import Catalog
 from models.state import PatientState, UnknownPatient, evolve, explain_last_response
 
@@ -118,6 +119,7 @@ def describe(state: PatientState, plan: Forecast) -> dict[str, Any]:
                 "reason": d.reason,
                 "source": d.source,
                 "protocol": d.protocol,
+                "last_done": d.last_done.isoformat() if d.last_done else None,
             }
             for d in sorted(plan.items, key=lambda d: (d.due, d.item))
         ],
@@ -158,15 +160,60 @@ def _zone(name: str) -> Any:
     return ZoneInfo(name)
 
 
-def timeline(lines: Iterable[str], at: datetime, catalog: Catalog) -> dict[str, Any]:
-    """The whole report: every patient at `at`, and the lines that could not be used."""
+def timeline(
+    lines: Iterable[str], at: datetime, catalog: Catalog, with_sends: bool = False
+) -> dict[str, Any]:
+    """The whole report: every patient at `at`, and the lines that could not be used.
+
+    With `with_sends`, also replay the events day by day through `settle` and list, per
+    patient, what the platform would have sent, cancelled and escalated, and when.
+    """
+    lines = list(lines)
     states, bad = fold_lines(lines, until=at)
     patients = [describe(s, forecast(s, at, catalog)) for _, s in sorted(states.items())]
+    if with_sends:
+        _attach_sends(patients, lines, states, at, catalog)
     return {
         "at": at.isoformat(),
         "patients": patients,
         "bad_lines": [{"line": b.line, "reason": b.reason} for b in bad],
     }
+
+
+def _attach_sends(
+    patients: list[dict[str, Any]],
+    lines: list[str],
+    states: dict[str, PatientState],
+    at: datetime,
+    catalog: Catalog,
+) -> None:
+    from remission_watch.simulate import simulate
+
+    events = [
+        e
+        for _, e in read_events(lines)
+        if not isinstance(e, BadLine) and e.patient_id in states and e.occurred_at <= at
+    ]
+    _, emitted = simulate(events, at, catalog)
+    items: dict[str, str] = {}
+    sends: dict[str, list[dict[str, str]]] = {}
+    for entry in emitted:
+        out = entry.output
+        row: dict[str, str] = {"on": entry.at.date().isoformat()}
+        if isinstance(out, Reminder):
+            items[out.reminder_id] = out.item
+            row |= {"item": out.item, "what": "sent", "kind": out.kind.value}
+        elif isinstance(out, ReminderCancelled):
+            row |= {
+                "item": items.get(out.reminder_id, "?"),
+                "what": "cancelled",
+                "kind": out.reason,
+            }
+        else:
+            row |= {"item": out.item or "remission", "what": "alert", "kind": out.kind.value}
+        sends.setdefault(out.patient_id, []).append(row)
+    for patient in patients:
+        patient["sent"] = sends.get(patient["patient_id"], [])
 
 
 def render_text(report: dict[str, Any]) -> str:

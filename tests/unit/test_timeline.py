@@ -19,13 +19,16 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def test_recurrence_then_second_remission(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, str(EXAMPLES / "colorectal-recurrence.jsonl"),
-                       "--at", "2023-09-01", "--json")
+    code, out, _ = run(
+        capsys, str(EXAMPLES / "colorectal-recurrence.jsonl"), "--at", "2023-09-01", "--json"
+    )
     assert code == 0
     (patient,) = json.loads(out)["patients"]
     assert patient["status"] == "complete_remission"
     assert [(e["number"], e["ended_by"]) for e in patient["episodes"]] == [
-        (1, "progression"), (2, None)]
+        (1, "progression"),
+        (2, None),
+    ]
     reminders = {r["item"]: r for r in patient["reminders"]}
     assert {"cea", "history_physical", "ct_chest_abdomen_pelvis"} <= set(reminders)
     cea = reminders["cea"]
@@ -43,8 +46,9 @@ def test_at_shows_the_state_as_it_was_then(capsys: pytest.CaptureFixture[str]) -
 def test_bad_lines_are_reported_and_the_rest_is_processed(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, out, err = run(capsys, str(EXAMPLES / "thyroid-with-bad-lines.jsonl"),
-                         "--at", "2024-06-01", "--json")
+    code, out, err = run(
+        capsys, str(EXAMPLES / "thyroid-with-bad-lines.jsonl"), "--at", "2024-06-01", "--json"
+    )
     report = json.loads(out)
     assert code == 0
     assert [b["line"] for b in report["bad_lines"]] == [9, 10, 11, 12]
@@ -70,3 +74,37 @@ def test_a_missing_file_or_bad_date_is_a_clear_error(
     assert code == 2 and "no such file" in err
     code, _, err = run(capsys, str(EXAMPLES / "hodgkin.jsonl"), "--at", "yesterday")
     assert code == 2 and "not an ISO date" in err
+
+
+def test_html_picture_shows_episodes_windows_and_sends(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    page = tmp_path / "timeline.html"
+    code, _, err = run(
+        capsys,
+        str(EXAMPLES / "colorectal-recurrence.jsonl"),
+        "--at",
+        "2023-09-01",
+        "--html",
+        str(page),
+    )
+    assert code == 0 and f"wrote {page}" in err
+    html = page.read_text()
+    assert html.startswith("<!doctype html>") and html.count("<svg") == 1
+    assert html.count("episode 1: complete") == 1 and html.count("episode 2: complete") == 1
+    assert "cea: earliest 2023-05-20, due 2023-06-03" in html  # a due window, explained
+    assert "sent 20" in html and "cancelled 20" in html  # what was sent, and cancelled
+
+
+def test_simulated_sends_never_repeat_a_reminder_id() -> None:
+    from models.events import parse_event
+    from remission_watch.protocol_files import load_builtin_catalog
+    from remission_watch.simulate import simulate
+
+    lines = (EXAMPLES / "all.jsonl").read_text().splitlines()
+    events = [parse_event(line) for line in lines]
+    until = max(e.occurred_at for e in events)
+    _, emitted = simulate(events, until, load_builtin_catalog())
+    ids = [e.output.reminder_id for e in emitted if e.output.type == "reminder.due"]
+    assert len(ids) > 20
+    assert len(ids) == len(set(ids))

@@ -253,3 +253,51 @@ def test_the_patients_local_day_decides_the_clock(ev, catalog) -> None:
     assert abs(events[-1].occurred_at - late_utc) < timedelta(minutes=1)
     plan = forecast(fold(events), at(110), catalog)
     assert plan.standing.anchor == date(2024, 4, 17)
+
+
+def test_a_checkin_whose_window_passed_is_forgotten_not_cancelled(ev, catalog) -> None:
+    state = fold(breast(ev))
+    sent = settle(state, at(135), catalog)  # the 1-month periodic check-in window is open
+    assert [o.item for o in sent.outputs if o.type == "reminder.due"] == ["checkin_periodic"]
+    later = settle(sent.state, at(160), catalog)  # its window closed on its own
+    assert [o for o in later.outputs if o.type == "reminder.cancelled"] == []
+    assert all(entry[1] != "checkin_periodic" or entry[2] > 0 for entry in later.state.emitted)
+
+
+def test_a_result_pending_checkin_is_cancelled_when_the_result_arrives(ev, catalog) -> None:
+    state = fold(
+        [
+            *breast(ev),
+            ev(
+                "s1",
+                180,
+                "scan.scheduled",
+                order_id="o1",
+                item="mammogram",
+                scheduled_for=at(190).isoformat(),
+            ),
+            ev("s2", 190, "scan.completed", order_id="o1", item="mammogram"),
+        ]
+    )
+    first = settle(state, at(191.5), catalog)
+    pending = [
+        o
+        for o in first.outputs
+        if o.type == "reminder.due" and o.item == "checkin_result_mammogram"
+    ]
+    assert len(pending) == 1
+    resulted = evolve(
+        first.state,
+        ev(
+            "s3",
+            192,
+            "scan.resulted",
+            order_id="o1",
+            item="mammogram",
+            finding="no_evidence_of_disease",
+        ),
+    )
+    out = settle(resulted, at(192.5), catalog)
+    assert [o.reminder_id for o in out.outputs if o.type == "reminder.cancelled"] == [
+        pending[0].reminder_id
+    ]

@@ -41,7 +41,7 @@ from models.events import (
 )
 from models.ids import digest64
 from models.journal import Journal, Record
-from models.view import NO_IDS, Blob, Code, Profile, View, apply_record, as_assessment
+from models.view import NO_IDS, STEPS, Blob, Code, Profile, View, apply_record, as_assessment
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
@@ -154,22 +154,24 @@ def _replay_patient(patient_id: str, events: list[Event]) -> PatientState:
         raise UnknownPatient(f"no enrolment for patient {patient_id!r}")
     seen: set[int] = set()
     names: dict[str, int] = {}
-    records: list[Record] = []
+    rows: list[tuple[int, int, int, int, int, int]] = []
     blobs: list[Profile | bytes] = []
     live: list[Blob] = []
+    reducers, digest_of = _REDUCERS, digest64  # local names: this loop is the hot path
     for event in facts:
-        digest = digest64(event.event_id)
+        digest = digest_of(event.event_id)
         if digest in seen:
             continue
         seen.add(digest)
-        code, name, aux, aux2, blob = _fields(event)
+        code, name, aux, aux2, blob = reducers[type(event)](event)
         ref = names.setdefault(name, len(names))
         if blob is not None:
             aux = len(blobs)
             blobs.append(blob)
             live.append(event.assessment if isinstance(event, ResponseAssessed) else blob)
-        records.append(Record(epoch_seconds(event.occurred_at), code, digest, ref, aux, aux2))
-    records.sort()  # Record tuples compare in journal order (see sort_key)
+        rows.append(((event.occurred_at - _EPOCH) // _SECOND, code, digest, ref, aux, aux2))
+    rows.sort()  # tuples in Record field order compare in journal order (see sort_key)
+    records = list(map(Record._make, rows))
     journal = Journal.from_records(records, tuple(names))
     return PatientState(patient_id, journal, tuple(blobs), _fold(records, journal.names, live))
 
@@ -197,12 +199,17 @@ def derive(journal: Journal, blobs: tuple[Profile | bytes, ...]) -> View:
 
 
 def _fold(records: list[Record], names: tuple[str, ...], blobs: Sequence[Blob]) -> View:
-    retracted = frozenset(r.aux for r in records if r.code in (Code.RETRACTED, Code.CORRECTED))
+    """`apply_record` over the records in order, skipping the retracted ones (inlined: hot)."""
+    retracted = frozenset(r.aux for r in records if r.code in _RETRACTING)
     view = View(retracted=retracted or NO_IDS)
+    steps = STEPS
     for record in records:
         if record.digest not in retracted:
-            view = apply_record(view, record, names, blobs)
+            view = steps[record.code](view, record, names[record.ref], blobs)
     return view
+
+
+_RETRACTING = frozenset({Code.RETRACTED, Code.CORRECTED})
 
 
 def _reduce(

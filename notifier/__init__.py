@@ -1,0 +1,1 @@
+"""The notifier: reminders from Kafka -> outbox -> delivery policy -> Apprise; replies come back."""

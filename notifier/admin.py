@@ -1,0 +1,165 @@
+"""`AdminService`: recipients, consent and the "why" view; shared by the CLI and the HTTP API."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from notifier.clock import Clock
+from notifier.outbox import SqlOutbox
+from notifier.recipient_store import RecipientUpdate, SqlRecipients
+from notifier.recipients import PATIENT_CHANNELS, Channel, Consent, Recipient
+
+
+class RecipientIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str | None = Field(default=None, max_length=32)
+    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    time_zone: str | None = None
+    language: str | None = Field(default=None, max_length=8)
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    channel_order: list[Channel] | None = None
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError("unknown IANA time zone") from exc
+        return value
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if value is not None and not 7 <= sum(ch.isdigit() for ch in value) <= 15:
+            raise ValueError("a phone number has 7 to 15 digits")
+        return value
+
+    @field_validator("channel_order")
+    @classmethod
+    def _patient_channels(cls, value: list[Channel] | None) -> list[Channel] | None:
+        if value is not None and not set(value) <= set(PATIENT_CHANNELS):
+            raise ValueError("channel_order may hold only sms and email")
+        return value
+
+
+class ConsentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Channel
+    granted: bool
+    method: str = Field(min_length=1, max_length=100)
+    occurred_at: AwareDatetime | None = None
+    unencrypted_ack: bool = False
+
+    @field_validator("channel")
+    @classmethod
+    def _patient_channel(cls, value: Channel) -> Channel:
+        if value not in PATIENT_CHANNELS:
+            raise ValueError("consent is recorded for sms or email")
+        return value
+
+
+def mask_phone(phone: str | None) -> str | None:
+    return None if not phone else f"on file, ends {phone[-2:]}"
+
+
+def mask_email(email: str | None) -> str | None:
+    return None if not email else "on file"
+
+
+class AdminService:
+    def __init__(self, recipients: SqlRecipients, outbox: SqlOutbox, clock: Clock) -> None:
+        self.recipients, self.outbox, self.clock = recipients, outbox, clock
+
+    def upsert_recipient(self, patient_id: str, data: RecipientIn) -> dict[str, Any]:
+        order = tuple(data.channel_order) if data.channel_order else None
+        change = RecipientUpdate(
+            data.phone,
+            data.email,
+            data.time_zone,
+            data.language,
+            data.quiet_start,
+            data.quiet_end,
+            order,
+        )
+        self.recipients.upsert(patient_id, change, self.clock())
+        shown = self.show_recipient(patient_id)
+        assert shown is not None
+        return shown
+
+    def show_recipient(self, patient_id: str) -> dict[str, Any] | None:
+        recipient = self.recipients.get(patient_id)
+        return None if recipient is None else _shown(recipient)
+
+    def record_consent(self, patient_id: str, data: ConsentIn) -> dict[str, Any]:
+        if self.recipients.get(patient_id) is None:
+            raise LookupError("no such recipient")
+        now = self.clock()
+        consent = Consent(
+            data.channel, data.granted, data.method, data.occurred_at or now, data.unencrypted_ack
+        )
+        self.recipients.record_consent(patient_id, consent, now)
+        shown = self.show_recipient(patient_id)
+        assert shown is not None
+        return shown
+
+    def deliveries(self, patient_id: str) -> list[dict[str, Any]]:
+        """Each delivery with its status, the reason for it, and its whole decision trail."""
+        trail: dict[str | None, list[dict[str, Any]]] = {}
+        for entry in self.outbox.audit_for(patient_id):
+            trail.setdefault(entry.reminder_id, []).append(
+                {"at": entry.at.isoformat(), "action": entry.action, "reason": entry.reason}
+            )
+        return [
+            {
+                "reminder_id": row.reminder_id,
+                "purpose": row.purpose,
+                "status": row.status,
+                "why": row.status_reason,
+                "channel": row.channel,
+                "attempts": row.attempts,
+                "next_attempt_at": _iso(row.next_attempt_at),
+                "sent_at": _iso(row.sent_at),
+                "provider_result": json.loads(row.provider_result) if row.provider_result else None,
+                "trail": trail.get(row.reminder_id, []),
+            }
+            for row in self.outbox.deliveries_for(patient_id)
+        ]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _shown(recipient: Recipient) -> dict[str, Any]:
+    """The recipient with contacts masked: admins see that a contact exists, not what it is."""
+    return {
+        "patient_id": recipient.patient_id,
+        "phone": mask_phone(recipient.phone),
+        "email": mask_email(recipient.email),
+        "time_zone": recipient.time_zone,
+        "language": recipient.language,
+        "quiet_hours": [
+            recipient.quiet_start.isoformat() if recipient.quiet_start else None,
+            recipient.quiet_end.isoformat() if recipient.quiet_end else None,
+        ],
+        "channel_order": [c.value for c in recipient.channel_order],
+        "consents": {
+            channel.value: {
+                "granted": c.granted,
+                "method": c.method,
+                "occurred_at": c.occurred_at.isoformat(),
+                "unencrypted_ack": c.unencrypted_ack,
+            }
+            for channel, c in recipient.consents.items()
+        },
+    }

@@ -1,0 +1,166 @@
+"""CLI: `notifier` runs the service; `notifier-admin` manages recipients, consent, deliveries."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from notifier.admin import ConsentIn, RecipientIn
+from notifier.service import NotifierService
+from notifier.settings import NotifierSettings
+
+
+def register(sub: Any) -> None:
+    run = sub.add_parser("notifier", help="run the notifier: consumer, dispatcher, HTTP API")
+    run.add_argument("--log-level", default="INFO")
+    run.set_defaults(handler=_run)
+
+    admin = sub.add_parser("notifier-admin", help="notifier recipients, consent and deliveries")
+    groups = admin.add_subparsers(dest="notifier_group", metavar="GROUP", required=True)
+
+    recipients = groups.add_parser("recipients", help="contact points and preferences")
+    rsub = recipients.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = rsub.add_parser("add", help="add or update a recipient")
+    add.add_argument("patient_id")
+    add.add_argument("--phone")
+    add.add_argument("--email")
+    add.add_argument("--time-zone")
+    add.add_argument("--language")
+    add.add_argument("--quiet-start", help="HH:MM local")
+    add.add_argument("--quiet-end", help="HH:MM local")
+    add.add_argument("--channel-order", help="e.g. sms,email")
+    add.set_defaults(handler=_recipients_add)
+    show = rsub.add_parser("show", help="show a recipient (contacts masked)")
+    show.add_argument("patient_id")
+    show.set_defaults(handler=_recipients_show)
+    rotate = rsub.add_parser("rotate-keys", help="re-encrypt contacts under the first key")
+    rotate.set_defaults(handler=_rotate_keys)
+
+    consent = groups.add_parser("consent", help="consent per channel")
+    csub = consent.add_subparsers(dest="action", metavar="ACTION", required=True)
+    record = csub.add_parser("record", help="record consent given or revoked")
+    record.add_argument("patient_id")
+    record.add_argument("--channel", required=True, choices=["sms", "email"])
+    state = record.add_mutually_exclusive_group(required=True)
+    state.add_argument("--given", dest="granted", action="store_true")
+    state.add_argument("--revoked", dest="granted", action="store_false")
+    record.add_argument("--how", dest="method", required=True, help="e.g. 'paper form at clinic'")
+    record.add_argument("--when", dest="occurred_at", help="ISO time with offset; default now")
+    record.add_argument("--unencrypted-ack", action="store_true")
+    record.set_defaults(handler=_consent_record)
+
+    deliveries = groups.add_parser("deliveries", help="what was sent, deferred or suppressed")
+    dsub = deliveries.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = dsub.add_parser("list", help="a patient's deliveries and why")
+    listing.add_argument("--patient", required=True)
+    listing.set_defaults(handler=_deliveries_list)
+
+    db = groups.add_parser("db", help="schema")
+    dbsub = db.add_subparsers(dest="action", metavar="ACTION", required=True)
+    dbsub.add_parser("upgrade", help="alembic upgrade head").set_defaults(handler=_db_upgrade)
+
+
+def _service() -> NotifierService:
+    return NotifierService(NotifierSettings())
+
+
+def _print(value: object) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+def _run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    service = _service()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await service.run(stop)
+
+    asyncio.run(main())
+    return 0
+
+
+def _admin(args: argparse.Namespace, action: Any) -> int:
+    service = _service()
+    try:
+        service.upgrade_schema()
+        _print(action(service))
+        return 0
+    except ValidationError as exc:
+        for error in exc.errors():  # field and message only: never echo the input back
+            print(f"invalid {'.'.join(map(str, error['loc']))}: {error['msg']}", file=sys.stderr)
+        return 2
+    except LookupError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    finally:
+        with contextlib.suppress(Exception):
+            service.close()
+
+
+def _recipients_add(args: argparse.Namespace) -> int:
+    fields = {
+        "phone": args.phone,
+        "email": args.email,
+        "time_zone": args.time_zone,
+        "language": args.language,
+        "quiet_start": args.quiet_start,
+        "quiet_end": args.quiet_end,
+        "channel_order": args.channel_order.split(",") if args.channel_order else None,
+    }
+    return _admin(
+        args,
+        lambda s: s.admin.upsert_recipient(
+            args.patient_id, RecipientIn.model_validate({k: v for k, v in fields.items() if v})
+        ),
+    )
+
+
+def _recipients_show(args: argparse.Namespace) -> int:
+    def show(s: NotifierService) -> object:
+        shown = s.admin.show_recipient(args.patient_id)
+        if shown is None:
+            raise LookupError("no such recipient")
+        return shown
+
+    return _admin(args, show)
+
+
+def _rotate_keys(args: argparse.Namespace) -> int:
+    return _admin(args, lambda s: {"rotated": s.recipients.rotate_keys()})
+
+
+def _consent_record(args: argparse.Namespace) -> int:
+    data = {
+        "channel": args.channel,
+        "granted": args.granted,
+        "method": args.method,
+        "unencrypted_ack": args.unencrypted_ack,
+    }
+    if args.occurred_at:
+        data["occurred_at"] = datetime.fromisoformat(args.occurred_at)
+    return _admin(
+        args, lambda s: s.admin.record_consent(args.patient_id, ConsentIn.model_validate(data))
+    )
+
+
+def _deliveries_list(args: argparse.Namespace) -> int:
+    return _admin(args, lambda s: s.admin.deliveries(args.patient))
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    return _admin(args, lambda s: {"schema": "upgraded to head"})

@@ -1,0 +1,111 @@
+"""`OutputConsumer`: reminders and alerts from Kafka into the outbox; offsets committed after."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.structs import OffsetAndMetadata
+from pydantic import ValidationError
+
+from models.outputs import parse_output
+from notifier.clock import Clock
+from notifier.outbox import Output, SqlOutbox
+
+log = logging.getLogger(__name__)
+
+
+class OutputConsumer:
+    """At-least-once: a batch is written to the outbox (idempotent on reminder_id), then its
+    offsets are committed. A crash in between means redelivery, which the unique key absorbs."""
+
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        outbox: SqlOutbox,
+        clock: Clock,
+        max_records: int = 2000,
+    ) -> None:
+        self.consumer, self.outbox, self.clock = consumer, outbox, clock
+        self.max_records = max_records
+        self.recorded = 0
+        self.consumed = 0
+
+    @classmethod
+    def create(
+        cls,
+        bootstrap: str,
+        topics: Sequence[str],
+        group: str,
+        outbox: SqlOutbox,
+        clock: Clock,
+        session_timeout_ms: int = 10_000,
+        rebalance_timeout_ms: int = 10_000,
+        heartbeat_interval_ms: int = 1_000,
+    ) -> OutputConsumer:
+        consumer = AIOKafkaConsumer(
+            *topics,
+            bootstrap_servers=bootstrap,
+            group_id=group,
+            client_id="rw-notifier",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=session_timeout_ms,
+            rebalance_timeout_ms=rebalance_timeout_ms,
+            heartbeat_interval_ms=heartbeat_interval_ms,
+        )
+        return cls(consumer, outbox, clock)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.consumer.start()
+        try:
+            while not stop.is_set():
+                await self.poll_once()
+        finally:
+            await self.consumer.stop()
+
+    async def poll_once(self, timeout_ms: int = 500) -> int:
+        batches = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=self.max_records)
+        if not batches:
+            return 0
+        outputs = [out for records in batches.values() for out in self._decode(records)]
+        self.consumed += sum(len(records) for records in batches.values())
+        try:
+            result = await asyncio.to_thread(self.outbox.record, outputs, self.clock())
+        except Exception:
+            log.exception("outbox write failed; rewinding %d partitions to retry", len(batches))
+            for tp, records in batches.items():
+                self.consumer.seek(tp, records[0].offset)
+            await asyncio.sleep(1.0)
+            return 0
+        await self._commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
+        self.recorded += len(result.recorded)
+        return len(outputs)
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        try:
+            await self.consumer.commit({tp: OffsetAndMetadata(o, "") for tp, o in offsets.items()})
+        except (CommitFailedError, KafkaError) as exc:
+            # A rebalance took the partitions: the next owner re-reads and the outbox absorbs it.
+            log.warning(
+                "offset commit failed (%s); records will be redelivered", type(exc).__name__
+            )
+
+    @staticmethod
+    def _decode(records: list[ConsumerRecord]) -> list[Output]:
+        outputs: list[Output] = []
+        for record in records:
+            try:
+                outputs.append(parse_output(record.value))
+            except (ValidationError, TypeError, ValueError):
+                # Skipped, not retried forever; the payload is not logged (it names a patient).
+                log.error(
+                    "undecodable record %s[%d]@%d skipped",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                )
+        return outputs

@@ -1,0 +1,161 @@
+"""`InboundHandler`: an SMS reply -> opt-out, help, or a check-in answer on Kafka, plus replies."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from models.events import CheckinAnswered
+from models.ids import derive_id
+from models.templates import MessageKind
+from notifier.checkins import CheckinSink
+from notifier.clock import Clock
+from notifier.inbox import CHECKIN_WINDOW, InboundRecord, SqlInbox
+from notifier.recipient_store import SqlRecipients
+from notifier.recipients import Channel, Consent, Recipient
+from notifier.replies import Intent, classify
+
+log = logging.getLogger(__name__)
+
+
+class InboundSms(BaseModel):
+    """The webhook body: who sent it (E.164), the text, and the provider's message id."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    sender: str = Field(alias="from", min_length=3, max_length=32)
+    body: str = Field(max_length=1600)
+    message_id: str = Field(min_length=1, max_length=200)
+    received_at: AwareDatetime | None = None
+
+
+@dataclass(frozen=True)
+class InboundOutcome:
+    status: int  # HTTP status for the webhook
+    action: str
+
+
+def signature_valid(secret: str, raw_body: bytes, signature: str | None) -> bool:
+    """X-RW-Signature: hex HMAC-SHA256 of the raw request body; compared in constant time."""
+    if not signature:
+        return False
+    expected = hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature.strip().lower())
+
+
+class InboundHandler:
+    def __init__(
+        self,
+        recipients: SqlRecipients,
+        inbox: SqlInbox,
+        checkins: CheckinSink,
+        clock: Clock,
+        send_now: Callable[[str], Awaitable[object]] | None = None,
+    ) -> None:
+        self.recipients, self.inbox, self.checkins, self.clock = recipients, inbox, checkins, clock
+        self.send_now = send_now
+
+    async def handle(self, sms: InboundSms) -> InboundOutcome:
+        patient_id = await asyncio.to_thread(self.recipients.find_by_phone, sms.sender)
+        if patient_id is None:
+            log.info("inbound message from an unknown sender rejected")
+            return InboundOutcome(404, "unknown_sender")
+        previous = await asyncio.to_thread(self.inbox.seen, sms.message_id)
+        if previous is not None:
+            await self._publish_if_pending(sms, patient_id, previous.event_id, previous.published)
+            return InboundOutcome(200, "duplicate")
+        recipient = await asyncio.to_thread(self.recipients.get, patient_id)
+        assert recipient is not None
+        now = self.clock()
+        intent = classify(sms.body)
+        action, replies, consent = await asyncio.to_thread(
+            self._effects, intent, recipient, sms, now
+        )
+        event_id = derive_id("checkin", sms.message_id) if action == "checkin" else None
+        record = InboundRecord(
+            sms.message_id,
+            patient_id,
+            sms.body,
+            action,
+            sms.received_at or now,
+            intent.score,
+            event_id,
+        )
+        if await asyncio.to_thread(self.inbox.accept, record, replies, consent, now) is None:
+            return InboundOutcome(200, "duplicate")
+        log.info("inbound %s for patient %s", action, patient_id)
+        await self._publish_if_pending(sms, patient_id, event_id, False, intent, now)
+        for reply_id, _kind in replies:
+            if self.send_now is not None:
+                await self.send_now(reply_id)
+        return InboundOutcome(200, action)
+
+    def _effects(
+        self, intent: Intent, recipient: Recipient, sms: InboundSms, now: datetime
+    ) -> tuple[str, list[tuple[str, str]], Consent | None]:
+        pid = recipient.patient_id
+        if intent.kind == "opt_out":
+            consent = recipient.consents.get(Channel.SMS)
+            if consent is None or not consent.granted:
+                return "opt_out_repeat", [], None
+            # The acknowledgement is kept on the revocation so that START can restore it.
+            word = sms.body.strip().upper()[:20]
+            revoke = Consent(Channel.SMS, False, f"sms {word}", now, consent.unencrypted_ack)
+            # One confirmation per consent given: two STOPs at once share the reply id.
+            reply = derive_id("reply", pid, MessageKind.OPT_OUT_CONFIRMATION, consent.occurred_at)
+            return "opt_out", [(reply, MessageKind.OPT_OUT_CONFIRMATION.value)], revoke
+        if intent.kind == "opt_in":
+            consent = recipient.consents.get(Channel.SMS)
+            if consent is None or consent.granted or not consent.method.startswith("sms "):
+                return "unrecognised", [], None  # only undoes an opt-out made by text
+            grant = Consent(Channel.SMS, True, "sms START", now, consent.unencrypted_ack)
+            return "opt_in", [], grant
+        if intent.kind == "help":
+            return "help", [(derive_id("reply", sms.message_id), MessageKind.HELP.value)], None
+        if intent.kind == "checkin" and (
+            intent.self_harm or self.inbox.checkin_sent_since(pid, now - CHECKIN_WINDOW)
+        ):
+            reply_kind = (
+                MessageKind.CRISIS_RESOURCES
+                if intent.self_harm
+                else MessageKind.CHECKIN_SUPPORT
+                if (intent.score or 0) >= 5
+                else MessageKind.CHECKIN_THANKS
+            )
+            return "checkin", [(derive_id("reply", sms.message_id), reply_kind.value)], None
+        if intent.kind == "checkin":
+            return "no_open_checkin", [], None
+        return "unrecognised", [], None
+
+    async def _publish_if_pending(
+        self,
+        sms: InboundSms,
+        patient_id: str,
+        event_id: str | None,
+        published: bool,
+        intent: Intent | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        if event_id is None or published:
+            return
+        now = now or self.clock()
+        intent = intent or classify(sms.body)
+        event = CheckinAnswered(
+            event_id=event_id,
+            patient_id=patient_id,
+            occurred_at=sms.received_at or now,
+            recorded_at=now,
+            source="notifier.sms",
+            score=intent.score,
+            free_text=intent.free_text,
+            self_harm=intent.self_harm,
+        )
+        await self.checkins.publish(event)
+        await asyncio.to_thread(self.inbox.mark_published, sms.message_id, now)

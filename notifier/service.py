@@ -1,0 +1,188 @@
+"""`NotifierService`: the composition root. Builds every part from `NotifierSettings` and runs
+the consumer, the dispatcher and the HTTP server until asked to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
+
+import uvicorn
+from fastapi import FastAPI
+
+from models.templates import MessageContext
+from notifier.admin import AdminService
+from notifier.channels import AppriseChannel, DeliveryChannel
+from notifier.checkins import CheckinSink, KafkaCheckinSink
+from notifier.clock import Clock, system_clock
+from notifier.consumer import OutputConsumer
+from notifier.crypto import ContactCipher
+from notifier.database import make_engine, upgrade_schema
+from notifier.dispatcher import DispatchConfig, Dispatcher
+from notifier.http_api import create_app
+from notifier.inbound import InboundHandler
+from notifier.inbox import SqlInbox
+from notifier.messages import MessageRenderer
+from notifier.outbox import SqlOutbox
+from notifier.policy import DeliveryPolicy, PolicyConfig
+from notifier.recipient_store import SqlRecipients
+from notifier.recipients import Channel
+from notifier.settings import NotifierSettings
+from notifier.tls import prefer_ca_directory
+
+log = logging.getLogger(__name__)
+
+
+def channels_from(settings: NotifierSettings) -> dict[Channel, DeliveryChannel]:
+    """An AppriseChannel for each configured URL; an unconfigured channel is simply absent."""
+    channels: dict[Channel, DeliveryChannel] = {}
+    if settings.email_url:
+        channels[Channel.EMAIL] = AppriseChannel(Channel.EMAIL, [settings.email_url])
+    if settings.sms_url:
+        channels[Channel.SMS] = AppriseChannel(Channel.SMS, [settings.sms_url])
+    if settings.care_team_urls:
+        channels[Channel.CARE_TEAM] = AppriseChannel(Channel.CARE_TEAM, settings.care_team_urls)
+    return channels
+
+
+def policy_from(settings: NotifierSettings) -> DeliveryPolicy:
+    return DeliveryPolicy(
+        PolicyConfig(
+            quiet_start=settings.quiet_start,
+            quiet_end=settings.quiet_end,
+            sms_daily_cap=settings.sms_daily_cap,
+            sms_weekly_cap=settings.sms_weekly_cap,
+            cap_policy=settings.cap_policy,
+            max_attempts=settings.max_attempts,
+            backoff_base=timedelta(seconds=settings.backoff_base_seconds),
+        )
+    )
+
+
+class NotifierService:
+    def __init__(
+        self,
+        settings: NotifierSettings,
+        clock: Clock = system_clock,
+        channels: Mapping[Channel, DeliveryChannel] | None = None,
+        checkins: CheckinSink | None = None,
+    ) -> None:
+        self.settings, self.clock = settings, clock
+        if settings.tls_ca_directory:
+            prefer_ca_directory()
+        self.engine = make_engine(settings.database_url, pool_size=settings.send_concurrency + 4)
+        keys = [key.get_secret_value() for key in settings.encryption_keys]
+        hash_key = settings.contact_hash_key
+        self.cipher = ContactCipher(
+            keys, hash_key.get_secret_value().encode() if hash_key else None
+        )
+        self.outbox = SqlOutbox(self.engine)
+        self.recipients = SqlRecipients(self.engine, self.cipher)
+        self.inbox = SqlInbox(self.engine, self.cipher)
+        self.renderer = MessageRenderer(
+            MessageContext(settings.clinic_name, settings.callback_number, settings.portal_url)
+        )
+        self.dispatcher = Dispatcher(
+            self.outbox,
+            self.recipients,
+            policy_from(settings),
+            self.renderer,
+            channels if channels is not None else channels_from(settings),
+            clock,
+            DispatchConfig(
+                batch=settings.dispatch_batch,
+                concurrency=settings.send_concurrency,
+                lease=timedelta(seconds=settings.sending_stale_seconds),
+            ),
+        )
+        self._kafka_checkins = (
+            None
+            if checkins
+            else KafkaCheckinSink(settings.kafka_bootstrap, settings.topic("checkins"))
+        )
+        self.checkins: CheckinSink = checkins or self._kafka_checkins  # type: ignore[assignment]
+        self.inbound = InboundHandler(
+            self.recipients, self.inbox, self.checkins, clock, self._send_reply
+        )
+        self.admin = AdminService(self.recipients, self.outbox, clock)
+
+    async def _send_reply(self, reply_id: str) -> object:
+        return await self.dispatcher.dispatch_once(reply_id)
+
+    def app(self) -> FastAPI:
+        secret, token = self.settings.inbound_secret, self.settings.admin_token
+        assert secret is not None and token is not None  # settings refuse to start without them
+        return create_app(
+            self.inbound, self.admin, secret.get_secret_value(), token.get_secret_value()
+        )
+
+    def upgrade_schema(self) -> None:
+        upgrade_schema(self.settings.database_url)
+
+    def consumer(self) -> OutputConsumer:
+        s = self.settings
+        return OutputConsumer.create(
+            s.kafka_bootstrap,
+            [s.topic("reminders"), s.topic("alerts")],
+            s.consumer_group,
+            self.outbox,
+            self.clock,
+            s.kafka_session_timeout_ms,
+            s.kafka_rebalance_timeout_ms,
+            s.kafka_heartbeat_interval_ms,
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Schema upgrade, then consumer + dispatcher + HTTP server until `stop` is set."""
+        await asyncio.to_thread(self.upgrade_schema)
+        if self._kafka_checkins is not None:
+            await self._kafka_checkins.start()
+        server = _QuietSignalsServer(
+            uvicorn.Config(
+                self.app(),
+                host=self.settings.http_host,
+                port=self.settings.http_port,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+            )
+        )
+        tasks = [
+            asyncio.create_task(self.consumer().run(stop), name="consumer"),
+            asyncio.create_task(
+                self.dispatcher.run(stop, self.settings.dispatch_interval_seconds),
+                name="dispatcher",
+            ),
+            asyncio.create_task(server.serve(), name="http"),
+        ]
+        log.info(
+            "notifier running: http on %s:%d", self.settings.http_host, self.settings.http_port
+        )
+        try:
+            done, _ = await asyncio.wait(
+                [*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done:
+                if task in tasks and task.exception():
+                    raise task.exception()  # type: ignore[misc]
+        finally:
+            stop.set()
+            server.should_exit = True
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self._kafka_checkins is not None:
+                await self._kafka_checkins.stop()
+            self.close()
+
+    def close(self) -> None:
+        self.dispatcher.close()
+        self.engine.dispose()
+
+
+class _QuietSignalsServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the service's stop event owns shutdown."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield

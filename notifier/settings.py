@@ -1,0 +1,121 @@
+"""`NotifierSettings`: the notifier's one settings class, read from `RW_*` environment variables."""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Annotated, Literal
+
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Well-known, public, *insecure* secrets used only when RW_ALLOW_DEV_KEY=1 (embedded runs, tests).
+DEV_ENCRYPTION_KEY = "cnctZGV2LWtleS1ub3QtZm9yLXByb2R1Y3Rpb24tISE="
+DEV_INBOUND_SECRET = "rw-dev-inbound-secret"
+DEV_ADMIN_TOKEN = "rw-dev-admin-token"
+DEV_CALLBACK_NUMBER = "+1 555 0100"
+
+_PLACEHOLDERS = frozenset({"", "secret", "password", "placeholder", "todo", "xxx", "token"})
+
+
+def _looks_like_placeholder(value: str) -> bool:
+    lowered = value.strip().lower()
+    return lowered in _PLACEHOLDERS or lowered.startswith(("change", "rw-dev-", "<"))
+
+
+def _comma_list(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class NotifierSettings(BaseSettings):
+    """Everything the notifier reads from its environment; built once at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="RW_", extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    topic_prefix: str = "rw."
+    consumer_group: str = "rw-notifier"
+    kafka_session_timeout_ms: int = 10_000
+    kafka_rebalance_timeout_ms: int = 10_000
+    kafka_heartbeat_interval_ms: int = 1_000
+    database_url: str = "sqlite:///./var/notifier.db"
+
+    encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    contact_hash_key: SecretStr | None = None
+    allow_dev_key: bool = False
+    inbound_secret: SecretStr | None = None
+    admin_token: SecretStr | None = None
+
+    email_url: str | None = None
+    sms_url: str | None = None
+    care_team_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    clinic_name: str = "Your clinic"
+    callback_number: str | None = None
+    portal_url: str | None = None
+
+    quiet_start: time = time(8, 0)
+    quiet_end: time = time(21, 0)
+    sms_daily_cap: int = Field(default=1, ge=0)
+    sms_weekly_cap: int = Field(default=3, ge=0)
+    cap_policy: Literal["defer", "email"] = "defer"
+    max_attempts: int = Field(default=5, ge=1)
+    backoff_base_seconds: float = Field(default=60.0, gt=0)
+    send_concurrency: int = Field(default=16, ge=1)
+    dispatch_batch: int = Field(default=200, ge=1)
+    dispatch_interval_seconds: float = Field(default=1.0, gt=0)
+    sending_stale_seconds: float = Field(default=300.0, gt=0)
+    tls_ca_directory: bool = True  # see notifier/tls.py: 25 ms less CPU per e-mail
+    http_host: str = "127.0.0.1"
+    http_port: int = 8081
+
+    @field_validator("encryption_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        return _comma_list(value)
+
+    @field_validator("care_team_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        return _comma_list(value)
+
+    @model_validator(mode="after")
+    def _secrets_present(self) -> NotifierSettings:
+        if self.allow_dev_key:
+            self.encryption_keys = self.encryption_keys or [SecretStr(DEV_ENCRYPTION_KEY)]
+            self.inbound_secret = self.inbound_secret or SecretStr(DEV_INBOUND_SECRET)
+            self.admin_token = self.admin_token or SecretStr(DEV_ADMIN_TOKEN)
+            self.callback_number = self.callback_number or DEV_CALLBACK_NUMBER
+        else:
+            self._refuse_placeholders()
+        for key in self.encryption_keys:
+            try:
+                Fernet(key.get_secret_value())
+            except ValueError as exc:
+                raise ValueError(
+                    "RW_ENCRYPTION_KEYS holds a value that is not a Fernet key"
+                ) from exc
+        return self
+
+    def _refuse_placeholders(self) -> None:
+        if not self.callback_number:
+            raise ValueError(
+                "RW_CALLBACK_NUMBER is required: every message names a call-back number"
+            )
+        if not self.encryption_keys:
+            raise ValueError("RW_ENCRYPTION_KEYS is required (or RW_ALLOW_DEV_KEY=1 for dev runs)")
+        keys = [k.get_secret_value() for k in self.encryption_keys]
+        if DEV_ENCRYPTION_KEY in keys:
+            raise ValueError("RW_ENCRYPTION_KEYS holds the public dev key outside dev mode")
+        for name in ("inbound_secret", "admin_token"):
+            secret: SecretStr | None = getattr(self, name)
+            if secret is None or _looks_like_placeholder(secret.get_secret_value()):
+                raise ValueError(f"RW_{name.upper()} is missing or a placeholder")
+            if len(secret.get_secret_value()) < 16:
+                raise ValueError(f"RW_{name.upper()} must be at least 16 characters")
+
+    def topic(self, name: str) -> str:
+        """The full topic name: `{prefix}{name}.v1`."""
+        return f"{self.topic_prefix}{name}.v1"

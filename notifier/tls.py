@@ -1,0 +1,61 @@
+"""Cheap TLS contexts for Apprise's SMTP plugin, which builds a new `ssl` context per message.
+
+`ssl.create_default_context()` parses the whole CA bundle file (about 25 ms of CPU, holding
+the GIL), which caps e-mail at ~35 messages/s per process whatever the thread count. OpenSSL
+reads a hashed CA *directory* lazily instead. This swaps the `ssl` seen by Apprise's SMTP module
+(only there: nothing else in the process changes) for one whose default context trusts that
+directory, which holds the same system CAs. If Apprise's internals move, nothing breaks: sends
+are just slower again.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from pathlib import Path
+from typing import Any
+
+
+class _CaDirectorySsl:
+    """The `ssl` module, except that a plain default context loads CAs from a directory."""
+
+    def __init__(self, capath: str) -> None:
+        self._capath = capath
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(ssl, name)
+
+    def create_default_context(
+        self, purpose: Any = ssl.Purpose.SERVER_AUTH, **kwargs: Any
+    ) -> ssl.SSLContext:
+        if kwargs or purpose is not ssl.Purpose.SERVER_AUTH:
+            return ssl.create_default_context(purpose, **kwargs)
+        return ssl.create_default_context(purpose, capath=self._capath)
+
+
+def system_ca_directory() -> str | None:
+    """The hashed CA directory, if the process trusts the system store (no custom CA file)."""
+    paths = ssl.get_default_verify_paths()
+    chosen = os.environ.get("SSL_CERT_FILE")
+    if chosen and Path(chosen).resolve() != Path(paths.openssl_cafile).resolve():
+        return None  # a custom CA bundle (a private relay's CA): leave it alone
+    capath = os.environ.get("SSL_CERT_DIR") or paths.capath
+    if not capath or not any(Path(capath).glob("*.0")):
+        return None
+    return capath
+
+
+def prefer_ca_directory() -> bool:
+    """Make Apprise's SMTP contexts cheap (see module doc). Returns whether it did."""
+    capath = system_ca_directory()
+    if capath is None:
+        return False
+    from notifier.channels import load_apprise_plugins
+
+    load_apprise_plugins()  # imports Apprise's plugins once, warning-clean
+    from apprise.plugins.email import smtp
+
+    if getattr(smtp, "ssl", None) is not ssl and not isinstance(smtp.ssl, _CaDirectorySsl):
+        return False
+    smtp.ssl = _CaDirectorySsl(capath)  # type: ignore[attr-defined]
+    return True

@@ -1,0 +1,166 @@
+"""Dispatcher with Fake channels on both backends: the policy's decisions end up in the outbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from notifier_factories import EMAIL, cancellation, enrol, reminder
+from sqlalchemy import Engine
+
+from models.outputs import Category, ReminderKind
+from models.templates import MessageContext
+from notifier.channels import FakeChannel
+from notifier.clock import FakeClock
+from notifier.crypto import ContactCipher
+from notifier.dispatcher import DispatchConfig, Dispatcher
+from notifier.messages import MessageRenderer
+from notifier.outbox import SqlOutbox
+from notifier.policy import DeliveryPolicy, PolicyConfig
+from notifier.recipient_store import SqlRecipients
+from notifier.recipients import Channel
+
+NY = ZoneInfo("America/New_York")
+
+
+class Rig:
+    def __init__(
+        self, engine: Engine, cipher: ContactCipher, clock: FakeClock, **policy: object
+    ) -> None:
+        self.clock = clock
+        self.outbox = SqlOutbox(engine)
+        self.recipients = SqlRecipients(engine, cipher)
+        self.sms = FakeChannel(Channel.SMS)
+        self.email = FakeChannel(Channel.EMAIL)
+        self.care = FakeChannel(Channel.CARE_TEAM)
+        config = PolicyConfig(max_attempts=3, backoff_base=timedelta(minutes=1), **policy)  # type: ignore[arg-type]
+        self.dispatcher = Dispatcher(
+            self.outbox,
+            self.recipients,
+            DeliveryPolicy(config),
+            MessageRenderer(MessageContext("Riverside Clinic", "+1 555 0100")),
+            {Channel.SMS: self.sms, Channel.EMAIL: self.email, Channel.CARE_TEAM: self.care},
+            clock,
+            DispatchConfig(batch=50, concurrency=4),
+        )
+
+    def row(self, patient_id: str = "p-1", index: int = 0):
+        return self.outbox.deliveries_for(patient_id)[index]
+
+
+@pytest.fixture
+def rig(engine: Engine, cipher: ContactCipher, clock: FakeClock):
+    rig = Rig(engine, cipher, clock)
+    enrol(rig.recipients, clock())
+    yield rig
+    rig.dispatcher.close()
+
+
+async def test_sends_once_by_sms_and_records_why(rig: Rig) -> None:
+    rig.outbox.record([reminder()], rig.clock())
+    assert await rig.dispatcher.dispatch_once() == 1
+    assert await rig.dispatcher.dispatch_once() == 0
+    assert len(rig.sms.sent) == 1 and rig.email.sent == []
+    address, message = rig.sms.sent[0]
+    assert address == "+15552017788" and "Riverside Clinic" in message.body
+    row = rig.row()
+    assert row.status == "sent" and row.channel == "sms" and row.body == message.body
+    assert "sent by sms" in (row.status_reason or "")
+
+
+async def test_sms_failure_falls_back_to_email(rig: Rig) -> None:
+    rig.sms.fail_first = 1
+    rig.outbox.record([reminder()], rig.clock())
+    await rig.dispatcher.dispatch_once()
+    row = rig.row()
+    assert row.status == "sent" and row.channel == "email"
+    assert [r["ok"] for r in __import__("json").loads(row.provider_result)] == [False, True]
+    assert rig.email.sent[0][0] == EMAIL
+
+
+async def test_quiet_hours_defer_then_send_in_the_morning(rig: Rig) -> None:
+    rig.clock.now = datetime(2027, 3, 10, 23, tzinfo=NY).astimezone(UTC)
+    rig.outbox.record([reminder()], rig.clock())
+    await rig.dispatcher.dispatch_once()
+    row = rig.row()
+    assert row.status == "deferred"
+    assert row.next_attempt_at == datetime(2027, 3, 11, 8, tzinfo=NY)
+    rig.clock.now = datetime(2027, 3, 11, 8, tzinfo=NY).astimezone(UTC)
+    await rig.dispatcher.dispatch_once()
+    assert rig.row().status == "sent" and len(rig.sms.sent) == 1
+
+
+async def test_cancellation_while_deferred_means_never_sent(rig: Rig) -> None:
+    rig.clock.now = datetime(2027, 3, 10, 23, tzinfo=NY).astimezone(UTC)
+    r = reminder()
+    rig.outbox.record([r], rig.clock())
+    await rig.dispatcher.dispatch_once()
+    rig.outbox.record([cancellation(r)], rig.clock())
+    rig.clock.advance(timedelta(hours=12))
+    await rig.dispatcher.dispatch_once()
+    assert rig.sms.sent == [] and rig.row().status == "cancelled"
+
+
+async def test_second_sms_same_day_is_deferred_by_the_cap(rig: Rig) -> None:
+    rig.outbox.record([reminder(item="a"), reminder(item="b")], rig.clock())
+    await rig.dispatcher.dispatch_once()
+    statuses = sorted(d.status for d in rig.outbox.deliveries_for("p-1"))
+    assert statuses == ["deferred", "sent"]
+    assert len(rig.sms.sent) == 1
+
+
+async def test_retries_with_backoff_then_alerts_the_care_team(rig: Rig) -> None:
+    rig.sms.fail_first = rig.email.fail_first = 100
+    r = reminder()
+    rig.outbox.record([r], rig.clock())
+    for _ in range(3):
+        await rig.dispatcher.dispatch_once()
+        rig.clock.advance(timedelta(minutes=10))
+    row = rig.row()
+    assert row.status == "failed" and row.attempts == 3
+    await rig.dispatcher.dispatch_once()  # the delivery_failed alert goes out
+    alert = next(d for d in rig.outbox.deliveries_for("p-1") if d.purpose == "care_team_alert")
+    assert alert.status == "sent"
+    assert rig.care.sent[0][0] is None
+    assert "could not be delivered" in rig.care.sent[0][1].subject
+    reasons = [a.reason for a in rig.outbox.audit_for("p-1") if a.reminder_id == r.reminder_id]
+    assert any("retry in" in reason for reason in reasons)
+    assert any("giving up" in reason for reason in reasons)
+
+
+async def test_no_consent_is_suppressed_with_reason(
+    engine: Engine, cipher: ContactCipher, clock: FakeClock
+) -> None:
+    rig = Rig(engine, cipher, clock)
+    enrol(rig.recipients, clock(), patient_id="p-2", consent=())
+    rig.outbox.record([reminder(patient_id="p-2")], clock())
+    await rig.dispatcher.dispatch_once()
+    row = rig.row("p-2")
+    assert row.status == "suppressed" and "consent never recorded" in (row.status_reason or "")
+    rig.dispatcher.close()
+
+
+async def test_checkin_reminder_renders_a_checkin(rig: Rig) -> None:
+    rig.outbox.record(
+        [
+            reminder(
+                item="fcr1r",
+                category=Category.CHECKIN,
+                kind=ReminderKind.CHECKIN,
+                reason="pre_scan",
+            )
+        ],
+        rig.clock(),
+    )
+    await rig.dispatcher.dispatch_once()
+    assert rig.row().status == "sent"
+    assert "0" in rig.sms.sent[0][1].body and "10" in rig.sms.sent[0][1].body
+
+
+async def test_many_patients_in_one_round(rig: Rig) -> None:
+    for n in range(30):
+        enrol(rig.recipients, rig.clock(), patient_id=f"q-{n}", phone=f"+1555300{n:04d}")
+    rig.outbox.record([reminder(patient_id=f"q-{n}") for n in range(30)], rig.clock())
+    assert await rig.dispatcher.dispatch_once() == 30
+    assert len(rig.sms.sent) == 30

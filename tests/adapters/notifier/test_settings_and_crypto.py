@@ -1,0 +1,77 @@
+"""NotifierSettings fail fast on missing or placeholder secrets; the cipher rotates keys."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet
+from pydantic import ValidationError
+
+from notifier.crypto import ContactCipher
+from notifier.settings import DEV_ENCRYPTION_KEY, NotifierSettings
+
+GOOD = {
+    "encryption_keys": Fernet.generate_key().decode(),
+    "inbound_secret": "a1b2c3d4e5f6a7b8c9d0e1f2",
+    "admin_token": "f0e1d2c3b4a5f6e7d8c9b0a1",
+    "callback_number": "+1 555 0100",
+}
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("RW_"):
+            monkeypatch.delenv(name)
+
+
+def test_production_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    key2 = Fernet.generate_key().decode()
+    monkeypatch.setenv("RW_ENCRYPTION_KEYS", f"{GOOD['encryption_keys']}, {key2}")
+    monkeypatch.setenv("RW_INBOUND_SECRET", GOOD["inbound_secret"])
+    monkeypatch.setenv("RW_ADMIN_TOKEN", GOOD["admin_token"])
+    monkeypatch.setenv("RW_CALLBACK_NUMBER", "+1 555 0100")
+    monkeypatch.setenv("RW_CARE_TEAM_URLS", "json://a.example/x, mailto://b.example")
+    monkeypatch.setenv("RW_QUIET_END", "20:00")
+    settings = NotifierSettings()
+    assert len(settings.encryption_keys) == 2
+    assert settings.care_team_urls == ["json://a.example/x", "mailto://b.example"]
+    assert settings.quiet_end.hour == 20
+    assert settings.topic("reminders") == "rw.reminders.v1"
+    assert GOOD["admin_token"] not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"encryption_keys": ""},
+        {"encryption_keys": "not-a-key"},
+        {"encryption_keys": DEV_ENCRYPTION_KEY},
+        {"inbound_secret": "changeme"},
+        {"admin_token": None},
+        {"admin_token": "short"},
+        {"callback_number": None},
+    ],
+)
+def test_missing_or_placeholder_secrets_fail_fast(change: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        NotifierSettings(**{**GOOD, **change})  # type: ignore[arg-type]
+
+
+def test_dev_mode_is_explicit() -> None:
+    settings = NotifierSettings(allow_dev_key=True)
+    assert settings.encryption_keys[0].get_secret_value() == DEV_ENCRYPTION_KEY
+    assert settings.inbound_secret is not None and settings.admin_token is not None
+
+
+def test_cipher_rotation_and_stable_phone_hash() -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    token = ContactCipher([old]).encrypt("+15550001111")
+    both = ContactCipher([new, old], b"k" * 32)
+    rotated = both.rotate(token)
+    assert ContactCipher([new]).decrypt(rotated) == "+15550001111"
+    assert both.phone_hash("+1 (555) 000-1111") == ContactCipher([new], b"k" * 32).phone_hash(
+        "+15550001111"
+    )
+    assert "+1555" not in repr(both)

@@ -17,6 +17,7 @@ from models.outputs import (
     AlertKind,
     CareTeamAlert,
     Category,
+    CheckinReason,
     Output,
     Reminder,
     ReminderCancelled,
@@ -48,6 +49,7 @@ class Due:
     protocol: str
     reminder_id: str
     last_done: date | None = None
+    checkin_reason: CheckinReason | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +213,7 @@ def _checkins(state: PatientState, where: Standing, today: date) -> list[Due]:
     zone = view.profile.time_zone
     result: list[Due] = []
 
-    def add(item: str, window: tuple[date, date, date], reason: str) -> None:
+    def add(item: str, why: CheckinReason, window: tuple[date, date, date], reason: str) -> None:
         earliest, due, overdue = window
         if today >= overdue:
             return
@@ -228,6 +230,7 @@ def _checkins(state: PatientState, where: Standing, today: date) -> list[Due]:
                 checkins.SOURCE,
                 "checkins",
                 rid,
+                checkin_reason=why,
             )
         )
 
@@ -236,6 +239,7 @@ def _checkins(state: PatientState, where: Standing, today: date) -> list[Due]:
             scan_day = local_date(to_datetime(order.completed), zone)
             add(
                 f"checkin_result_{order.item}",
+                CheckinReason.RESULT_PENDING,
                 checkins.result_pending_window(scan_day),
                 f"waiting for the result of {order.item}",
             )
@@ -243,6 +247,7 @@ def _checkins(state: PatientState, where: Standing, today: date) -> list[Due]:
             scan_day = local_date(to_datetime(order.scheduled_for), zone)
             add(
                 f"checkin_pre_scan_{order.item}",
+                CheckinReason.PRE_SCAN,
                 checkins.pre_scan_window(scan_day),
                 f"the week before {order.item}",
             )
@@ -254,6 +259,7 @@ def _checkins(state: PatientState, where: Standing, today: date) -> list[Due]:
             due, overdue = periodic
             add(
                 "checkin_periodic",
+                CheckinReason.PERIODIC,
                 (due, due, overdue),
                 f"periodic check-in after treatment (from {where.anchor})",
             )
@@ -388,6 +394,7 @@ def _reminder(
         item=due.item,
         category=due.category,
         kind=kind,
+        checkin_reason=due.checkin_reason,
         earliest=due.earliest,
         due=due.due,
         overdue=due.overdue,

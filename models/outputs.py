@@ -66,6 +66,7 @@ class Reminder(_Output):
     item: str
     category: Category
     kind: ReminderKind
+    checkin_reason: CheckinReason | None = None  # set when kind is checkin
     earliest: date
     due: date
     overdue: date

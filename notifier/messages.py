@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Literal
 
-from models.outputs import CareTeamAlert, CheckinReason, Reminder
+from models.outputs import CareTeamAlert, Reminder
 from models.templates import (
     Message,
     MessageContext,
@@ -16,15 +16,6 @@ from models.templates import (
 )
 
 
-def checkin_reason_from(reason_text: str) -> CheckinReason:
-    """Reminder has no `checkin_reason` field: read it from the free `reason`, else periodic."""
-    lowered = reason_text.lower().replace("-", "_").replace(" ", "_")
-    for candidate in (CheckinReason.PRE_SCAN, CheckinReason.RESULT_PENDING):
-        if candidate.value in lowered:
-            return candidate
-    return CheckinReason.PERIODIC
-
-
 class MessageRenderer:
     def __init__(self, context: MessageContext) -> None:
         self.context = context
@@ -32,7 +23,7 @@ class MessageRenderer:
     def for_reminder(
         self, reminder: Reminder, language: str, channel: Literal["sms", "email"]
     ) -> Message:
-        kind = kind_for(reminder.category, reminder.kind, checkin_reason_from(reminder.reason))
+        kind = kind_for(reminder.category, reminder.kind, reminder.checkin_reason)
         due = None if kind.value.startswith("checkin") else reminder.due
         return render(kind, language, channel, replace(self.context, due=due))
 

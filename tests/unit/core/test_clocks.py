@@ -8,7 +8,7 @@ import pytest
 
 from models.clocks import forecast, settle
 from models.events import Event
-from models.outputs import AlertKind, ReminderCancelled, ReminderKind, Severity
+from models.outputs import AlertKind, CheckinReason, ReminderCancelled, ReminderKind, Severity
 from models.protocols import Catalog
 from models.state import PatientState, evolve
 from remission_watch.protocol_files import load_builtin_catalog
@@ -301,3 +301,22 @@ def test_a_result_pending_checkin_is_cancelled_when_the_result_arrives(ev, catal
     assert [o.reminder_id for o in out.outputs if o.type == "reminder.cancelled"] == [
         pending[0].reminder_id
     ]
+
+
+def test_checkin_reminders_say_why_they_ask(ev, catalog) -> None:
+    state = fold(
+        [
+            *breast(ev),
+            ev(
+                "s1",
+                180,
+                "scan.scheduled",
+                order_id="o1",
+                item="mammogram",
+                scheduled_for=at(200).isoformat(),
+            ),
+        ]
+    )
+    out = settle(state, at(195), catalog).outputs
+    reasons = {o.item: o.checkin_reason for o in out if o.type == "reminder.due"}
+    assert reasons["checkin_pre_scan_mammogram"] == CheckinReason.PRE_SCAN

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from models.outputs import parse_output
 from notifier.clock import Clock
+from notifier.metrics import NotifierMetrics
 from notifier.outbox import Output, SqlOutbox
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,10 @@ class OutputConsumer:
         outbox: SqlOutbox,
         clock: Clock,
         max_records: int = 2000,
+        metrics: NotifierMetrics | None = None,
     ) -> None:
         self.consumer, self.outbox, self.clock = consumer, outbox, clock
+        self.metrics = metrics
         self.max_records = max_records
         self.recorded = 0
         self.consumed = 0
@@ -45,6 +48,8 @@ class OutputConsumer:
         session_timeout_ms: int = 10_000,
         rebalance_timeout_ms: int = 10_000,
         heartbeat_interval_ms: int = 1_000,
+        fetch_max_wait_ms: int = 500,
+        metrics: NotifierMetrics | None = None,
     ) -> OutputConsumer:
         consumer = AIOKafkaConsumer(
             *topics,
@@ -56,8 +61,9 @@ class OutputConsumer:
             session_timeout_ms=session_timeout_ms,
             rebalance_timeout_ms=rebalance_timeout_ms,
             heartbeat_interval_ms=heartbeat_interval_ms,
+            fetch_max_wait_ms=fetch_max_wait_ms,
         )
-        return cls(consumer, outbox, clock)
+        return cls(consumer, outbox, clock, metrics=metrics)
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.consumer.start()
@@ -69,6 +75,8 @@ class OutputConsumer:
 
     async def poll_once(self, timeout_ms: int = 500) -> int:
         batches = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=self.max_records)
+        if self.metrics is not None:
+            await self._measure(sum(len(records) for records in batches.values()))
         if not batches:
             return 0
         outputs = [out for records in batches.values() for out in self._decode(records)]
@@ -84,6 +92,16 @@ class OutputConsumer:
         await self._commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
         self.recorded += len(result.recorded)
         return len(outputs)
+
+    async def _measure(self, read: int) -> None:
+        assert self.metrics is not None
+        self.metrics.consumed.inc(read)
+        lag = 0
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            if high is not None:
+                lag += max(high - await self.consumer.position(tp), 0)
+        self.metrics.consumer_lag.set(lag)
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         try:

@@ -21,6 +21,7 @@ from models.templates import Message, MessageKind
 from notifier.channels import ChannelResult, DeliveryChannel, ServiceResult
 from notifier.clock import Clock
 from notifier.messages import MessageRenderer
+from notifier.metrics import NotifierMetrics
 from notifier.outbox import Claimed, Finish, SqlOutbox
 from notifier.policy import Defer, DeliveryPolicy, GiveUp, Send, Suppress
 from notifier.recipient_store import SqlRecipients
@@ -48,7 +49,9 @@ class Dispatcher:
         channels: Mapping[Channel, DeliveryChannel],
         clock: Clock,
         config: DispatchConfig | None = None,
+        metrics: NotifierMetrics | None = None,
     ) -> None:
+        self.metrics = metrics
         self.outbox, self.recipients, self.policy = outbox, recipients, policy
         self.renderer, self.channels, self.clock = renderer, dict(channels), clock
         self.config = config or DispatchConfig()
@@ -58,6 +61,11 @@ class Dispatcher:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+    def _finish(self, row: Claimed, outcome: Finish, now: Any) -> None:
+        self.outbox.finish(row, outcome, now)
+        if self.metrics is not None:
+            self.metrics.deliveries.labels(outcome.status, row.purpose).inc()
 
     async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
         while not stop.is_set():
@@ -125,13 +133,13 @@ class Dispatcher:
                 now,
             )
         if row.payload is None:
-            self.outbox.finish(row, Finish("suppressed", "nothing to send: no payload"), now)
+            self._finish(row, Finish("suppressed", "nothing to send: no payload"), now)
             return
         decision = self.policy.decide(row.purpose, recipient, now, sent)  # type: ignore[arg-type]
         if isinstance(decision, Defer):
-            self.outbox.finish(row, Finish("deferred", decision.reason, decision.until), now)
+            self._finish(row, Finish("deferred", decision.reason, decision.until), now)
         elif isinstance(decision, Suppress):
-            self.outbox.finish(row, Finish("suppressed", decision.reason), now)
+            self._finish(row, Finish("suppressed", decision.reason), now)
         else:
             self._send(row, recipient, decision, sent)
 
@@ -157,7 +165,7 @@ class Dispatcher:
                     body=message.body,
                     provider_result=results,
                 )
-                self.outbox.finish(row, outcome, now)
+                self._finish(row, outcome, now)
                 if channel is Channel.SMS and row.purpose == "reminder":
                     sent.append(now)
                 return
@@ -175,7 +183,7 @@ class Dispatcher:
         now = self.clock()
         verdict = self.policy.after_failure(row.attempts + 1, now)
         if isinstance(verdict, GiveUp):
-            self.outbox.finish(
+            self._finish(
                 row,
                 Finish(
                     "failed",
@@ -188,7 +196,7 @@ class Dispatcher:
             )
             self._raise_failure_alert(row, verdict.reason)
             return
-        self.outbox.finish(
+        self._finish(
             row,
             Finish(
                 "retrying",

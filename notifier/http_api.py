@@ -9,14 +9,20 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 
 from notifier.admin import AdminService, ConsentIn, RecipientIn
 from notifier.inbound import InboundHandler, InboundSms, signature_valid
+from notifier.metrics import NotifierMetrics
 
 
 def create_app(
-    inbound: InboundHandler, admin: AdminService, inbound_secret: str, admin_token: str
+    inbound: InboundHandler,
+    admin: AdminService,
+    inbound_secret: str,
+    admin_token: str,
+    metrics: NotifierMetrics | None = None,
 ) -> FastAPI:
     app = FastAPI(title="Remission Watch notifier", docs_url=None, redoc_url=None)
 
@@ -36,6 +42,13 @@ def create_app(
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    if metrics is not None:
+
+        @app.get("/metrics")
+        async def prometheus() -> Response:
+            # Counts only: no patient ids, no contact details, so no authentication needed.
+            return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/inbound/sms")
     async def inbound_sms(

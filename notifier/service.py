@@ -25,6 +25,7 @@ from notifier.http_api import create_app
 from notifier.inbound import InboundHandler
 from notifier.inbox import SqlInbox
 from notifier.messages import MessageRenderer
+from notifier.metrics import NotifierMetrics
 from notifier.outbox import SqlOutbox
 from notifier.policy import DeliveryPolicy, PolicyConfig
 from notifier.recipient_store import SqlRecipients
@@ -72,6 +73,7 @@ class NotifierService:
         self.settings, self.clock = settings, clock
         if settings.tls_ca_directory:
             prefer_ca_directory()
+        self.metrics = NotifierMetrics()
         self.engine = make_engine(settings.database_url, pool_size=settings.send_concurrency + 4)
         keys = [key.get_secret_value() for key in settings.encryption_keys]
         hash_key = settings.contact_hash_key
@@ -96,6 +98,7 @@ class NotifierService:
                 concurrency=settings.send_concurrency,
                 lease=timedelta(seconds=settings.sending_stale_seconds),
             ),
+            metrics=self.metrics,
         )
         self._kafka_checkins = (
             None
@@ -107,6 +110,7 @@ class NotifierService:
             self.recipients, self.inbox, self.checkins, clock, self._send_reply
         )
         self.admin = AdminService(self.recipients, self.outbox, clock)
+        self.output_consumer: OutputConsumer | None = None  # set by run()
 
     async def _send_reply(self, reply_id: str) -> object:
         return await self.dispatcher.dispatch_once(reply_id)
@@ -115,7 +119,11 @@ class NotifierService:
         secret, token = self.settings.inbound_secret, self.settings.admin_token
         assert secret is not None and token is not None  # settings refuse to start without them
         return create_app(
-            self.inbound, self.admin, secret.get_secret_value(), token.get_secret_value()
+            self.inbound,
+            self.admin,
+            secret.get_secret_value(),
+            token.get_secret_value(),
+            metrics=self.metrics,
         )
 
     def upgrade_schema(self) -> None:
@@ -132,6 +140,8 @@ class NotifierService:
             s.kafka_session_timeout_ms,
             s.kafka_rebalance_timeout_ms,
             s.kafka_heartbeat_interval_ms,
+            s.kafka_fetch_max_wait_ms,
+            metrics=self.metrics,
         )
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -149,8 +159,9 @@ class NotifierService:
                 lifespan="off",
             )
         )
+        self.output_consumer = self.consumer()
         tasks = [
-            asyncio.create_task(self.consumer().run(stop), name="consumer"),
+            asyncio.create_task(self.output_consumer.run(stop), name="consumer"),
             asyncio.create_task(
                 self.dispatcher.run(stop, self.settings.dispatch_interval_seconds),
                 name="dispatcher",

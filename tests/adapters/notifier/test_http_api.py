@@ -210,3 +210,13 @@ async def test_admin_validation_errors_do_not_echo_contacts(api: Api) -> None:
         headers=_auth(),
     )
     assert missing.status_code == 404
+
+
+async def test_metrics_count_deliveries_without_patient_data(api: Api) -> None:
+    api.service.outbox.record([reminder()], api.service.clock())
+    await api.service.dispatcher.dispatch_once()
+    response = await api.client.get("/metrics")
+    assert response.status_code == 200
+    text = response.text
+    assert 'rw_notifier_deliveries_total{purpose="reminder",status="sent"} 1.0' in text
+    assert "p-1" not in text and "555" not in text  # no patient ids, no numbers

@@ -40,9 +40,13 @@ class NotifierSettings(BaseSettings):
     kafka_session_timeout_ms: int = 10_000
     kafka_rebalance_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 1_000
-    # How long a fetch may wait for data. Kafka answers as soon as data arrives; the embedded
-    # tansu broker holds the fetch for the whole wait, so embedded runs use a short one.
-    kafka_fetch_max_wait_ms: int = Field(default=500, ge=1)
+    kafka_fetch_max_wait_ms: int = Field(
+        default=500,
+        ge=1,
+        description="How long a fetch may wait for data (ms). Kafka answers as soon as data "
+        "arrives; the embedded tansu broker holds the fetch for the whole wait, so embedded "
+        "runs use about 20.",
+    )
     database_url: str = "sqlite:///./var/notifier.db"
 
     encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)

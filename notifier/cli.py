@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
 import signal
 import sys
 from datetime import datetime
@@ -78,9 +77,9 @@ def _print(value: object) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    from remission_watch.logs import configure_logging
+
+    configure_logging(args.log_level)
     service = _service()
 
     async def main() -> None:

@@ -1,0 +1,407 @@
+"""Benchmark of the patient agent on one broker; prints its figures as JSON.
+
+1. Throughput: the same realistic event mix is produced into two sets of topics (same names
+   but for the prefix, same partition count); the patient agent and a bare Faust agent (one
+   table update per event) each consume theirs, started in this process. The rate counts
+   from the first event processed to the last, so group join and recovery are excluded.
+2. Tick latency: P patients are loaded through the patient agent (enrolment, treatment start
+   and completion, produced upstream-style); cohorts of `due_fraction * P` finish treatment a
+   day apart, so each tick finds exactly one cohort due. A consumer already positioned on the
+   reminders topic measures, per reminder, the time from "tick produced" (before the tick is
+   sent to every partition) to the moment the consumer receives that reminder.
+
+Run: `python bench/streams_bench.py [--events N] [--patients P] [--ticks T] [--bootstrap H:P]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from models.clocks import settle
+from models.events import parse_event
+from models.outputs import Reminder, parse_output
+from models.protocols import Catalog
+from models.state import evolve
+from streams.app import create_app, faust_settings
+from streams.embedded import EmbeddedBroker
+from streams.metrics import StreamsMetrics
+from streams.settings import StreamsSettings
+from streams.ticker import TickPublisher
+from streams.topics import TopicNames, create_topics
+
+PROTOCOL = """
+id: bench-breast
+version: "1"
+guideline: Benchmark schedule
+source: Benchmark
+published: 2024-01-01
+reviewed: 2024-01-01
+provisional: true
+applies_to:
+  site: breast
+priority: 10
+anchor: treatment_end
+items:
+  - id: history_physical
+    label: Clinic visit
+    category: visit
+    source: Benchmark
+    date: 2024-01-01
+    satisfied_by:
+      items: [history_physical]
+    phases:
+      - from_years: 0
+        to_years: null
+        every_months: [3, 6]
+"""
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+Record = tuple[str, str, bytes]  # topic, key, value
+
+
+def _event(pid: str, eid: str, kind: str, at: datetime, **fields: Any) -> bytes:
+    body = {
+        "event_id": eid,
+        "patient_id": pid,
+        "occurred_at": at.isoformat(),
+        "recorded_at": at.isoformat(),
+        "source": "bench",
+        "type": kind,
+        **fields,
+    }
+    return json.dumps(body).encode()
+
+
+def onboarding(names: TopicNames, pid: str, done: datetime) -> list[Record]:
+    """Enrolment, surgery started and completed on `done` (the surveillance anchor)."""
+    start = done - timedelta(days=30)
+    return [
+        (names.patients, pid, _event(pid, f"{pid}-e", "patient.enrolled", start, site="breast")),
+        (
+            names.patients,
+            pid,
+            _event(
+                pid, f"{pid}-ts", "treatment.started", start, treatment_id="t", modality="surgery"
+            ),
+        ),
+        (
+            names.patients,
+            pid,
+            _event(
+                pid, f"{pid}-tc", "treatment.completed", done, treatment_id="t", modality="surgery"
+            ),
+        ),
+    ]
+
+
+def follow_up(names: TopicNames, pid: str, done: datetime, n: int) -> list[Record]:
+    """A year of surveillance facts: labs, scans, assessments, check-ins, a visit."""
+    at = done + timedelta(days=20 + n % 60)
+    lesion = {"lesion_id": "L1", "organ": "liver", "is_node": False}
+    recist = {"system": "recist", "targets": [{**lesion, "diameter_mm": 24.0}], "baseline": True}
+    later = {"system": "recist", "targets": [{**lesion, "diameter_mm": 0.0}]}
+    scan = {"order_id": "s1", "item": "mammogram"}
+    cea = {"loinc": "2039-6", "unit": "ng/mL"}
+
+    def on(topic: str, suffix: str, kind: str, days: int, **fields: Any) -> Record:
+        return topic, pid, _event(pid, f"{pid}-{suffix}", kind, at + timedelta(days), **fields)
+
+    return [
+        on(names.labs, "l1", "lab.resulted", 0, order_id="o1", value=2.1, **cea),
+        on(names.scans, "s1", "scan.scheduled", 0, scheduled_for=(at + timedelta(9)).isoformat(),
+           **scan),
+        on(names.scans, "s2", "scan.completed", 9, **scan),
+        on(names.scans, "s3", "scan.resulted", 10, finding="no_evidence_of_disease", **scan),
+        on(names.assessments, "a1", "response.assessed", 0, assessment=recist),
+        on(names.assessments, "a2", "response.assessed", 90, assessment=later),
+        on(names.checkins, "c1", "checkin.answered", 5, score=3),
+        on(names.patients, "v1", "visit.completed", 95),
+        on(names.labs, "l2", "lab.resulted", 180, order_id="o2", value=1.9, **cea),
+    ]  # fmt: skip
+
+
+def event_mix(names: TopicNames, count: int) -> tuple[list[Record], list[Record]]:
+    """About `count` records of whole patient histories: (onboarding, follow-up).
+
+    Onboarding (enrolment, treatment start and end) is 3 of every 12 records. The two parts
+    are consumed one after the other: the agent reads its topics concurrently, and a lab read
+    before its patient's enrolment is (rightly) dead-lettered, which is not what we measure.
+    """
+    first: list[Record] = []
+    then: list[Record] = []
+    n = 0
+    while len(first) + len(then) < count:
+        pid = f"b{n:07d}"
+        done = T0 + timedelta(days=n % 90)
+        first += onboarding(names, pid, done)
+        then += follow_up(names, pid, done, n)
+        n += 1
+    return first, then
+
+
+async def produce(bootstrap: str, records: list[Record]) -> None:
+    """Fast, batched producer (upstream-style); keyed by patient for co-partitioning."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
+    await producer.start()
+    try:
+        pending = []
+        for topic, key, value in records:
+            pending.append(await producer.send(topic, value, key=key.encode()))
+            if len(pending) >= 5000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+async def measure(
+    app: faust.App, bootstrap: str, done: Callable[[], int], parts: list[list[Record]]
+) -> float:
+    """Events per second over the parts, each produced once the previous one is processed;
+    a part's clock runs from its first processed event to its last (join time excluded)."""
+    await app.start()
+    try:
+        busy, counted, target = 0.0, 0, 0
+        for part in parts:
+            await produce(bootstrap, part)
+            target += len(part)
+            deadline = time.monotonic() + 600
+            while done() == counted:
+                await _tick_or_fail(deadline)
+            before, started = done(), time.perf_counter()
+            while done() < target:
+                await _tick_or_fail(deadline)
+            busy += time.perf_counter() - started
+            counted += done() - before
+        return counted / busy
+    finally:
+        await app.stop()
+
+
+async def _tick_or_fail(deadline: float) -> None:
+    if time.monotonic() > deadline:
+        raise TimeoutError("the agent did not process the events in time")
+    await asyncio.sleep(0.002)
+
+
+def bare_app(settings: StreamsSettings, counter: list[int]) -> faust.App:
+    """The baseline: the same topics, one agent, one table update per event."""
+    names = TopicNames(settings.topic_prefix)
+    app = faust.App(settings.app_id, **faust_settings(settings))
+    table = app.Table("patients", key_type=str, value_type=bytes, partitions=settings.partitions)
+    source = app.topic(*names.inputs, key_type=str, value_type=bytes)
+
+    @app.agent(source, name="bare", concurrency=1)
+    async def bare(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            table[event.key] = event.value
+            counter[0] += 1
+
+    return app
+
+
+async def throughput(bootstrap: str, events: int, partitions: int, catalog: Catalog) -> dict:
+    patient = _settings(bootstrap, "bench-tp.", "bench-patient", partitions)
+    bare = _settings(bootstrap, "bench-bare.", "bench-bare", partitions)
+    metrics = StreamsMetrics()
+
+    def handled() -> int:
+        applied = metrics.registry.get_sample_value("rw_streams_events_applied_total") or 0
+        dead = sum(
+            s.value
+            for m in metrics.dead_lettered.collect()
+            for s in m.samples
+            if s.name.endswith("_total")
+        )
+        return int(applied + dead)
+
+    await create_topics(patient)
+    parts = list(event_mix(TopicNames(patient.topic_prefix), events))
+    patient_app = create_app(patient, catalog, metrics=metrics)
+    patient_rate = await measure(patient_app, bootstrap, handled, parts)
+    total = sum(map(len, parts))
+    applied = int(metrics.registry.get_sample_value("rw_streams_events_applied_total") or 0)
+    await create_topics(bare)
+    counter = [0]
+    parts = list(event_mix(TopicNames(bare.topic_prefix), events))
+    bare_rate = await measure(bare_app(bare, counter), bootstrap, lambda: counter[0], parts)
+    return {
+        "events": total,
+        "partitions": partitions,
+        "patient_agent_events_per_s": round(patient_rate, 1),
+        "bare_agent_events_per_s": round(bare_rate, 1),
+        "ratio_patient_to_bare": round(patient_rate / bare_rate, 3),
+        "patient_agent_dead_lettered": total - applied,
+    }
+
+
+def cohorts(names: TopicNames, patients: int, due: int, ticks: int) -> Iterator[Record]:
+    """Cohort k (k < ticks) finishes treatment on day k; everyone else a year or more later."""
+    for n in range(patients):
+        k = n // due
+        # Everyone else wakes on one of 365 later days, as a real register spreads out.
+        done = T0 + timedelta(days=k if k < ticks else 400 + n % 365)
+        yield from onboarding(names, f"t{n:07d}", done)
+
+
+def first_wake(catalog: Catalog) -> tuple[datetime, int]:
+    """When a patient treated on T0 first has something due, and how many reminders then;
+    asked of the core so the bench follows the protocol, not a guess of it."""
+    state = None
+    for _topic, _key, raw in onboarding(TopicNames(), "probe", T0):
+        event = parse_event(raw)
+        state = settle(evolve(state, event), event.recorded_at, catalog).state
+    assert state is not None
+    wake = settle(state, T0, catalog).wake_at
+    if wake is None:
+        raise RuntimeError("the bench protocol schedules nothing after treatment")
+    outputs = settle(state, wake + timedelta(hours=1), catalog).outputs
+    return wake + timedelta(hours=1), sum(isinstance(o, Reminder) for o in outputs)
+
+
+async def tick_latency(
+    bootstrap: str, patients: int, fraction: float, ticks: int, partitions: int, catalog: Catalog
+) -> dict:
+    settings = _settings(bootstrap, "bench-tick.", "bench-tick", partitions)
+    names = TopicNames(settings.topic_prefix)
+    due = max(1, int(patients * fraction))
+    first_tick, per_patient = first_wake(catalog)
+    if per_patient == 0:
+        raise RuntimeError("nothing to remind at the first wake-up")
+    await create_topics(settings)
+    metrics = StreamsMetrics()
+    app = create_app(settings, catalog, metrics=metrics)
+    load_started = time.perf_counter()
+    await produce(bootstrap, list(cohorts(names, patients, due, ticks)))
+    await app.start()
+    try:
+        loaded = await _wait_applied(metrics, patients * 3, 1200)
+        load_seconds = time.perf_counter() - load_started
+        samples, per_tick = await _ticks(settings, names, due * per_patient, first_tick, ticks)
+    finally:
+        await app.stop()
+    samples.sort()
+    return {
+        "patients_in_table": loaded // 3,
+        "due_per_tick": due,
+        "due_fraction": fraction,
+        "ticks": ticks,
+        "load_seconds": round(load_seconds, 1),
+        "reminders_measured": len(samples),
+        "tick_to_reminder_ms_p50": round(_percentile(samples, 50) * 1000, 1),
+        "tick_to_reminder_ms_p99": round(_percentile(samples, 99) * 1000, 1),
+        "tick_to_last_reminder_ms_per_tick": [round(t * 1000, 1) for t in per_tick],
+    }
+
+
+async def _wait_applied(metrics: StreamsMetrics, target: int, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    while True:
+        applied = int(metrics.registry.get_sample_value("rw_streams_events_applied_total") or 0)
+        if applied >= target:
+            return applied
+        await _tick_or_fail(deadline)
+        await asyncio.sleep(0.05)
+
+
+async def _ticks(
+    settings: StreamsSettings, names: TopicNames, due: int, first: datetime, ticks: int
+) -> tuple[list[float], list[float]]:
+    consumer = AIOKafkaConsumer(names.reminders, bootstrap_servers=settings.kafka_bootstrap)
+    await consumer.start()
+    samples: list[float] = []
+    per_tick: list[float] = []
+    try:
+        await consumer.seek_to_end()
+        async with TickPublisher.from_settings(settings) as publisher:
+            for k in range(ticks):
+                now = first + timedelta(days=k)  # cohorts finish a day apart: one is due
+                sent = time.perf_counter()
+                await publisher.publish(now)
+                seen = await _reminders_for(consumer, due, sent)
+                samples += seen
+                per_tick.append(max(seen))
+    finally:
+        await consumer.stop()
+    return samples, per_tick
+
+
+async def _reminders_for(consumer: AIOKafkaConsumer, due: int, sent: float) -> list[float]:
+    seen: list[float] = []
+    async with asyncio.timeout(120):
+        while len(seen) < due:
+            batch = await consumer.getmany(timeout_ms=100)
+            now = time.perf_counter()
+            for records in batch.values():
+                seen += [now - sent for r in records if isinstance(parse_output(r.value), Reminder)]
+    return seen
+
+
+def _percentile(values: list[float], p: int) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
+
+
+def _settings(bootstrap: str, prefix: str, app_id: str, partitions: int) -> StreamsSettings:
+    return StreamsSettings(
+        kafka_bootstrap=bootstrap,
+        topic_prefix=prefix,
+        app_id=app_id,
+        partitions=partitions,
+        store="memory://",
+        loglevel="warning",
+    )
+
+
+async def run(args: argparse.Namespace, bootstrap: str) -> dict:
+    catalog = Catalog.from_texts({"bench-breast.yaml": PROTOCOL})
+    result: dict[str, Any] = {
+        "broker": "embedded tansu (memory)" if args.bootstrap is None else args.bootstrap,
+    }
+    if args.events:
+        result["throughput"] = await throughput(bootstrap, args.events, args.partitions, catalog)
+    if args.patients:
+        result["tick_latency"] = await tick_latency(
+            bootstrap, args.patients, args.due_fraction, args.ticks, args.partitions, catalog
+        )
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bootstrap", help="use this broker instead of an embedded one")
+    parser.add_argument("--events", type=int, default=24_000, help="throughput events (0: skip)")
+    parser.add_argument(
+        "--patients", type=int, default=20_000, help="tick bench, 100000 takes ~8 min (0: skip)"
+    )
+    parser.add_argument("--due-fraction", type=float, default=0.01)
+    parser.add_argument("--ticks", type=int, default=3)
+    parser.add_argument("--partitions", type=int, default=4)
+    args = parser.parse_args()
+    if args.bootstrap:
+        result = asyncio.run(run(args, args.bootstrap))
+    else:
+        with EmbeddedBroker() as broker:
+            result = asyncio.run(run(args, broker.bootstrap))
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""The Faust app factory: topics, the two tables and the one patient agent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from streams.metrics import StreamsMetrics
+from streams.processor import PatientProcessor
+from streams.settings import StreamsSettings
+from streams.sink import FaustSink, OutputSink
+from streams.topics import TopicNames
+
+
+def faust_settings(settings: StreamsSettings) -> dict[str, Any]:
+    """Faust configuration: raw bytes at the edge, at-least-once, no web views of tables."""
+    conf: dict[str, Any] = {
+        "broker": settings.broker_urls,
+        "store": settings.store,
+        "datadir": str(settings.data_dir),
+        "topic_partitions": settings.partitions,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+        "processing_guarantee": "at_least_once",
+        "producer_acks": -1,
+        "consumer_auto_offset_reset": "earliest",
+        # Security: no HTTP server in the worker (metrics are served separately), and
+        # never the /table views, which would serve patient state without authentication.
+        "web_enabled": False,
+        "web_tables_enabled": False,
+        # We create every topic ourselves, with the configured count, before starting.
+        "topic_disable_leader": True,
+    }
+    if settings.local_timeouts:
+        # A group join takes about half the rebalance timeout (measured on tansu).
+        conf |= {
+            "broker_session_timeout": 6.0,
+            "broker_rebalance_timeout": 2.0,
+            "broker_heartbeat_interval": 0.5,
+        }
+    if settings.one_record_per_batch:
+        # tansu's ListOffsets(latest) under-reports with multi-record batches, so changelog
+        # recovery can miss writes; a batch smaller than any record holds exactly one.
+        conf |= {"producer_linger": 0.0, "producer_max_batch_size": 1}
+    return conf
+
+
+def create_app(
+    settings: StreamsSettings,
+    catalog: Any,
+    *,
+    sink: OutputSink | None = None,
+    metrics: StreamsMetrics | None = None,
+) -> faust.App:
+    """A new app with the patient agent; `sink` replaces the output topics in tests."""
+    names = TopicNames(settings.topic_prefix)
+    app = faust.App(settings.app_id, **faust_settings(settings))
+    table = {
+        "key_type": str,
+        "value_type": bytes,
+        "default": None,
+        "partitions": settings.partitions,
+    }
+    patients = app.Table("patients", **table, help="patient_id -> wake_at + PatientState")
+    clock = app.Table("clock", **table, help="partition-keyed ticks and due-index buckets")
+    source = app.topic(
+        *names.inputs, key_type=bytes, value_type=bytes, partitions=settings.partitions
+    )
+    processor = PatientProcessor(
+        patients,
+        clock,
+        catalog=catalog,
+        sink=sink or FaustSink(app, names),
+        names=names,
+        metrics=metrics or StreamsMetrics(),
+        bucket_seconds=settings.due_bucket_seconds,
+    )
+
+    # concurrency=1: offsets must not be committed past an event still in flight.
+    @app.agent(source, name="patient", concurrency=1)
+    async def patient(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            message = event.message
+            await processor.handle(
+                message.value,
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+            )
+
+    app.streams_processor = processor  # type: ignore[attr-defined]
+    return app

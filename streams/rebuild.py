@@ -1,0 +1,144 @@
+"""Recompute every patient's state from the source topics and compare it with the live table."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from models.events import Event
+from models.state import PatientState, UnknownPatient, dump_state, load_state, replay
+from streams.codecs import BadInput, Stored, decode_event
+from streams.settings import StreamsSettings
+from streams.topics import TopicNames, changelog_topics
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    """Patients whose live state differs from the fold of their events."""
+
+    rebuilt: int
+    live: int
+    missing: list[str] = field(default_factory=list)  # rebuilt, absent from the live table
+    extra: list[str] = field(default_factory=list)  # live, with no enrolment in the topics
+    different: list[str] = field(default_factory=list)
+    skipped_records: int = 0  # undecodable or unknown-patient records (the dead letters)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.extra or self.different)
+
+
+async def read_all(
+    bootstrap: str, topics: Iterable[str], idle: float = 1.0, timeout: float = 120.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of `topics`, from the beginning to the end, without joining a group.
+
+    The end is where the end offsets say *and* nothing new arrived for `idle` seconds: some
+    brokers (tansu) under-report the latest offset when a batch holds several records.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()  # refreshes the cluster metadata
+        parts = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        async with asyncio.timeout(timeout):
+            while True:
+                batch = await consumer.getmany(timeout_ms=int(idle * 1000))
+                for got in batch.values():
+                    records.extend(got)
+                caught_up = all([await consumer.position(tp) >= ends[tp] for tp in parts])
+                if not batch and caught_up:
+                    return records
+    finally:
+        await consumer.stop()
+
+
+def fold(events: Iterable[Event]) -> tuple[dict[str, PatientState], int]:
+    """One state per patient from their events in any order; patients never enrolled are
+    skipped (the live agent dead-letters their events). Returns states and skipped count."""
+    by_patient: dict[str, list[Event]] = defaultdict(list)
+    for event in events:
+        by_patient[event.patient_id].append(event)
+    states: dict[str, PatientState] = {}
+    skipped = 0
+    for patient_id, mine in by_patient.items():
+        try:
+            states[patient_id] = replay(mine)[patient_id]
+        except UnknownPatient:
+            skipped += len(mine)
+    return states, skipped
+
+
+def comparable(state: PatientState) -> bytes:
+    """The state without `emitted`: what was sent depends on when ticks came, not on facts."""
+    return dump_state(state._replace(emitted=()))
+
+
+def compare(
+    rebuilt: dict[str, PatientState], live: dict[str, PatientState], skipped: int = 0
+) -> RebuildReport:
+    return RebuildReport(
+        rebuilt=len(rebuilt),
+        live=len(live),
+        missing=sorted(rebuilt.keys() - live.keys()),
+        extra=sorted(live.keys() - rebuilt.keys()),
+        different=sorted(
+            pid
+            for pid in rebuilt.keys() & live.keys()
+            if comparable(rebuilt[pid]) != comparable(live[pid])
+        ),
+        skipped_records=skipped,
+    )
+
+
+async def rebuild(settings: StreamsSettings, live_from: str = "changelog") -> RebuildReport:
+    """Fold the source topics and compare with the live table (its changelog) or with the
+    latest snapshots on the patient-state topic."""
+    names = TopicNames(settings.topic_prefix)
+    events: list[Event] = []
+    bad = 0
+    for record in await read_all(settings.kafka_bootstrap, names.events):
+        try:
+            events.append(decode_event(record.value))
+        except BadInput:
+            bad += 1
+    rebuilt, skipped = fold(events)
+    live = await read_live(settings, live_from)
+    return compare(rebuilt, live, skipped + bad)
+
+
+async def read_live(settings: StreamsSettings, live_from: str) -> dict[str, PatientState]:
+    """The latest state per patient in the changelog (or snapshot) topic."""
+    if live_from == "changelog":
+        topic, unwrap = changelog_topics(settings.app_id)[0], lambda v: Stored.decode(v).state
+        key = changelog_key
+    elif live_from == "snapshots":
+        topic, unwrap = TopicNames(settings.topic_prefix).patient_state, lambda v: v
+        key = bytes.decode
+    else:
+        raise ValueError(f"live_from must be 'changelog' or 'snapshots', not {live_from!r}")
+    latest: dict[str, bytes | None] = {}
+    for record in await read_all(settings.kafka_bootstrap, [topic]):
+        if record.key is not None:
+            latest[key(record.key)] = record.value
+    return {pid: load_state(unwrap(value)) for pid, value in latest.items() if value is not None}
+
+
+def changelog_key(raw: bytes) -> str:
+    """A patients-table key as Faust writes it to the changelog (a JSON string)."""
+    return str(json.loads(raw))

@@ -1,0 +1,45 @@
+"""The streams service's settings, read from RW_* environment variables at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class StreamsSettings(BaseSettings):
+    """Everything the patient agent, ticker and rebuild need; built once and passed down."""
+
+    model_config = SettingsConfigDict(env_prefix="RW_", extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"  # comma-separated host:port list
+    topic_prefix: str = "rw."
+    partitions: int = Field(default=8, ge=1, le=1024)
+    app_id: str = "remission-watch-streams"
+    data_dir: Path = Path("var/streams")
+    store: str = "memory://"  # memory:// recovers from the changelog on start
+    tick_interval: float = Field(default=60.0, gt=0)  # seconds between wall-clock ticks
+    due_bucket_seconds: int = Field(default=3600, ge=1)  # width of a due-index bucket
+    local_timeouts: bool = True  # short group-join timeouts for the embedded broker and tests
+    one_record_per_batch: bool = False  # see DESIGN.md: tansu ListOffsets and multi-record batches
+    compact_state_topic: bool = True  # production: rw.patient-state.v1 is cleanup.policy=compact
+    metrics_port: int | None = None  # prometheus /metrics on this port when set
+    metrics_host: str = "127.0.0.1"
+    loglevel: str = "info"
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix_is_a_topic_name_part(cls, value: str) -> str:
+        allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        if not set(value) <= allowed:
+            raise ValueError("topic_prefix may only hold letters, digits, '.', '_' and '-'")
+        return value
+
+    @property
+    def broker_urls(self) -> list[str]:
+        """The bootstrap list as Faust wants it: one kafka:// URL per server."""
+        servers = [s.strip() for s in self.kafka_bootstrap.split(",") if s.strip()]
+        if not servers:
+            raise ValueError("RW_KAFKA_BOOTSTRAP is empty")
+        return [f"kafka://{server}" for server in servers]

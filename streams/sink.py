@@ -1,0 +1,64 @@
+"""Where the patient agent's outputs go: a port, its Faust adapter and an in-memory twin."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import faust
+
+from streams.topics import TopicNames
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    key: str | None
+    value: bytes
+
+
+class OutputSink(Protocol):
+    async def publish(self, records: list[Record]) -> None:
+        """Send the records and return once the broker has acknowledged every one."""
+
+    async def publish_soon(self, record: Record) -> None:
+        """Send a record; delivery is confirmed before the source offset is committed."""
+
+
+class FaustSink:
+    """Publishes through the app's producer to the output topics."""
+
+    def __init__(self, app: faust.App, names: TopicNames) -> None:
+        self._topics = {
+            name: app.topic(name, key_type=str, value_type=bytes, value_serializer="raw")
+            for name in names.outputs
+        }
+
+    async def publish(self, records: list[Record]) -> None:
+        pending = [await self._send(record) for record in records]
+        await asyncio.gather(*pending)
+
+    async def publish_soon(self, record: Record) -> None:
+        # Faust flushes the producer before it commits an offset (at_least_once).
+        await self._send(record)
+
+    async def _send(self, record: Record) -> asyncio.Future[object]:
+        topic = self._topics[record.topic]
+        return await topic.send(key=record.key, value=record.value, key_serializer="raw")
+
+
+@dataclass
+class MemorySink:
+    """Keeps what would be published, in order; for unit tests and what-if runs."""
+
+    records: list[Record] = field(default_factory=list)
+
+    async def publish(self, records: list[Record]) -> None:
+        self.records.extend(records)
+
+    async def publish_soon(self, record: Record) -> None:
+        self.records.append(record)
+
+    def on(self, topic: str) -> list[Record]:
+        return [r for r in self.records if r.topic == topic]

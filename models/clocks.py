@@ -310,26 +310,29 @@ def _alerts(
                     respond_by=now + timedelta(days=OVERDUE_RESPONSE_DAYS),
                 )
             )
-    if where.anchor is not None and view.profile is not None:
-        contact = (
-            local_date(to_datetime(view.last_contact), view.profile.time_zone)
-            if view.last_contact
-            else where.anchor
-        )
-        contact = max(contact, where.anchor)
-        if today >= add_months(contact, LOST_TO_FOLLOW_UP_MONTHS):
-            alerts.append(
-                CareTeamAlert(
-                    patient_id=pid,
-                    alert_id=alert_id(pid, AlertKind.LOST_TO_FOLLOW_UP, str(contact)),
-                    kind=AlertKind.LOST_TO_FOLLOW_UP,
-                    severity=Severity.ROUTINE,
-                    reason=f"no contact since {contact} ({LOST_TO_FOLLOW_UP_MONTHS} months)",
-                    raised_at=now,
-                    respond_by=now + timedelta(days=OVERDUE_RESPONSE_DAYS),
-                )
+    contact = _last_contact(view, where)
+    if contact is not None and today >= add_months(contact, LOST_TO_FOLLOW_UP_MONTHS):
+        alerts.append(
+            CareTeamAlert(
+                patient_id=pid,
+                alert_id=alert_id(pid, AlertKind.LOST_TO_FOLLOW_UP, str(contact)),
+                kind=AlertKind.LOST_TO_FOLLOW_UP,
+                severity=Severity.ROUTINE,
+                reason=f"no contact since {contact} ({LOST_TO_FOLLOW_UP_MONTHS} months)",
+                raised_at=now,
+                respond_by=now + timedelta(days=OVERDUE_RESPONSE_DAYS),
             )
+        )
     return alerts
+
+
+def _last_contact(view: View, where: Standing) -> date | None:
+    """The last clinical contact of a patient in surveillance (the anchor if none since)."""
+    if where.anchor is None or view.profile is None:
+        return None
+    if not view.last_contact:
+        return where.anchor
+    return max(where.anchor, local_date(to_datetime(view.last_contact), view.profile.time_zone))
 
 
 def settle(state: PatientState, now: datetime, catalog: Catalog) -> Settlement:
@@ -376,7 +379,7 @@ def settle(state: PatientState, now: datetime, catalog: Catalog) -> Settlement:
         if rid in emitted or output is not None
     )
     new_state = state._replace(emitted=kept) if kept != state.emitted else state
-    return Settlement(new_state, outputs, _wake_at(plan, today, zone))
+    return Settlement(new_state, outputs, _wake_at(state.view, plan, today, zone))
 
 
 def _reminder(
@@ -413,13 +416,18 @@ def _cancel_reason(plan: Forecast, item: str) -> str:
     return "done, rescheduled or no longer due"
 
 
-def _wake_at(plan: Forecast, today: date, zone: str) -> datetime | None:
-    moments: list[date] = []
-    for due in plan.items:
-        if due.earliest > today:
-            moments.append(due.earliest)
-        elif due.kind is ReminderKind.DUE and due.overdue > today:
-            moments.append(due.overdue)
+def _wake_at(view: View, plan: Forecast, today: date, zone: str) -> datetime | None:
+    """The first day on which `settle` could emit something without a new event: a window
+    opening or closing (a closed check-in window makes room for the next), the day the
+    patient counts as lost to follow-up, or the day a response has lasted four weeks."""
+    moments = [d for due in plan.items for d in (due.earliest, due.overdue) if d > today]
+    contact = _last_contact(view, plan.standing)
+    if contact is not None:
+        moments.append(add_months(contact, LOST_TO_FOLLOW_UP_MONTHS))
+    episode = plan.standing.episode
+    if episode is not None and not episode.confirmed:
+        moments.append(local_date(to_datetime(episode.started + CONFIRMATION), zone))
+    moments = [m for m in moments if m > today]
     if not moments:
         return None
     return start_of_day(min(moments), zone).astimezone(UTC)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import faust
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 
 from streams.metrics import StreamsMetrics
 from streams.processor import PatientProcessor
@@ -46,6 +48,27 @@ def faust_settings(settings: StreamsSettings) -> dict[str, Any]:
     return conf
 
 
+class _FetchWaitConsumerThread(AIOKafkaConsumerThread):
+    """Faust's consumer thread with the fetch wait of `StreamsSettings.fetch_max_wait_ms`."""
+
+    fetch_max_wait_ms = 1500
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = self.fetch_max_wait_ms  # read when the consumer starts
+        return consumer
+
+
+def _with_fetch_wait(app: faust.App, wait_ms: int) -> None:
+    thread = type("FetchWaitThread", (_FetchWaitConsumerThread,), {"fetch_max_wait_ms": wait_ms})
+
+    class FetchWaitConsumer(AIOKafkaConsumer):
+        def _new_consumer_thread(self) -> Any:
+            return thread(self, loop=self.loop, beacon=self.beacon)
+
+    app.transport.Consumer = FetchWaitConsumer
+
+
 def create_app(
     settings: StreamsSettings,
     catalog: Any,
@@ -56,6 +79,8 @@ def create_app(
     """A new app with the patient agent; `sink` replaces the output topics in tests."""
     names = TopicNames(settings.topic_prefix)
     app = faust.App(settings.app_id, **faust_settings(settings))
+    if settings.fetch_max_wait_ms is not None:
+        _with_fetch_wait(app, settings.fetch_max_wait_ms)
     table = {
         "key_type": str,
         "value_type": bytes,

@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models.clocks import forecast, settle
-from models.events import Event
+from models.events import Event, parse_event
 from models.outputs import AlertKind, CheckinReason, ReminderCancelled, ReminderKind, Severity
 from models.protocols import Catalog
 from models.state import PatientState, evolve
+from remission_watch.cohort import patient_history
 from remission_watch.protocol_files import load_builtin_catalog
 from tests.unit.core.conftest import T0, EventFactory
 
@@ -320,3 +323,20 @@ def test_checkin_reminders_say_why_they_ask(ev, catalog) -> None:
     out = settle(state, at(195), catalog).outputs
     reasons = {o.item: o.checkin_reason for o in out if o.type == "reminder.due"}
     assert reasons["checkin_pre_scan_mammogram"] == CheckinReason.PRE_SCAN
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 5_000), offset=st.integers(0, 2_000), data=st.data())
+def test_nothing_comes_due_before_wake_at(catalog, seed, offset, data) -> None:
+    """The agent settles a patient only at wake_at: nothing may come due before it."""
+    raw = patient_history("W1", seed, datetime(2022, 1, 3, 9, tzinfo=UTC), 20)
+    state = fold([parse_event(r) for r in raw])
+    now = datetime(2022, 1, 3, 9, tzinfo=UTC) + timedelta(days=offset)
+    settled = settle(state, now, catalog)
+    horizon = settled.wake_at or now + timedelta(days=1100)
+    span = (horizon - now).total_seconds()
+    if span <= 1:
+        return
+    seconds = data.draw(st.floats(min_value=1, max_value=span - 1))
+    between = now + timedelta(seconds=seconds)
+    assert settle(settled.state, between, catalog).outputs == []

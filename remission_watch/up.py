@@ -1,0 +1,61 @@
+"""`remission-watch up`: broker (embedded unless one is configured), worker, ticker, notifier."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+
+from notifier.service import NotifierService
+from notifier.settings import NotifierSettings
+from remission_watch.protocol_files import load_builtin_catalog
+from streams.embedded import EmbeddedBroker
+from streams.settings import StreamsSettings
+from streams.ticker import TickPublisher, run_wall_clock
+from streams.topics import create_topics
+from streams.worker import serve
+
+log = logging.getLogger(__name__)
+
+
+async def run_up(stop: asyncio.Event, environ: Mapping[str, str]) -> None:
+    """Every service in this process until `stop` is set, on the wall clock."""
+    with contextlib.ExitStack() as stack:
+        overrides: dict[str, object] = {}
+        if "RW_KAFKA_BOOTSTRAP" not in environ:
+            broker = stack.enter_context(EmbeddedBroker())
+            overrides["kafka_bootstrap"] = broker.bootstrap
+            log.info("embedded Kafka-protocol broker on %s (memory only)", broker.bootstrap)
+        if "RW_ALLOW_DEV_KEY" not in environ and "RW_ENCRYPTION_KEYS" not in environ:
+            overrides["allow_dev_key"] = True
+            log.warning(
+                "no RW_ENCRYPTION_KEYS: using the public development key (never in production)"
+            )
+        streams = StreamsSettings(**{k: v for k, v in overrides.items() if k != "allow_dev_key"})
+        notifier = NotifierSettings(**overrides)  # type: ignore[arg-type]
+        await create_topics(streams)
+        service = NotifierService(notifier)
+        async with TickPublisher.from_settings(streams) as ticks:
+            tasks = [
+                asyncio.create_task(serve(streams, load_builtin_catalog(), stop), name="worker"),
+                asyncio.create_task(service.run(stop), name="notifier"),
+                asyncio.create_task(
+                    run_wall_clock(ticks, streams.tick_interval, stop), name="ticker"
+                ),
+            ]
+            log.info(
+                "up: worker, ticker and notifier running (http %s:%d); Ctrl-C stops",
+                notifier.http_host,
+                notifier.http_port,
+            )
+            await asyncio.wait(
+                [*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
+            )
+            stop.set()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            for task, result in zip(tasks, results, strict=True):
+                if isinstance(result, BaseException) and not isinstance(
+                    result, asyncio.CancelledError
+                ):
+                    log.error("%s stopped with %r", task.get_name(), result)

@@ -32,7 +32,11 @@ async def run_up(stop: asyncio.Event, environ: Mapping[str, str]) -> None:
             log.warning(
                 "no RW_ENCRYPTION_KEYS: using the public development key (never in production)"
             )
-        streams = StreamsSettings(**{k: v for k, v in overrides.items() if k != "allow_dev_key"})
+        streams_overrides = {k: v for k, v in overrides.items() if k != "allow_dev_key"}
+        if "kafka_bootstrap" in overrides:  # embedded: it holds fetches for the whole wait
+            streams_overrides["fetch_max_wait_ms"] = 20
+            overrides["kafka_fetch_max_wait_ms"] = 20
+        streams = StreamsSettings(**streams_overrides)  # type: ignore[arg-type]
         notifier = NotifierSettings(**overrides)  # type: ignore[arg-type]
         await create_topics(streams)
         service = NotifierService(notifier)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import faust
@@ -69,6 +70,26 @@ def _with_fetch_wait(app: faust.App, wait_ms: int) -> None:
     app.transport.Consumer = FetchWaitConsumer
 
 
+def _flush_completely(app: faust.App, limit_seconds: float = 60.0) -> None:
+    """Make the producer buffer's flush wait until the buffer is empty.
+
+    faust-streaming's `ProducerBuffer.flush` gives up after 0.1 s without a send, and the
+    consumer commits source offsets right after it: table writes still in the buffer (the
+    patients changelog) could then be lost to a crash although their events were committed.
+    Seen as patients missing after a SIGKILL. We flush until empty, or fail loudly.
+    """
+    buffer = app.producer.buffer
+
+    async def flush() -> None:
+        deadline = time.monotonic() + limit_seconds
+        while buffer.size:
+            await buffer.flush_atmost(None)
+            if buffer.size and time.monotonic() > deadline:
+                raise RuntimeError(f"producer buffer not drained in {limit_seconds} s")
+
+    buffer.flush = flush  # type: ignore[method-assign]
+
+
 def create_app(
     settings: StreamsSettings,
     catalog: Any,
@@ -81,6 +102,7 @@ def create_app(
     app = faust.App(settings.app_id, **faust_settings(settings))
     if settings.fetch_max_wait_ms is not None:
         _with_fetch_wait(app, settings.fetch_max_wait_ms)
+    _flush_completely(app)
     table = {
         "key_type": str,
         "value_type": bytes,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import signal
 from dataclasses import asdict
 from datetime import datetime
@@ -49,9 +48,9 @@ def settings_from(args: argparse.Namespace) -> StreamsSettings:
 
 
 def _logging(settings: StreamsSettings) -> None:
-    logging.basicConfig(
-        level=settings.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    from remission_watch.logs import configure_logging
+
+    configure_logging(settings.loglevel)
 
 
 def load_catalog(folder: Path | None) -> Any:
@@ -77,9 +76,8 @@ def run_worker_command(args: argparse.Namespace) -> int:
         return run_worker(settings, catalog)
     with EmbeddedBroker() as broker:
         print(f"embedded broker on {broker.bootstrap}", flush=True)
-        return run_worker(
-            settings.model_copy(update={"kafka_bootstrap": broker.bootstrap}), catalog
-        )
+        embedded = {"kafka_bootstrap": broker.bootstrap, "fetch_max_wait_ms": 20}
+        return run_worker(settings.model_copy(update=embedded), catalog)
 
 
 def run_ticker_command(args: argparse.Namespace) -> int:

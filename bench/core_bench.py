@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.events import parse_event  # noqa: E402
-from models.state import dump_state, evolve, replay  # noqa: E402
-from remission_watch.cohort import cohort, patient_history  # noqa: E402
+from models.events import parse_event
+from models.state import dump_state, evolve, replay
+from remission_watch.cohort import cohort, patient_history
 
 
 def best_of(runs: int, work) -> float:  # type: ignore[no-untyped-def]
@@ -53,8 +53,11 @@ def main() -> None:
     replay_s = best_of(args.runs, lambda: replay(events))
     evolve_s = best_of(1, fold_each)
 
-    raw = [json.dumps(r) for i in range(min(args.patients, 2000))
-           for r in patient_history(f"Q{i:06d}", i, events[0].occurred_at, args.events)]
+    raw = [
+        json.dumps(r)
+        for i in range(min(args.patients, 2000))
+        for r in patient_history(f"Q{i:06d}", i, events[0].occurred_at, args.events)
+    ]
     parse_s = best_of(1, lambda: [parse_event(line) for line in raw])
 
     gc.collect()
@@ -64,18 +67,23 @@ def main() -> None:
     tracemalloc.stop()
     serialised = sum(len(dump_state(s)) for s in states.values())
 
-    print(json.dumps({
-        "benchmark": "core replay",
-        "python": platform.python_version(),
-        "patients": len(states),
-        "events": n,
-        "replay_events_per_s": round(n / replay_s),
-        "evolve_events_per_s": round(n / evolve_s),
-        "parse_events_per_s": round(len(raw) / parse_s),
-        "state_bytes_per_patient_live": round(live_bytes / len(states)),
-        "state_bytes_per_patient_serialised": round(serialised / len(states)),
-        "goals": {"events_per_s": 100_000, "bytes_per_patient": 4096},
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "core replay",
+                "python": platform.python_version(),
+                "patients": len(states),
+                "events": n,
+                "replay_events_per_s": round(n / replay_s),
+                "evolve_events_per_s": round(n / evolve_s),
+                "parse_events_per_s": round(len(raw) / parse_s),
+                "state_bytes_per_patient_live": round(live_bytes / len(states)),
+                "state_bytes_per_patient_serialised": round(serialised / len(states)),
+                "goals": {"events_per_s": 100_000, "bytes_per_patient": 4096},
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

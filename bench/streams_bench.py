@@ -36,7 +36,7 @@ from models.events import parse_event
 from models.outputs import Reminder, parse_output
 from models.protocols import Catalog
 from models.state import evolve
-from streams.app import create_app, faust_settings
+from streams.app import adjust_transport, create_app, faust_settings
 from streams.embedded import EmbeddedBroker
 from streams.metrics import StreamsMetrics
 from streams.settings import StreamsSettings
@@ -203,6 +203,7 @@ def bare_app(settings: StreamsSettings, counter: list[int]) -> faust.App:
     """The baseline: the same topics, one agent, one table update per event."""
     names = TopicNames(settings.topic_prefix)
     app = faust.App(settings.app_id, **faust_settings(settings))
+    adjust_transport(app, settings)  # the same transport as the patient agent's
     table = app.Table("patients", key_type=str, value_type=bytes, partitions=settings.partitions)
     source = app.topic(*names.inputs, key_type=str, value_type=bytes)
 
@@ -358,8 +359,13 @@ def _percentile(values: list[float], p: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
 
 
+EMBEDDED_BOOTSTRAP = [""]  # set when this run starts its own broker
+
+
 def _settings(bootstrap: str, prefix: str, app_id: str, partitions: int) -> StreamsSettings:
+    embedded = bootstrap == EMBEDDED_BOOTSTRAP[0]
     return StreamsSettings(
+        fetch_max_wait_ms=20 if embedded else None,  # tansu holds a fetch for the whole wait
         kafka_bootstrap=bootstrap,
         topic_prefix=prefix,
         app_id=app_id,
@@ -398,6 +404,7 @@ def main() -> int:
         result = asyncio.run(run(args, args.bootstrap))
     else:
         with EmbeddedBroker() as broker:
+            EMBEDDED_BOOTSTRAP[0] = broker.bootstrap
             result = asyncio.run(run(args, broker.bootstrap))
     print(json.dumps(result, indent=2))
     return 0

@@ -143,6 +143,16 @@ def forecast(state: PatientState, now: datetime, catalog: Catalog) -> Forecast:
     )
 
 
+def due(state: PatientState, now: datetime, catalog: Catalog) -> tuple[Due, ...]:
+    """What is due at `now`: every item whose window has opened (earliest <= the patient's
+    local date), overdue ones included. The full picture is `forecast`."""
+    plan = forecast(state, now, catalog)
+    if state.view.profile is None:
+        return ()
+    today = local_date(now, state.view.profile.time_zone)
+    return tuple(d for d in plan.items if d.earliest <= today)
+
+
 def _protocol_profile(view: View) -> ProtocolProfile:
     p = view.profile
     assert p is not None
@@ -433,4 +443,14 @@ def _wake_at(view: View, plan: Forecast, today: date, zone: str) -> datetime | N
     return start_of_day(min(moments), zone).astimezone(UTC)
 
 
-__all__ = ["DAY", "Due", "Forecast", "Settlement", "Standing", "forecast", "settle", "standing"]
+__all__ = [
+    "DAY",
+    "Due",
+    "Forecast",
+    "Settlement",
+    "Standing",
+    "due",
+    "forecast",
+    "settle",
+    "standing",
+]

@@ -41,7 +41,17 @@ from models.events import (
 )
 from models.ids import digest64
 from models.journal import Journal, Record
-from models.view import NO_IDS, STEPS, Blob, Code, Profile, View, apply_record, as_assessment
+from models.view import (
+    FINAL_LAB_CODES,
+    NO_IDS,
+    STEPS,
+    Blob,
+    Code,
+    Profile,
+    View,
+    apply_record,
+    as_assessment,
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)

@@ -92,8 +92,8 @@ def build_cohort(options: DemoOptions) -> Cohort:
                 language=str(enrolled["language"]),
                 phone=f"+1555{n:07d}",
                 email=f"{pid.lower()}@patients.example.org",
-                sms_consent=n % 5 != 1,  # a fifth have not agreed to SMS
-                email_consent=n % 13 != 7,  # a few gave no email consent either
+                sms_consent=n % 5 != 1 and n % 11 != 4,  # a fifth have not agreed to SMS
+                email_consent=n % 13 != 7 and n % 11 != 4,  # some agreed to neither
             )
         )
     # Enrolments first: they and the first results travel on different topics, and a result

@@ -90,6 +90,13 @@ def _flush_completely(app: faust.App, limit_seconds: float = 60.0) -> None:
     buffer.flush = flush  # type: ignore[method-assign]
 
 
+def adjust_transport(app: faust.App, settings: StreamsSettings) -> None:
+    """The two transport fixes every app of ours gets (see the functions above)."""
+    if settings.fetch_max_wait_ms is not None:
+        _with_fetch_wait(app, settings.fetch_max_wait_ms)
+    _flush_completely(app)
+
+
 def create_app(
     settings: StreamsSettings,
     catalog: Any,
@@ -100,9 +107,7 @@ def create_app(
     """A new app with the patient agent; `sink` replaces the output topics in tests."""
     names = TopicNames(settings.topic_prefix)
     app = faust.App(settings.app_id, **faust_settings(settings))
-    if settings.fetch_max_wait_ms is not None:
-        _with_fetch_wait(app, settings.fetch_max_wait_ms)
-    _flush_completely(app)
+    adjust_transport(app, settings)
     table = {
         "key_type": str,
         "value_type": bytes,

@@ -22,10 +22,13 @@ class StreamsSettings(BaseSettings):
     tick_interval: float = Field(default=60.0, gt=0)  # seconds between wall-clock ticks
     due_bucket_seconds: int = Field(default=3600, ge=1)  # width of a due-index bucket
     local_timeouts: bool = True  # short group-join timeouts for the embedded broker and tests
-    # Faust fixes the consumer's fetch wait at 1500 ms. Kafka answers a fetch as soon as data
-    # arrives, but the embedded tansu broker holds it for the whole wait, so every tick would
-    # wait up to 1.5 s there. Set a short wait for embedded runs; None keeps Faust's.
-    fetch_max_wait_ms: int | None = Field(default=None, ge=1)
+    fetch_max_wait_ms: int | None = Field(
+        default=None,
+        ge=1,
+        description="Consumer fetch wait (ms); unset keeps Faust's 1500. Kafka answers a fetch "
+        "as soon as data arrives, the embedded tansu broker holds it for the whole wait: "
+        "embedded runs use about 20.",
+    )
     one_record_per_batch: bool = False  # see DESIGN.md: tansu ListOffsets and multi-record batches
     compact_state_topic: bool = True  # production: rw.patient-state.v1 is cleanup.policy=compact
     metrics_port: int | None = None  # prometheus /metrics on this port when set

@@ -340,3 +340,13 @@ def test_nothing_comes_due_before_wake_at(catalog, seed, offset, data) -> None:
     seconds = data.draw(st.floats(min_value=1, max_value=span - 1))
     between = now + timedelta(seconds=seconds)
     assert settle(settled.state, between, catalog).outputs == []
+
+
+def test_due_lists_what_has_opened_by_now(ev, catalog) -> None:
+    from models.clocks import due
+
+    state = fold(breast(ev))
+    assert [d.item for d in due(state, at(110), catalog)] == []
+    opened = due(state, at(185), catalog)  # 2024-07-10: the visit's window opened on 07-03
+    assert "history_physical" in [d.item for d in opened]
+    assert all(d.earliest <= date(2024, 7, 10) for d in opened)

@@ -42,7 +42,6 @@ from models.events import (
 from models.ids import digest64
 from models.journal import Journal, Record
 from models.view import (
-    FINAL_LAB_CODES,
     NO_IDS,
     STEPS,
     Blob,

@@ -6,13 +6,11 @@ Without an argument the role is read from PID 1's command line (`remission-watch
 What each role checks, honestly:
 
 - notifier: GET http://127.0.0.1:$RW_HTTP_PORT/healthz (the service's own endpoint).
-- worker:   GET http://127.0.0.1:$RW_METRICS_PORT/metrics when RW_METRICS_PORT is set
-            (the worker has no health endpoint; the metrics server is started only after the
-            topics were checked, so it shows the worker got that far and is alive), else the
-            broker probe below.
-- ticker:   the ticker has no HTTP endpoint at all, so this only checks that the Kafka broker
-            it publishes to answers an ApiVersions request. A dead ticker process ends the
-            container (it is PID 1), which the orchestrator sees without this check.
+- worker:   GET http://127.0.0.1:$RW_METRICS_PORT/healthz when RW_METRICS_PORT is set (200
+            while the Faust app runs), else the broker probe below.
+- ticker:   GET http://127.0.0.1:$RW_METRICS_PORT/healthz when RW_METRICS_PORT is set (the
+            ticker serves /metrics and /healthz there), else only that the Kafka broker it
+            publishes to answers an ApiVersions request.
 - anything else (the one-shot topics job, `--help`): healthy.
 
 Exit 0 when healthy, 1 when not. Reads the RW_* settings the services read, with their defaults.
@@ -66,16 +64,20 @@ def check_broker() -> bool:
     return False
 
 
-def check_worker() -> bool:
+def check_streams_service() -> bool:
     port = os.environ.get("RW_METRICS_PORT")
     if port:
-        return http_ok(f"http://127.0.0.1:{port}/metrics")
+        return http_ok(f"http://127.0.0.1:{port}/healthz")
     return check_broker()
 
 
 def main(argv: list[str]) -> int:
     role = argv[1] if len(argv) > 1 else role_from_pid1()
-    checks = {"notifier": check_notifier, "worker": check_worker, "ticker": check_broker}
+    checks = {
+        "notifier": check_notifier,
+        "worker": check_streams_service,
+        "ticker": check_streams_service,
+    }
     check = checks.get(role or "")
     if check is None:
         return 0

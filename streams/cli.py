@@ -88,8 +88,13 @@ def run_ticker_command(args: argparse.Namespace) -> int:
     _logging(settings)
 
     async def main() -> None:
+        from streams.metrics import StreamsMetrics
+
         await create_topics(settings)
-        async with TickPublisher.from_settings(settings) as publisher:
+        metrics = StreamsMetrics()
+        if settings.metrics_port is not None and args.at is None:
+            metrics.serve(settings.metrics_port, settings.metrics_host)
+        async with TickPublisher.from_settings(settings, metrics) as publisher:
             if args.at is not None:
                 if args.at.tzinfo is None:
                     raise SystemExit("--at needs a time zone, e.g. 2026-01-01T09:00:00+00:00")

@@ -17,6 +17,7 @@ from types import TracebackType
 from aiokafka import AIOKafkaProducer
 
 from streams.codecs import encode_tick
+from streams.metrics import StreamsMetrics
 from streams.settings import StreamsSettings
 from streams.topics import TopicNames
 
@@ -26,16 +27,19 @@ log = logging.getLogger(__name__)
 class TickPublisher:
     """Publishes one tick to every partition of the ticks topic; an async context manager."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, metrics: StreamsMetrics | None = None) -> None:
         self.topic = topic
+        self.metrics = metrics
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, acks="all", enable_idempotence=False
         )
         self._partitions: list[int] = []
 
     @classmethod
-    def from_settings(cls, settings: StreamsSettings) -> TickPublisher:
-        return cls(settings.kafka_bootstrap, TopicNames(settings.topic_prefix).ticks)
+    def from_settings(
+        cls, settings: StreamsSettings, metrics: StreamsMetrics | None = None
+    ) -> TickPublisher:
+        return cls(settings.kafka_bootstrap, TopicNames(settings.topic_prefix).ticks, metrics)
 
     async def start(self) -> None:
         await self._producer.start()
@@ -54,6 +58,9 @@ class TickPublisher:
         value = encode_tick(now)
         sent = [await self._producer.send(self.topic, value, partition=p) for p in self._partitions]
         await asyncio.gather(*sent)
+        if self.metrics is not None:
+            self.metrics.ticks_published.inc(len(self._partitions))
+            self.metrics.last_tick.set(now.timestamp())
 
     async def __aenter__(self) -> TickPublisher:
         await self.start()

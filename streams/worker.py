@@ -19,16 +19,38 @@ async def serve(settings: StreamsSettings, catalog: Any, stop: asyncio.Event) ->
     """Run until `stop` is set. Topics are created before anything can produce to them."""
     await create_topics(settings)
     metrics = StreamsMetrics()
-    if settings.metrics_port is not None:
-        metrics.serve(settings.metrics_port, settings.metrics_host)
     app = create_app(settings, catalog, metrics=metrics)
+    metrics.healthy = lambda: app.state == "running" and not app.should_stop
+    server = None
+    if settings.metrics_port is not None:
+        server = metrics.serve(settings.metrics_port, settings.metrics_host)
     await app.start()
     log.info("patient agent started on %s", settings.kafka_bootstrap)
+    lag = asyncio.create_task(_measure_lag(app, metrics, stop), name="lag")
     try:
         await stop.wait()
     finally:
+        lag.cancel()
         await app.stop()
+        if server is not None:
+            server.shutdown()
+            server.server_close()
         log.info("patient agent stopped")
+
+
+async def _measure_lag(app: Any, metrics: StreamsMetrics, stop: asyncio.Event) -> None:
+    """Every few seconds: input records not yet committed, over this worker's partitions."""
+    while not stop.is_set():
+        await asyncio.sleep(5)
+        try:
+            consumer = app.consumer
+            lag = 0
+            for tp in consumer.assignment():
+                committed = consumer._committed_offset.get(tp) or 0  # Faust keeps no public one
+                lag += max(consumer.highwater(tp) - committed, 0)
+            metrics.consumer_lag.set(lag)
+        except Exception:  # a rebalance in progress: measure again next time
+            log.debug("consumer lag not measured this round", exc_info=True)
 
 
 def run_worker(settings: StreamsSettings, catalog: Any) -> int:

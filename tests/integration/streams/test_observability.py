@@ -1,0 +1,59 @@
+"""The worker's and the ticker's /metrics and /healthz, on the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from models.protocols import Catalog
+from notifier.sinks import free_port
+from streams.metrics import StreamsMetrics
+from streams.settings import StreamsSettings
+from streams.ticker import TickPublisher
+from streams.topics import create_topics
+from streams.worker import serve
+
+pytestmark = pytest.mark.integration
+
+
+async def test_worker_serves_health_and_metrics(
+    settings: StreamsSettings, catalog: Catalog
+) -> None:
+    port = free_port()
+    settings = settings.model_copy(update={"metrics_port": port, "fetch_max_wait_ms": 20})
+    stop = asyncio.Event()
+    worker = asyncio.create_task(serve(settings, catalog, stop))
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            health = None
+            for _ in range(200):
+                try:
+                    health = await client.get("/healthz")
+                    if health.status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            assert health is not None and health.json() == {"status": "ok"}
+            text = (await client.get("/metrics")).text
+            assert "rw_streams_events_applied_total" in text
+            assert "rw_streams_consumer_lag" in text and "rw_streams_tick_seconds" in text
+            assert (await client.get("/tables")).status_code == 404  # no table views, ever
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, timeout=30)
+
+
+async def test_ticker_counts_what_it_publishes(settings: StreamsSettings) -> None:
+    await create_topics(settings)
+    metrics = StreamsMetrics()
+    now = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    async with TickPublisher.from_settings(settings, metrics) as publisher:
+        await publisher.publish(now)
+        await publisher.publish(now.replace(hour=10))
+    value = metrics.registry.get_sample_value
+    assert value("rw_ticker_ticks_published_total") == 2 * settings.partitions
+    assert value("rw_ticker_last_tick_timestamp_seconds") == now.replace(hour=10).timestamp()

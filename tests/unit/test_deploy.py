@@ -569,7 +569,8 @@ def test_k8s_probes_and_metrics() -> None:
     metrics_port = {e["name"]: e.get("value") for e in container["env"]}["RW_METRICS_PORT"]
     assert annotations["prometheus.io/scrape"] == "true"
     assert annotations["prometheus.io/port"] == metrics_port
-    assert container["livenessProbe"]["httpGet"]["path"] == annotations["prometheus.io/path"]
+    assert annotations["prometheus.io/path"] == "/metrics"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert cm["RW_METRICS_HOST"] == "0.0.0.0"
     assert cm["RW_LOCAL_TIMEOUTS"] == "false"
 

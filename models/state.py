@@ -261,9 +261,11 @@ def _treatment_completed(e: TreatmentCompleted) -> _Fields:
 
 
 def _assessed(e: ResponseAssessed) -> _Fields:
-    fields = e.assessment.model_dump(mode="json", exclude_defaults=True)
-    fields["system"] = e.assessment.system  # a default, but the union's tag
-    raw = json.dumps(fields, separators=(",", ":")).encode()
+    # Defaults left out to keep the journal small; `system` is a default too, but it is the
+    # union's tag, so it is put back in front.
+    body = e.assessment.model_dump_json(exclude_defaults=True)
+    tag = f'{{"system":"{e.assessment.system}"'
+    raw = (tag + ("}" if body == "{}" else "," + body[1:])).encode()
     return Code.ASSESSED, e.assessment.system, 0, 0, raw
 
 

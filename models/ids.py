@@ -16,6 +16,7 @@ def derive_id(prefix: str, *parts: object) -> str:
 
 def digest64(text: str) -> int:
     """A signed 64-bit digest of `text`: how the journal names events, orders and treatments."""
-    return int.from_bytes(
-        hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True
-    )
+    return int.from_bytes(_blake2b(text.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+_blake2b = hashlib.blake2b  # a module-level name: digest64 runs for every event

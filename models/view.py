@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter
 
+from models.checkins import needs_alert
 from models.criteria import Assessment, CriteriaMemory, Response, evaluate
 from models.events import (
     DeclaredStatus,
@@ -224,31 +225,32 @@ def _declared(view: View, record: Record, name: str, _b: Blobs) -> View:
 
 
 def _scan_scheduled(view: View, record: Record, name: str, _b: Blobs) -> View:
-    order = Order(record.aux, name, scheduled_for=record.aux2)
-    return view._replace(orders=_put_order(view.orders, order))
+    values = list(view)
+    values[_ORDERS] = _put_order(view.orders, Order(record.aux, name, scheduled_for=record.aux2))
+    return _tuple_new(View, values)
 
 
 def _scan_completed(view: View, record: Record, name: str, _b: Blobs) -> View:
     existing = _find_order(view.orders, record.aux)
     order = (existing or Order(record.aux, name))._replace(completed=record.at)
-    orders = _put_order(view.orders, order)
-    return view._replace(
-        orders=orders,
-        done=_done(view, name, record.at),
-        last_contact=max(view.last_contact, record.at),
-    )
+    values = list(view)
+    values[_ORDERS] = _put_order(view.orders, order)
+    values[_DONE] = _done(view, name, record.at)
+    values[_CONTACT] = max(view.last_contact, record.at)
+    return _tuple_new(View, values)
 
 
 def _scan_resulted(view: View, record: Record, name: str, _b: Blobs) -> View:
-    orders = tuple(o for o in view.orders if o.digest != record.aux)
-    view = view._replace(orders=orders, done=_done(view, name, record.at))
+    values = list(view)
+    values[_ORDERS] = tuple(o for o in view.orders if o.digest != record.aux)
+    values[_DONE] = _done(view, name, record.at)
+    view = _tuple_new(View, values)
     if _FINDINGS[record.aux2] is ScanFinding.PROGRESSION:
         view = _on_response(view, Response.PROGRESSION, record.at, "scan", None, True)
     return view
 
 
 def _visit(view: View, record: Record, name: str, _b: Blobs) -> View:
-    # The commonest step (labs, visits): built from a list, three times faster than _replace.
     values = list(view)
     values[_DONE] = _done(view, name, record.at)
     values[_CONTACT] = max(view.last_contact, record.at)
@@ -361,9 +363,9 @@ def _put_order(orders: tuple[Order, ...], order: Order) -> tuple[Order, ...]:
 
 def _checkin(view: View, record: Record, _name: str, _b: Blobs) -> View:
     score, flags = record.aux, record.aux2
-    view = view._replace(last_checkin=(record.at, score))
-    from models.checkins import needs_alert
-
+    values = list(view)
+    values[_LAST_CHECKIN] = (record.at, score)
+    view = _tuple_new(View, values)
     if not needs_alert(score, bool(flags & 1)):
         return view
     # Older answers were escalated long ago; keeping them would grow the state for ever.
@@ -397,6 +399,10 @@ def _lifecycle(view: View, record: Record, _name: str, _b: Blobs) -> View:
     return _end_episode(view, record.at, lifecycle)
 
 
+# Field positions for the commonest steps, which build the next view from a list: three
+# times faster than NamedTuple._replace, and these steps are most of a patient's events.
+_ORDERS = View._fields.index("orders")
+_LAST_CHECKIN = View._fields.index("last_checkin")
 _DONE = View._fields.index("done")
 _CONTACT = View._fields.index("last_contact")
 _tuple_new = tuple.__new__

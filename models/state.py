@@ -13,6 +13,7 @@ import json
 import struct
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from typing import Any, NamedTuple
 
 from models.criteria import CriteriaMemory, Evaluation, evaluate
@@ -154,31 +155,29 @@ def replay(events: Iterable[Event]) -> dict[str, PatientState]:
 
 
 def _replay_patient(patient_id: str, events: list[Event]) -> PatientState:
-    facts: list[Event] = []
-    for event in events:
-        facts.append(event)
-        if isinstance(event, EventCorrected):
-            facts.append(event.replacement)
-    if not any(isinstance(e, PatientEnrolled) for e in facts):
-        raise UnknownPatient(f"no enrolment for patient {patient_id!r}")
+    replacements: list[Event] = []  # a correction's replacement is a fact of its own
     seen: set[int] = set()
     names: dict[str, int] = {}
     rows: list[tuple[int, int, int, int, int, int]] = []
     blobs: list[Profile | bytes] = []
     live: list[Blob] = []
     reducers, digest_of = _REDUCERS, digest64  # local names: this loop is the hot path
-    for event in facts:
+    for event in chain(events, replacements):  # replacements are appended while iterating
         digest = digest_of(event.event_id)
         if digest in seen:
             continue
         seen.add(digest)
         code, name, aux, aux2, blob = reducers[type(event)](event)
+        if code == Code.CORRECTED:
+            replacements.append(event.replacement)  # type: ignore[union-attr]
         ref = names.setdefault(name, len(names))
         if blob is not None:
             aux = len(blobs)
             blobs.append(blob)
             live.append(event.assessment if isinstance(event, ResponseAssessed) else blob)
         rows.append(((event.occurred_at - _EPOCH) // _SECOND, code, digest, ref, aux, aux2))
+    if not any(row[1] == Code.ENROLLED for row in rows):
+        raise UnknownPatient(f"no enrolment for patient {patient_id!r}")
     rows.sort()  # tuples in Record field order compare in journal order (see sort_key)
     records = list(map(Record._make, rows))
     journal = Journal.from_records(records, tuple(names))
@@ -213,7 +212,7 @@ def _fold(records: list[Record], names: tuple[str, ...], blobs: Sequence[Blob]) 
     view = View(retracted=retracted or NO_IDS)
     steps = STEPS
     for record in records:
-        if record.digest not in retracted:
+        if not retracted or record.digest not in retracted:
             view = steps[record.code](view, record, names[record.ref], blobs)
     return view
 

@@ -332,8 +332,8 @@ async def _simulate(demo: Demo, cohort: Cohort, steps: int, progress: bool) -> i
                 emitted = demo.outputs_emitted()
                 await _until(lambda e=emitted: demo.outputs_consumed() >= e, timeout=30)
                 await _dispatched(demo)
-                if step in script:
-                    await _scripted_reply(demo, client, cohort, script[step])
+                if script:
+                    await _scripted_replies(demo, client, cohort, step, script)
                 bar(step + 1, now)
     finally:
         await producer.stop()
@@ -341,42 +341,58 @@ async def _simulate(demo: Demo, cohort: Cohort, steps: int, progress: bool) -> i
     return produced
 
 
-def _reply_script(steps: int) -> dict[int, str]:
-    """When patients text back: an opt-out, a help request, fear scores, a crisis message."""
-    at = {0.3: "STOP", 0.45: "HELP", 0.5: "score:8", 0.6: "score:3", 0.7: "crisis"}
-    return {int(steps * share): what for share, what in at.items()}
+def _reply_script(steps: int) -> list[tuple[int, str]]:
+    """When patients text back: an opt-out, a help request, fear scores, a crisis message.
+    A score or a crisis waits, from its step on, for a patient who got a check-in by SMS."""
+    at = ((0.3, "STOP"), (0.45, "HELP"), (0.5, "score:8"), (0.6, "score:3"), (0.7, "crisis"))
+    return [(int(steps * share), what) for share, what in at]
 
 
-async def _scripted_reply(demo: Demo, client: httpx.AsyncClient, cohort: Cohort, what: str) -> None:
-    recent = _recent_sms_checkin(demo)
+async def _scripted_replies(
+    demo: Demo,
+    client: httpx.AsyncClient,
+    cohort: Cohort,
+    step: int,
+    script: list[tuple[int, str]],
+) -> None:
     by_id = {p.patient_id: p for p in cohort.patients}
     sms_patients = [p for p in cohort.patients if p.sms_consent]
-    if what == "STOP":
-        await demo.reply(client, sms_patients[0], "Stop")
-    elif what == "HELP":
-        await demo.reply(client, sms_patients[1], "HELP")
-    elif what.startswith("score:") and recent:
-        await demo.reply(client, by_id[recent[0]], what.split(":")[1])
-    elif what == "crisis" and recent:
-        await demo.reply(client, by_id[recent[-1]], "I feel hopeless and want to end my life")
+    for entry in [e for e in script if e[0] <= step]:
+        what = entry[1]
+        if what in ("STOP", "HELP"):
+            patient = sms_patients[0 if what == "STOP" else 1]
+            await demo.reply(client, patient, "Stop" if what == "STOP" else "HELP")
+        else:
+            recent = await asyncio.to_thread(_recent_sms_checkin, demo)
+            if not recent:
+                continue  # try again next week
+            text = (
+                what.split(":")[1]
+                if what.startswith("score:")
+                else ("I feel hopeless and want to end my life")
+            )
+            await demo.reply(client, by_id[recent[0 if what.startswith("score") else -1]], text)
+        script.remove(entry)
 
 
 def _recent_sms_checkin(demo: Demo) -> list[str]:
-    since = (demo.clock() - timedelta(days=10)).isoformat()
-    engine = create_engine(demo.notifier.database_url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                text(
-                    "select patient_id from deliveries where status = 'sent' and channel = 'sms' "
-                    "and purpose = 'reminder' and payload like '%\"kind\":\"checkin\"%' "
-                    "and sent_at >= :since order by sent_at"
-                ),
-                {"since": since},
-            ).all()
-    finally:
-        engine.dispose()
-    return [r[0] for r in rows]
+    """Patients sent a check-in by SMS in the last 13 days (the notifier takes a score for 14)."""
+    since = demo.clock() - timedelta(days=13)
+    with demo.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "select patient_id, sent_at from deliveries where status = 'sent' and "
+                "channel = 'sms' and purpose = 'reminder' and "
+                'payload like \'%"kind":"checkin"%\' order by sent_at desc limit 50'
+            )
+        ).all()
+    found = [pid for pid, sent in rows if _aware(sent) >= since]
+    return list(dict.fromkeys(found))
+
+
+def _aware(value: object) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def _dispatched(demo: Demo, settle_for: float = 0.0) -> None:

@@ -38,6 +38,8 @@ def test_demo_runs_the_cohort_through_kafka_and_exits_cleanly() -> None:
     decisions = {row["decision"] for row in report["why"]}
     assert "sent" in decisions and "suppressed" in decisions  # some patients gave no consent
     outcomes = {reply["text"]: reply["outcome"] for reply in report["replies"]}
-    assert outcomes.get("Stop") is not None and outcomes.get("HELP") is not None
+    assert outcomes.get("Stop") == "opt_out" and outcomes.get("HELP") == "help"
+    assert outcomes.get("8") == "checkin"  # an SMS score went back through Kafka...
+    assert report["escalated_to_care_team"].get("self_harm") == 1  # ...and a crisis text too
     assert tansu_processes() <= before, "the demo left its broker running"
     assert wall < 120

@@ -62,6 +62,12 @@ def breast(ev: EventFactory, *flags: str) -> list[Event]:
     ]
 
 
+def scheduled_mammogram(ev: EventFactory, on_day: int) -> Event:
+    """A mammogram booked on day 180 for `on_day`."""
+    when = at(on_day).isoformat()
+    return ev("s1", 180, "scan.scheduled", order_id="o1", item="mammogram", scheduled_for=when)
+
+
 def items(plan) -> dict[str, object]:
     return {d.item: d for d in plan.items}
 
@@ -271,14 +277,7 @@ def test_a_result_pending_checkin_is_cancelled_when_the_result_arrives(ev, catal
     state = fold(
         [
             *breast(ev),
-            ev(
-                "s1",
-                180,
-                "scan.scheduled",
-                order_id="o1",
-                item="mammogram",
-                scheduled_for=at(190).isoformat(),
-            ),
+            scheduled_mammogram(ev, on_day=190),
             ev("s2", 190, "scan.completed", order_id="o1", item="mammogram"),
         ]
     )
@@ -310,14 +309,7 @@ def test_checkin_reminders_say_why_they_ask(ev, catalog) -> None:
     state = fold(
         [
             *breast(ev),
-            ev(
-                "s1",
-                180,
-                "scan.scheduled",
-                order_id="o1",
-                item="mammogram",
-                scheduled_for=at(200).isoformat(),
-            ),
+            scheduled_mammogram(ev, on_day=200),
         ]
     )
     out = settle(state, at(195), catalog).outputs

@@ -197,7 +197,7 @@ def test_maintenance_therapy_does_not_pause_surveillance(ev: EventFactory) -> No
 def test_replay_handles_corrections_like_evolve() -> None:
     from pathlib import Path
 
-    lines = (Path(__file__).resolve().parents[3] / "examples" / "colorectal-recurrence.jsonl")
+    lines = Path(__file__).resolve().parents[3] / "examples" / "colorectal-recurrence.jsonl"
     events = [parse_event(line) for line in lines.read_text().splitlines()]
     assert any(e.type == "event.corrected" for e in events)
     (state,) = replay(reversed(events)).values()

@@ -19,41 +19,72 @@ class Story:
     def add(self, day: int, kind: str, event_id: str | None = None, **fields: Any) -> str:
         at = self.start + timedelta(days=day, hours=15)
         event_id = event_id or f"{self.patient}-{len(self.lines) + 1:03d}"
-        self.lines.append({
-            "event_id": event_id, "patient_id": self.patient, "type": kind,
-            "occurred_at": at.isoformat(), "recorded_at": (at + timedelta(hours=1)).isoformat(),
-            "source": "example", **fields,
-        })
+        self.lines.append(
+            {
+                "event_id": event_id,
+                "patient_id": self.patient,
+                "type": kind,
+                "occurred_at": at.isoformat(),
+                "recorded_at": (at + timedelta(hours=1)).isoformat(),
+                "source": "example",
+                **fields,
+            }
+        )
         return event_id
 
 
 def recist(mm: float, baseline: bool = False, new: bool = False) -> dict[str, Any]:
-    return {"system": "recist", "baseline": baseline, "new_lesions": new,
-            "targets": [{"lesion_id": "liver-1", "organ": "liver", "is_node": False,
-                         "diameter_mm": mm}]}
+    return {
+        "system": "recist",
+        "baseline": baseline,
+        "new_lesions": new,
+        "targets": [
+            {"lesion_id": "liver-1", "organ": "liver", "is_node": False, "diameter_mm": mm}
+        ],
+    }
 
 
 def colorectal_recurrence() -> Story:
     s = Story("EX-CRC-01", "2021-02-01")
-    s.add(0, "patient.enrolled", site="colorectal", stage="III", time_zone="America/Chicago",
-          language="es", flags=["adjuvant_chemotherapy"])
+    s.add(
+        0,
+        "patient.enrolled",
+        site="colorectal",
+        stage="III",
+        time_zone="America/Chicago",
+        language="es",
+        flags=["adjuvant_chemotherapy"],
+    )
     s.add(5, "response.assessed", assessment=recist(34, baseline=True))
     s.add(10, "treatment.started", treatment_id="folfox-1", modality="chemotherapy")
     s.add(150, "treatment.completed", treatment_id="folfox-1", modality="chemotherapy")
     s.add(160, "response.assessed", assessment=recist(0))
     s.add(200, "response.assessed", assessment=recist(0))  # CR confirmed after 40 days
     s.add(250, "lab.resulted", order_id="CEA-1", loinc="2039-6", value=2.1, unit="ng/mL")
-    wrong = s.add(340, "lab.resulted", order_id="CEA-2", loinc="2039-6", value=41.0,
-                  unit="ng/mL")
-    s.add(342, "event.corrected", target_event_id=wrong, replacement={
-        "event_id": "EX-CRC-01-cea2-c", "patient_id": s.patient, "type": "lab.resulted",
-        "occurred_at": s.lines[-1]["occurred_at"], "recorded_at": s.lines[-1]["recorded_at"],
-        "source": "example", "order_id": "CEA-2", "loinc": "2039-6", "value": 4.1,
-        "unit": "ng/mL", "status": "corrected"})
+    wrong = s.add(340, "lab.resulted", order_id="CEA-2", loinc="2039-6", value=41.0, unit="ng/mL")
+    s.add(
+        342,
+        "event.corrected",
+        target_event_id=wrong,
+        replacement={
+            "event_id": "EX-CRC-01-cea2-c",
+            "patient_id": s.patient,
+            "type": "lab.resulted",
+            "occurred_at": s.lines[-1]["occurred_at"],
+            "recorded_at": s.lines[-1]["recorded_at"],
+            "source": "example",
+            "order_id": "CEA-2",
+            "loinc": "2039-6",
+            "value": 4.1,
+            "unit": "ng/mL",
+            "status": "corrected",
+        },
+    )
     s.add(360, "visit.completed", item="history_physical")
     s.add(600, "response.assessed", assessment=recist(18, new=True))  # recurrence
-    s.add(610, "treatment.started", treatment_id="folfiri-1", modality="chemotherapy",
-          role="salvage")
+    s.add(
+        610, "treatment.started", treatment_id="folfiri-1", modality="chemotherapy", role="salvage"
+    )
     s.add(760, "treatment.completed", treatment_id="folfiri-1", modality="chemotherapy")
     s.add(770, "response.assessed", assessment=recist(0))
     s.add(805, "response.assessed", assessment=recist(0))  # second remission, confirmed
@@ -64,39 +95,64 @@ def colorectal_recurrence() -> Story:
 
 def breast_er_positive() -> Story:
     s = Story("EX-BR-01", "2023-03-06")
-    s.add(0, "patient.enrolled", site="breast", stage="II", time_zone="America/New_York",
-          receptors={"er": "positive", "pr": "positive", "her2": "negative"},
-          flags=["on_tamoxifen", "uterus_present"])
+    s.add(
+        0,
+        "patient.enrolled",
+        site="breast",
+        stage="II",
+        time_zone="America/New_York",
+        receptors={"er": "positive", "pr": "positive", "her2": "negative"},
+        flags=["on_tamoxifen", "uterus_present"],
+    )
     s.add(14, "treatment.started", treatment_id="lumpectomy", modality="surgery")
     s.add(14, "treatment.completed", treatment_id="lumpectomy", modality="surgery")
-    s.add(40, "treatment.started", treatment_id="rt-1", modality="radiotherapy",
-          role="adjuvant")
+    s.add(40, "treatment.started", treatment_id="rt-1", modality="radiotherapy", role="adjuvant")
     s.add(80, "treatment.completed", treatment_id="rt-1", modality="radiotherapy")
-    s.add(85, "treatment.started", treatment_id="tam-1", modality="endocrine",
-          role="adjuvant")  # years of tamoxifen: surveillance goes on
+    s.add(
+        85, "treatment.started", treatment_id="tam-1", modality="endocrine", role="adjuvant"
+    )  # years of tamoxifen: surveillance goes on
     s.add(180, "visit.completed", item="history_physical")
-    s.add(320, "scan.scheduled", order_id="MG-1", item="mammogram",
-          scheduled_for="2024-02-12T14:00:00+00:00")
+    s.add(
+        320,
+        "scan.scheduled",
+        order_id="MG-1",
+        item="mammogram",
+        scheduled_for="2024-02-12T14:00:00+00:00",
+    )
     s.add(343, "scan.completed", order_id="MG-1", item="mammogram")
-    s.add(346, "scan.resulted", order_id="MG-1", item="mammogram",
-          finding="no_evidence_of_disease")
+    s.add(346, "scan.resulted", order_id="MG-1", item="mammogram", finding="no_evidence_of_disease")
     s.add(350, "lab.resulted", order_id="CA153-1", loinc="6875-9", value=18.0, unit="U/mL")
     s.add(380, "checkin.answered", score=3)
-    s.add(400, "override.recorded", item="pelvic_exam", action="done_elsewhere",
-          done_on="2024-03-15", reason="gynaecologist letter")
+    s.add(
+        400,
+        "override.recorded",
+        item="pelvic_exam",
+        action="done_elsewhere",
+        done_on="2024-03-15",
+        reason="gynaecologist letter",
+    )
     return s
 
 
 def hodgkin() -> Story:
     s = Story("EX-HL-01", "2022-09-12")
-    s.add(0, "patient.enrolled", site="hodgkin", stage="II", time_zone="Europe/Madrid",
-          language="es", flags=["neck_radiation"])
-    s.add(3, "response.assessed", assessment={"system": "lugano", "deauville": 5,
-                                              "baseline": True})
+    s.add(
+        0,
+        "patient.enrolled",
+        site="hodgkin",
+        stage="II",
+        time_zone="Europe/Madrid",
+        language="es",
+        flags=["neck_radiation"],
+    )
+    s.add(3, "response.assessed", assessment={"system": "lugano", "deauville": 5, "baseline": True})
     s.add(7, "treatment.started", treatment_id="abvd", modality="chemotherapy")
     s.add(170, "treatment.completed", treatment_id="abvd", modality="chemotherapy")
-    s.add(190, "response.assessed", assessment={"system": "lugano", "deauville": 3,
-                                                "uptake_vs_baseline": "reduced"})
+    s.add(
+        190,
+        "response.assessed",
+        assessment={"system": "lugano", "deauville": 3, "uptake_vs_baseline": "reduced"},
+    )
     s.add(200, "status.declared", status="complete_remission")
     s.add(380, "visit.completed", item="history_physical")
     return s
@@ -104,34 +160,53 @@ def hodgkin() -> Story:
 
 def her2_metastatic() -> Story:
     s = Story("EX-HER2-01", "2023-01-09")
-    s.add(0, "patient.enrolled", site="breast", stage="IV", intent="palliative",
-          time_zone="America/Los_Angeles", flags=["metastatic"],
-          receptors={"er": "negative", "her2": "positive"})
+    s.add(
+        0,
+        "patient.enrolled",
+        site="breast",
+        stage="IV",
+        intent="palliative",
+        time_zone="America/Los_Angeles",
+        flags=["metastatic"],
+        receptors={"er": "negative", "her2": "positive"},
+    )
     s.add(5, "treatment.started", treatment_id="thp", modality="targeted")
-    s.add(90, "response.assessed", assessment={"system": "ctc", "count": 1,
-                                               "phenotype": "positive"})
-    s.add(180, "response.assessed", assessment={"system": "ctc", "count": 0,
-                                                "phenotype": "dim"})
+    s.add(
+        90, "response.assessed", assessment={"system": "ctc", "count": 1, "phenotype": "positive"}
+    )
+    s.add(180, "response.assessed", assessment={"system": "ctc", "count": 0, "phenotype": "dim"})
     s.add(185, "treatment.completed", treatment_id="thp", modality="targeted")
-    s.add(186, "treatment.started", treatment_id="maint", modality="targeted",
-          role="maintenance")
-    s.add(270, "response.assessed", assessment={"system": "ctc", "count": 1,
-                                                "phenotype": "negative"})
+    s.add(186, "treatment.started", treatment_id="maint", modality="targeted", role="maintenance")
+    s.add(
+        270, "response.assessed", assessment={"system": "ctc", "count": 1, "phenotype": "negative"}
+    )
     return s
 
 
 def prostate() -> Story:
     s = Story("EX-PR-01", "2022-05-02")
-    s.add(0, "patient.enrolled", site="prostate", stage="II", time_zone="America/Denver",
-          flags=["prostatectomy"])
+    s.add(
+        0,
+        "patient.enrolled",
+        site="prostate",
+        stage="II",
+        time_zone="America/Denver",
+        flags=["prostatectomy"],
+    )
     s.add(20, "treatment.started", treatment_id="rp", modality="surgery")
     s.add(20, "treatment.completed", treatment_id="rp", modality="surgery")
-    s.add(80, "response.assessed", assessment={"system": "psa", "value_ng_ml": 0.03,
-                                               "setting": "prostatectomy"})
+    s.add(
+        80,
+        "response.assessed",
+        assessment={"system": "psa", "value_ng_ml": 0.03, "setting": "prostatectomy"},
+    )
     s.add(81, "lab.resulted", order_id="PSA-1", loinc="2857-1", value=0.03, unit="ng/mL")
     s.add(400, "lab.resulted", order_id="PSA-2", loinc="2857-1", value=0.05, unit="ng/mL")
-    s.add(401, "response.assessed", assessment={"system": "psa", "value_ng_ml": 0.05,
-                                                "setting": "prostatectomy"})
+    s.add(
+        401,
+        "response.assessed",
+        assessment={"system": "psa", "value_ng_ml": 0.05, "setting": "prostatectomy"},
+    )
     return s
 
 
@@ -140,13 +215,28 @@ def thyroid_with_errors() -> Story:
     s.add(0, "patient.enrolled", site="thyroid", stage="I", time_zone="America/New_York")
     s.add(10, "treatment.started", treatment_id="tt", modality="surgery")
     s.add(10, "treatment.completed", treatment_id="tt", modality="surgery")
-    s.add(60, "treatment.started", treatment_id="rai", modality="radioiodine",
-          role="adjuvant")
+    s.add(60, "treatment.started", treatment_id="rai", modality="radioiodine", role="adjuvant")
     s.add(61, "treatment.completed", treatment_id="rai", modality="radioiodine")
-    s.add(250, "response.assessed", assessment={"system": "ata", "imaging": "negative",
-                                                "tg_ng_ml": 0.1, "tg_antibodies": "absent"})
-    s.add(300, "response.assessed", assessment={"system": "ata", "imaging": "negative",
-                                                "tg_ng_ml": 0.1, "tg_antibodies": "absent"})
+    s.add(
+        250,
+        "response.assessed",
+        assessment={
+            "system": "ata",
+            "imaging": "negative",
+            "tg_ng_ml": 0.1,
+            "tg_antibodies": "absent",
+        },
+    )
+    s.add(
+        300,
+        "response.assessed",
+        assessment={
+            "system": "ata",
+            "imaging": "negative",
+            "tg_ng_ml": 0.1,
+            "tg_antibodies": "absent",
+        },
+    )
     s.add(301, "lab.resulted", order_id="TG-1", loinc="3013-0", value=0.1, unit="ng/mL")
     return s
 
@@ -162,18 +252,45 @@ if __name__ == "__main__":
     write("hodgkin.jsonl", hodgkin())
     write("her2-metastatic-ctc.jsonl", her2_metastatic())
     write("prostate.jsonl", prostate())
-    write("thyroid-with-bad-lines.jsonl", thyroid_with_errors(), [
-        '{"event_id": "x", "patient_id": "EX-TH-01", "type": "lab.resulted"',
-        json.dumps({"event_id": "EX-TH-99", "patient_id": "EX-TH-01", "type": "lab.resulted",
-                    "occurred_at": "2024-05-01T10:00:00", "recorded_at": "2024-05-01T10:00:00",
-                    "source": "example", "order_id": "TG-2", "loinc": "3013-0"}),
-        json.dumps({"event_id": "EX-ZZ-1", "patient_id": "EX-UNKNOWN", "type": "visit.completed",
+    write(
+        "thyroid-with-bad-lines.jsonl",
+        thyroid_with_errors(),
+        [
+            '{"event_id": "x", "patient_id": "EX-TH-01", "type": "lab.resulted"',
+            json.dumps(
+                {
+                    "event_id": "EX-TH-99",
+                    "patient_id": "EX-TH-01",
+                    "type": "lab.resulted",
+                    "occurred_at": "2024-05-01T10:00:00",
+                    "recorded_at": "2024-05-01T10:00:00",
+                    "source": "example",
+                    "order_id": "TG-2",
+                    "loinc": "3013-0",
+                }
+            ),
+            json.dumps(
+                {
+                    "event_id": "EX-ZZ-1",
+                    "patient_id": "EX-UNKNOWN",
+                    "type": "visit.completed",
                     "occurred_at": "2024-05-01T10:00:00+00:00",
-                    "recorded_at": "2024-05-01T10:00:00+00:00", "source": "example"}),
-        json.dumps({"event_id": "EX-ZZ-2", "patient_id": "EX-TH-01", "type": "scan.teleported",
+                    "recorded_at": "2024-05-01T10:00:00+00:00",
+                    "source": "example",
+                }
+            ),
+            json.dumps(
+                {
+                    "event_id": "EX-ZZ-2",
+                    "patient_id": "EX-TH-01",
+                    "type": "scan.teleported",
                     "occurred_at": "2024-05-01T10:00:00+00:00",
-                    "recorded_at": "2024-05-01T10:00:00+00:00", "source": "example"}),
-    ])
+                    "recorded_at": "2024-05-01T10:00:00+00:00",
+                    "source": "example",
+                }
+            ),
+        ],
+    )
     all_lines = []
     for path in sorted(HERE.glob("*.jsonl")):
         if path.name != "all.jsonl" and "bad-lines" not in path.name:

@@ -21,9 +21,20 @@ def test_demo_runs_the_cohort_through_kafka_and_exits_cleanly() -> None:
     before = tansu_processes()
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "remission_watch.cli", "demo", "--patients", "12",
-         "--years", "1.5", "--json"],
-        capture_output=True, text=True, timeout=240,
+        [
+            sys.executable,
+            "-m",
+            "remission_watch.cli",
+            "demo",
+            "--patients",
+            "12",
+            "--years",
+            "1.5",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     wall = time.monotonic() - started
     assert done.returncode == 0, done.stderr[-2000:]

@@ -283,9 +283,11 @@ def _assessed(view: View, record: Record, system: str, blobs: Blobs) -> View:
     memories = dict(view.criteria)
     evaluation, memory = evaluate(memories.get(system, CriteriaMemory()), assessment)
     memories[system] = memory
-    last = (system, evaluation.category, evaluation.response.value, record.at)
-    view = view._replace(criteria=tuple(sorted(memories.items())), last_evaluation=last)
-    view = view._replace(last_contact=max(view.last_contact, record.at))
+    values = list(view)
+    values[_CRITERIA] = tuple(sorted(memories.items()))
+    values[_LAST_EVALUATION] = (system, evaluation.category, evaluation.response.value, record.at)
+    values[_CONTACT] = max(view.last_contact, record.at)
+    view = _tuple_new(View, values)
     basis = _label(system, evaluation.category)
     return _on_response(view, evaluation.response, record.at, basis, evaluation.depth, False)
 
@@ -402,6 +404,8 @@ def _lifecycle(view: View, record: Record, _name: str, _b: Blobs) -> View:
 # Field positions for the commonest steps, which build the next view from a list: three
 # times faster than NamedTuple._replace, and these steps are most of a patient's events.
 _ORDERS = View._fields.index("orders")
+_CRITERIA = View._fields.index("criteria")
+_LAST_EVALUATION = View._fields.index("last_evaluation")
 _LAST_CHECKIN = View._fields.index("last_checkin")
 _DONE = View._fields.index("done")
 _CONTACT = View._fields.index("last_contact")

@@ -232,7 +232,8 @@ def _scan_scheduled(view: View, record: Record, name: str, _b: Blobs) -> View:
 
 def _scan_completed(view: View, record: Record, name: str, _b: Blobs) -> View:
     existing = _find_order(view.orders, record.aux)
-    order = (existing or Order(record.aux, name))._replace(completed=record.at)
+    scheduled = existing.scheduled_for if existing else 0
+    order = Order(record.aux, existing.item if existing else name, scheduled, record.at)
     values = list(view)
     values[_ORDERS] = _put_order(view.orders, order)
     values[_DONE] = _done(view, name, record.at)
@@ -314,7 +315,10 @@ def _on_response(
             return view._replace(episodes=(*episodes, episode))
         lasted = declared or at - current.started >= CONFIRMATION
         confirmed = current.confirmed or (at if lasted else 0)
-        updated = current._replace(kind=kind, confirmed=confirmed, depth=depth or current.depth)
+        depth = depth or current.depth
+        if (kind, confirmed, depth) == (current.kind, current.confirmed, current.depth):
+            return view  # a confirmed remission seen again: nothing changes
+        updated = current._replace(kind=kind, confirmed=confirmed, depth=depth)
         return view._replace(episodes=(*episodes[:-1], updated))
     if response is Response.PROGRESSION:
         view = view._replace(progression_at=at)
@@ -367,13 +371,12 @@ def _checkin(view: View, record: Record, _name: str, _b: Blobs) -> View:
     score, flags = record.aux, record.aux2
     values = list(view)
     values[_LAST_CHECKIN] = (record.at, score)
-    view = _tuple_new(View, values)
-    if not needs_alert(score, bool(flags & 1)):
-        return view
-    # Older answers were escalated long ago; keeping them would grow the state for ever.
-    since = record.at - ALERT_MEMORY_DAYS * DAY
-    recent = tuple(a for a in view.alerts if a[3] >= since)
-    return view._replace(alerts=(*recent, (record.digest, score, flags, record.at)))
+    if needs_alert(score, bool(flags & 1)):
+        # Older answers were escalated long ago; keeping them would grow the state for ever.
+        since = record.at - ALERT_MEMORY_DAYS * DAY
+        recent = tuple(a for a in view.alerts if a[3] >= since)
+        values[_ALERTS] = (*recent, (record.digest, score, flags, record.at))
+    return _tuple_new(View, values)
 
 
 def _override(view: View, record: Record, item: str, _b: Blobs) -> View:
@@ -405,6 +408,7 @@ def _lifecycle(view: View, record: Record, _name: str, _b: Blobs) -> View:
 # times faster than NamedTuple._replace, and these steps are most of a patient's events.
 _ORDERS = View._fields.index("orders")
 _CRITERIA = View._fields.index("criteria")
+_ALERTS = View._fields.index("alerts")
 _LAST_EVALUATION = View._fields.index("last_evaluation")
 _LAST_CHECKIN = View._fields.index("last_checkin")
 _DONE = View._fields.index("done")

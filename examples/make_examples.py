@@ -32,6 +32,25 @@ class Story:
         )
         return event_id
 
+    def enrol(self, **fields: Any) -> str:
+        return self.add(0, "patient.enrolled", **fields)
+
+    def treatment(
+        self, start: int, end: int, treatment_id: str, modality: str, role: str = "primary"
+    ) -> None:
+        """A treatment from day `start` to day `end` (both events, in that order)."""
+        self.add(
+            start,
+            "treatment.started",
+            treatment_id=treatment_id,
+            modality=modality,
+            **({} if role == "primary" else {"role": role}),
+        )
+        self.add(end, "treatment.completed", treatment_id=treatment_id, modality=modality)
+
+    def assessed(self, day: int, assessment: dict[str, Any]) -> str:
+        return self.add(day, "response.assessed", assessment=assessment)
+
 
 def recist(mm: float, baseline: bool = False, new: bool = False) -> dict[str, Any]:
     return {
@@ -46,20 +65,17 @@ def recist(mm: float, baseline: bool = False, new: bool = False) -> dict[str, An
 
 def colorectal_recurrence() -> Story:
     s = Story("EX-CRC-01", "2021-02-01")
-    s.add(
-        0,
-        "patient.enrolled",
+    s.enrol(
         site="colorectal",
         stage="III",
         time_zone="America/Chicago",
         language="es",
         flags=["adjuvant_chemotherapy"],
     )
-    s.add(5, "response.assessed", assessment=recist(34, baseline=True))
-    s.add(10, "treatment.started", treatment_id="folfox-1", modality="chemotherapy")
-    s.add(150, "treatment.completed", treatment_id="folfox-1", modality="chemotherapy")
-    s.add(160, "response.assessed", assessment=recist(0))
-    s.add(200, "response.assessed", assessment=recist(0))  # CR confirmed after 40 days
+    s.assessed(5, recist(34, baseline=True))
+    s.treatment(10, 150, "folfox-1", "chemotherapy")
+    s.assessed(160, recist(0))
+    s.assessed(200, recist(0))  # CR confirmed after 40 days
     s.add(250, "lab.resulted", order_id="CEA-1", loinc="2039-6", value=2.1, unit="ng/mL")
     wrong = s.add(340, "lab.resulted", order_id="CEA-2", loinc="2039-6", value=41.0, unit="ng/mL")
     s.add(
@@ -81,13 +97,10 @@ def colorectal_recurrence() -> Story:
         },
     )
     s.add(360, "visit.completed", item="history_physical")
-    s.add(600, "response.assessed", assessment=recist(18, new=True))  # recurrence
-    s.add(
-        610, "treatment.started", treatment_id="folfiri-1", modality="chemotherapy", role="salvage"
-    )
-    s.add(760, "treatment.completed", treatment_id="folfiri-1", modality="chemotherapy")
-    s.add(770, "response.assessed", assessment=recist(0))
-    s.add(805, "response.assessed", assessment=recist(0))  # second remission, confirmed
+    s.assessed(600, recist(18, new=True))  # recurrence
+    s.treatment(610, 760, "folfiri-1", "chemotherapy", role="salvage")
+    s.assessed(770, recist(0))
+    s.assessed(805, recist(0))  # second remission, confirmed
     s.add(900, "checkin.answered", score=7)  # high fear: a care-team alert
     s.add(320, "visit.completed", item="history_physical")  # a late-arriving fact
     return s
@@ -95,19 +108,15 @@ def colorectal_recurrence() -> Story:
 
 def breast_er_positive() -> Story:
     s = Story("EX-BR-01", "2023-03-06")
-    s.add(
-        0,
-        "patient.enrolled",
+    s.enrol(
         site="breast",
         stage="II",
         time_zone="America/New_York",
         receptors={"er": "positive", "pr": "positive", "her2": "negative"},
         flags=["on_tamoxifen", "uterus_present"],
     )
-    s.add(14, "treatment.started", treatment_id="lumpectomy", modality="surgery")
-    s.add(14, "treatment.completed", treatment_id="lumpectomy", modality="surgery")
-    s.add(40, "treatment.started", treatment_id="rt-1", modality="radiotherapy", role="adjuvant")
-    s.add(80, "treatment.completed", treatment_id="rt-1", modality="radiotherapy")
+    s.treatment(14, 14, "lumpectomy", "surgery")
+    s.treatment(40, 80, "rt-1", "radiotherapy", role="adjuvant")
     s.add(
         85, "treatment.started", treatment_id="tam-1", modality="endocrine", role="adjuvant"
     )  # years of tamoxifen: surveillance goes on
@@ -136,22 +145,18 @@ def breast_er_positive() -> Story:
 
 def hodgkin() -> Story:
     s = Story("EX-HL-01", "2022-09-12")
-    s.add(
-        0,
-        "patient.enrolled",
+    s.enrol(
         site="hodgkin",
         stage="II",
         time_zone="Europe/Madrid",
         language="es",
         flags=["neck_radiation"],
     )
-    s.add(3, "response.assessed", assessment={"system": "lugano", "deauville": 5, "baseline": True})
-    s.add(7, "treatment.started", treatment_id="abvd", modality="chemotherapy")
-    s.add(170, "treatment.completed", treatment_id="abvd", modality="chemotherapy")
-    s.add(
+    s.assessed(3, {"system": "lugano", "deauville": 5, "baseline": True})
+    s.treatment(7, 170, "abvd", "chemotherapy")
+    s.assessed(
         190,
-        "response.assessed",
-        assessment={"system": "lugano", "deauville": 3, "uptake_vs_baseline": "reduced"},
+        {"system": "lugano", "deauville": 3, "uptake_vs_baseline": "reduced"},
     )
     s.add(200, "status.declared", status="complete_remission")
     s.add(380, "visit.completed", item="history_physical")
@@ -160,9 +165,7 @@ def hodgkin() -> Story:
 
 def her2_metastatic() -> Story:
     s = Story("EX-HER2-01", "2023-01-09")
-    s.add(
-        0,
-        "patient.enrolled",
+    s.enrol(
         site="breast",
         stage="IV",
         intent="palliative",
@@ -171,66 +174,53 @@ def her2_metastatic() -> Story:
         receptors={"er": "negative", "her2": "positive"},
     )
     s.add(5, "treatment.started", treatment_id="thp", modality="targeted")
-    s.add(
-        90, "response.assessed", assessment={"system": "ctc", "count": 1, "phenotype": "positive"}
-    )
-    s.add(180, "response.assessed", assessment={"system": "ctc", "count": 0, "phenotype": "dim"})
+    s.assessed(90, {"system": "ctc", "count": 1, "phenotype": "positive"})
+    s.assessed(180, {"system": "ctc", "count": 0, "phenotype": "dim"})
     s.add(185, "treatment.completed", treatment_id="thp", modality="targeted")
     s.add(186, "treatment.started", treatment_id="maint", modality="targeted", role="maintenance")
-    s.add(
-        270, "response.assessed", assessment={"system": "ctc", "count": 1, "phenotype": "negative"}
-    )
+    s.assessed(270, {"system": "ctc", "count": 1, "phenotype": "negative"})
     return s
 
 
 def prostate() -> Story:
     s = Story("EX-PR-01", "2022-05-02")
-    s.add(
-        0,
-        "patient.enrolled",
+    s.enrol(
         site="prostate",
         stage="II",
         time_zone="America/Denver",
         flags=["prostatectomy"],
     )
-    s.add(20, "treatment.started", treatment_id="rp", modality="surgery")
-    s.add(20, "treatment.completed", treatment_id="rp", modality="surgery")
-    s.add(
+    s.treatment(20, 20, "rp", "surgery")
+    s.assessed(
         80,
-        "response.assessed",
-        assessment={"system": "psa", "value_ng_ml": 0.03, "setting": "prostatectomy"},
+        {"system": "psa", "value_ng_ml": 0.03, "setting": "prostatectomy"},
     )
     s.add(81, "lab.resulted", order_id="PSA-1", loinc="2857-1", value=0.03, unit="ng/mL")
     s.add(400, "lab.resulted", order_id="PSA-2", loinc="2857-1", value=0.05, unit="ng/mL")
-    s.add(
+    s.assessed(
         401,
-        "response.assessed",
-        assessment={"system": "psa", "value_ng_ml": 0.05, "setting": "prostatectomy"},
+        {"system": "psa", "value_ng_ml": 0.05, "setting": "prostatectomy"},
     )
     return s
 
 
 def thyroid_with_errors() -> Story:
     s = Story("EX-TH-01", "2023-06-05")
-    s.add(0, "patient.enrolled", site="thyroid", stage="I", time_zone="America/New_York")
-    s.add(10, "treatment.started", treatment_id="tt", modality="surgery")
-    s.add(10, "treatment.completed", treatment_id="tt", modality="surgery")
-    s.add(60, "treatment.started", treatment_id="rai", modality="radioiodine", role="adjuvant")
-    s.add(61, "treatment.completed", treatment_id="rai", modality="radioiodine")
-    s.add(
+    s.enrol(site="thyroid", stage="I", time_zone="America/New_York")
+    s.treatment(10, 10, "tt", "surgery")
+    s.treatment(60, 61, "rai", "radioiodine", role="adjuvant")
+    s.assessed(
         250,
-        "response.assessed",
-        assessment={
+        {
             "system": "ata",
             "imaging": "negative",
             "tg_ng_ml": 0.1,
             "tg_antibodies": "absent",
         },
     )
-    s.add(
+    s.assessed(
         300,
-        "response.assessed",
-        assessment={
+        {
             "system": "ata",
             "imaging": "negative",
             "tg_ng_ml": 0.1,

@@ -120,6 +120,3 @@ class Journal:
                 high = mid
         cut = low * RECORD_SIZE
         return Journal(self.data[:cut] + packed + self.data[cut:], self.names), False
-
-    def name(self, ref: int) -> str:
-        return self.names[ref]

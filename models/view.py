@@ -8,7 +8,6 @@ Times are whole seconds since the Unix epoch (UTC), as in the journal.
 from __future__ import annotations
 
 import functools
-import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -435,7 +434,3 @@ STEPS: dict[int, _Step] = {
     Code.RETRACTED: _unchanged,
     Code.CORRECTED: _unchanged,
 }
-
-
-def float_from_bits(bits: int) -> float:
-    return float(struct.unpack("<d", struct.pack("<q", bits))[0])

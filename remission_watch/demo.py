@@ -131,20 +131,6 @@ def _correction(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def topic_for(event: Event, names: TopicNames) -> str:
-    """The source topic of an event kind (see docs/wire-format.md)."""
-    kind = event.type
-    if kind == "response.assessed":
-        return names.assessments
-    if kind.startswith("scan."):
-        return names.scans
-    if kind == "lab.resulted":
-        return names.labs
-    if kind == "checkin.answered":
-        return names.checkins
-    return names.patients
-
-
 class Demo:
     """Holds the running parts of one demo run."""
 
@@ -301,7 +287,7 @@ async def _simulate(demo: Demo, cohort: Cohort, steps: int, progress: bool) -> i
         enrolled = 0
         while upcoming is not None and upcoming.type == "patient.enrolled":
             await producer.send(
-                topic_for(upcoming, demo.names),
+                demo.names.for_event(upcoming.type),
                 upcoming.model_dump_json().encode(),
                 key=upcoming.patient_id.encode(),
             )
@@ -318,7 +304,7 @@ async def _simulate(demo: Demo, cohort: Cohort, steps: int, progress: bool) -> i
                 now = START + timedelta(days=step * demo.options.step_days)
                 while upcoming is not None and upcoming.recorded_at <= now:
                     await producer.send(
-                        topic_for(upcoming, demo.names),
+                        demo.names.for_event(upcoming.type),
                         upcoming.model_dump_json().encode(),
                         key=upcoming.patient_id.encode(),
                     )

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from models.clocks import Forecast, forecast, to_datetime
+from models.dates import local_date
 from models.events import Event, parse_event
 from models.outputs import Reminder, ReminderCancelled
 from models.protocols import Catalog
@@ -80,7 +81,7 @@ def describe(state: PatientState, plan: Forecast) -> dict[str, Any]:
     def day(seconds: int) -> str | None:
         if not seconds:
             return None
-        return to_datetime(seconds).astimezone(_zone(zone)).date().isoformat()
+        return local_date(to_datetime(seconds), zone).isoformat()
 
     return {
         "patient_id": state.patient_id,
@@ -152,12 +153,6 @@ def _last_response(state: PatientState, day: Any) -> dict[str, Any] | None:
         "detail": evaluation.detail,
         "on": day(at),
     }
-
-
-def _zone(name: str) -> Any:
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(name)
 
 
 def timeline(

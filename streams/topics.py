@@ -67,6 +67,19 @@ class TopicNames:
         """Everything the patient agent reads; all co-partitioned by patient_id."""
         return (*self.events, self.ticks)
 
+    def for_event(self, event_type: str) -> str:
+        """The source topic of an event kind (docs/wire-format.md); facts about the patient
+        as a whole, and corrections and retractions, go to `patients`."""
+        if event_type == "response.assessed":
+            return self.assessments
+        if event_type.startswith("scan."):
+            return self.scans
+        if event_type == "lab.resulted":
+            return self.labs
+        if event_type == "checkin.answered":
+            return self.checkins
+        return self.patients
+
     @property
     def outputs(self) -> tuple[str, ...]:
         return (self.reminders, self.alerts, self.patient_state, self.deadletter)

@@ -64,3 +64,15 @@ def test_a_dead_letter_keeps_the_bytes_and_where_they_came_from() -> None:
 def test_stored_values_round_trip(wake_at: datetime | None) -> None:
     stored = Stored(b'{"state": "with\\nnewlines\n"}', wake_at)
     assert Stored.decode(stored.encode()) == stored
+
+
+def test_each_event_kind_has_its_source_topic() -> None:
+    from streams.topics import TopicNames
+
+    names = TopicNames("rw.")
+    assert names.for_event("response.assessed") == "rw.assessments.v1"
+    assert names.for_event("scan.resulted") == "rw.scans.v1"
+    assert names.for_event("lab.resulted") == "rw.labs.v1"
+    assert names.for_event("checkin.answered") == "rw.checkins.v1"
+    assert names.for_event("patient.enrolled") == "rw.patients.v1"
+    assert names.for_event("event.retracted") == "rw.patients.v1"

@@ -2,40 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
-from models.outputs import Category, Reminder, ReminderCancelled, ReminderKind, reminder_id
+from models.outputs import Reminder, ReminderCancelled
 from notifier.recipient_store import RecipientUpdate, SqlRecipients
 from notifier.recipients import Channel, Consent
 from notifier.settings import NotifierSettings
 from notifier.sinks import HttpSmsSink, SmtpSink
+from tests.adapters.notifier.notifier_factories import reminder as reminder  # shared builder
 
 PHONE = "+1 (555) 201-7788"
 EMAIL = "pat.smith@patmail.test"
 SECRET, TOKEN = "inbound-test-secret-0123456789", "admin-test-token-0123456789"
-
-
-def reminder(
-    patient_id: str = "p-1",
-    item: str = "ct_chest",
-    category: Category = Category.SCAN,
-    kind: ReminderKind = ReminderKind.DUE,
-) -> Reminder:
-    due = date(2027, 3, 20)
-    return Reminder(
-        patient_id=patient_id,
-        reminder_id=reminder_id(patient_id, item, due, kind),
-        item=item,
-        category=category,
-        kind=kind,
-        earliest=due,
-        due=due,
-        overdue=due,
-        reason="surveillance item due",
-        source="test",
-        protocol="test-protocol",
-        emitted_at=datetime.fromisoformat("2027-03-10T12:00:00+00:00"),
-    )
 
 
 def cancellation(of: Reminder) -> ReminderCancelled:

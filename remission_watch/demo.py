@@ -15,24 +15,24 @@ import hmac
 import json
 import tempfile
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
-from models.events import Event, parse_event
+from models.events import Event
 from notifier.admin import ConsentIn, RecipientIn
 from notifier.clock import FakeClock
 from notifier.recipients import Channel
 from notifier.service import NotifierService
 from notifier.settings import DEV_INBOUND_SECRET, NotifierSettings
 from notifier.sinks import HttpSmsSink, SmtpSink, free_port
-from remission_watch.cohort import patient_history
+from remission_watch.demo_cohort import START, Cohort, DemoOptions, Patient, build_cohort
+from remission_watch.demo_report import CARE_TEAM
+from remission_watch.demo_report import report as report_of
 from remission_watch.protocol_files import load_builtin_catalog
 from streams.app import create_app
 from streams.embedded import EmbeddedBroker
@@ -40,95 +40,6 @@ from streams.metrics import StreamsMetrics
 from streams.settings import StreamsSettings
 from streams.ticker import TickPublisher
 from streams.topics import TopicNames, create_topics
-
-START = datetime(2021, 1, 4, 15, 0, tzinfo=UTC)  # a Monday; 10:00 in New York, 07:00 in LA
-CARE_TEAM = "care-team@clinic.example.org"
-
-
-@dataclass(frozen=True)
-class DemoOptions:
-    patients: int = 40
-    years: float = 5.0
-    seed: int = 7
-    step_days: int = 7
-    partitions: int = 4
-
-
-@dataclass
-class Patient:
-    patient_id: str
-    events: list[Event]
-    zone: str
-    language: str
-    phone: str
-    email: str
-    sms_consent: bool
-    email_consent: bool
-
-
-@dataclass
-class Cohort:
-    patients: list[Patient]
-    events: list[Event] = field(default_factory=list)
-
-
-def build_cohort(options: DemoOptions) -> Cohort:
-    """Synthetic patients with opt-outs, late and corrected results and high fear scores."""
-    patients: list[Patient] = []
-    for n in range(options.patients):
-        pid = f"DEMO-{n:04d}"
-        raw = patient_history(pid, options.seed * 7919 + n, START - timedelta(days=200), 24)
-        if n % 7 == 3:  # a lab result later corrected by the lab
-            raw += _correction(raw)
-        if n % 9 == 5 and len(raw) > 12:  # a result that arrives late: recorded weeks after
-            raw[12]["recorded_at"] = raw[-1]["recorded_at"]
-        events = [parse_event(r) for r in raw]
-        enrolled = raw[0]
-        patients.append(
-            Patient(
-                patient_id=pid,
-                events=events,
-                zone=str(enrolled["time_zone"]),
-                language=str(enrolled["language"]),
-                phone=f"+1555{n:07d}",
-                email=f"{pid.lower()}@patients.example.org",
-                sms_consent=n % 5 != 1 and n % 11 != 4,  # a fifth have not agreed to SMS
-                email_consent=n % 13 != 7 and n % 11 != 4,  # some agreed to neither
-            )
-        )
-    # Enrolments first: they and the first results travel on different topics, and a result
-    # read before its patient's enrolment would be dead-lettered as an unknown patient.
-    every = sorted(
-        (e for p in patients for e in p.events),
-        key=lambda e: (e.type != "patient.enrolled", e.recorded_at),
-    )
-    return Cohort(patients, every)
-
-
-def _correction(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    labs = [r for r in raw if r["type"] == "lab.resulted"]
-    if not labs:
-        return []
-    wrong = labs[0]
-    fixed = dict(
-        wrong,
-        event_id=f"{wrong['event_id']}-c",
-        value=round(float(wrong["value"]) / 10, 2),
-        status="corrected",
-    )  # type: ignore[arg-type]
-    at = datetime.fromisoformat(str(wrong["recorded_at"])) + timedelta(days=2)
-    return [
-        {
-            "event_id": f"{wrong['event_id']}-corr",
-            "patient_id": wrong["patient_id"],
-            "type": "event.corrected",
-            "occurred_at": at.isoformat(),
-            "recorded_at": at.isoformat(),
-            "source": "synthetic",
-            "target_event_id": wrong["event_id"],
-            "replacement": fixed,
-        }
-    ]
 
 
 class Demo:
@@ -269,7 +180,7 @@ async def run_demo(options: DemoOptions, progress: bool = True) -> dict[str, Any
             stop.set()
             await asyncio.gather(notifier_task, return_exceptions=True)
             await app.stop()
-        report = _report(demo, cohort, produced, steps, time.monotonic() - began)
+        report = report_of(demo, cohort, produced, steps, time.monotonic() - began)
     return report
 
 
@@ -455,136 +366,3 @@ def _progress(enabled: bool, total: int) -> Any:
         bar.update(task, completed=done, description=f"week of {now:%Y-%m-%d}")
 
     return update
-
-
-def _report(demo: Demo, cohort: Cohort, produced: int, steps: int, wall: float) -> dict[str, Any]:
-    engine = create_engine(demo.notifier.database_url)
-    try:
-        with engine.connect() as conn:
-            statuses = dict(
-                conn.execute(text("select status, count(*) from deliveries group by status")).all()
-            )
-            by_purpose = conn.execute(
-                text(
-                    "select purpose, channel, status, count(*) from deliveries "
-                    "group by purpose, channel, status order by 1, 2, 3"
-                )
-            ).all()
-            decisions = conn.execute(text("select action, reason from audit")).all()
-            alerts = conn.execute(
-                text("select payload from deliveries where purpose = 'care_team_alert'")
-            ).all()
-            sent_ids = conn.execute(
-                text("select reminder_id from deliveries where status = 'sent'")
-            ).all()
-    finally:
-        engine.dispose()
-    why = Counter(
-        (action, _reason_kind(reason))
-        for action, reason in decisions
-        if action in ("deferred", "suppressed", "failed", "cancelled", "sent")
-    )
-    escalated = Counter(json.loads(p)["kind"] for (p,) in alerts if p)
-    emails = demo.smtp.count_by_recipient()
-    care_team_mail = emails.pop(CARE_TEAM, 0)
-    problems = []
-    if len(sent_ids) != len({r for (r,) in sent_ids}):
-        problems.append("a reminder id was sent twice")
-    patient_mail = sum(emails.values())
-    sent_email = sum(
-        n
-        for purpose, channel, status, n in by_purpose
-        if channel == "email" and status == "sent" and purpose != "care_team_alert"
-    )
-    if patient_mail != sent_email:
-        problems.append(f"SMTP sink holds {patient_mail} patient emails, outbox says {sent_email}")
-    registry = demo.metrics.registry
-    return {
-        "simulated": {
-            "from": START.date().isoformat(),
-            "to": demo.clock().date().isoformat(),
-            "weeks": steps,
-            "patients": len(cohort.patients),
-            "events_produced": produced,
-        },
-        "wall_seconds": round(wall, 1),
-        "streams": {
-            "events_applied": int(
-                registry.get_sample_value("rw_streams_events_applied_total") or 0
-            ),
-            "reminders_and_cancellations": int(
-                registry.get_sample_value("rw_streams_reminders_emitted_total") or 0
-            ),
-            "alerts": int(registry.get_sample_value("rw_streams_alerts_emitted_total") or 0),
-            "ticks_settled": int(demo.ticks_settled()),
-        },
-        "deliveries_by_status": statuses,
-        "deliveries": [
-            {"purpose": p, "channel": c, "status": s, "count": n} for p, c, s, n in by_purpose
-        ],
-        "why": [{"decision": a, "reason": r, "count": n} for (a, r), n in why.most_common()],
-        "escalated_to_care_team": dict(escalated),
-        "received": {
-            "patient_emails": patient_mail,
-            "care_team_emails": care_team_mail,
-            "sms": len(demo.sms.posts),
-        },
-        "replies": demo.replies,
-        "problems": problems,
-    }
-
-
-def _reason_kind(reason: str) -> str:
-    """A decision's reason without its instants, ids and counts, so that like groups with like."""
-    words = []
-    for word in reason.replace(",", " ").split():
-        if any(ch.isdigit() for ch in word):
-            break
-        words.append(word)
-    return " ".join(words[:10]) or reason[:60]
-
-
-def print_report(report: dict[str, Any], as_json: bool = False) -> None:
-    if as_json:
-        print(json.dumps(report, indent=2))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    sim, streams = report["simulated"], report["streams"]
-    console.print(
-        f"[bold]Remission Watch demo[/bold]: {sim['patients']} patients, "
-        f"{sim['from']} to {sim['to']} ({sim['weeks']} simulated weeks) "
-        f"in {report['wall_seconds']} s"
-    )
-    console.print(
-        f"streams: {sim['events_produced']} events produced, "
-        f"{streams['events_applied']} applied, {streams['ticks_settled']} ticks "
-        f"settled, {streams['reminders_and_cancellations']} reminders and "
-        f"cancellations, {streams['alerts']} care-team alerts"
-    )
-    table = Table(title="Deliveries")
-    for column in ("purpose", "channel", "status", "count"):
-        table.add_column(column)
-    for row in report["deliveries"]:
-        table.add_row(row["purpose"], row["channel"] or "-", row["status"], str(row["count"]))
-    console.print(table)
-    why = Table(title="Why: every decision the notifier recorded")
-    for column in ("decision", "reason", "count"):
-        why.add_column(column)
-    for row in report["why"]:
-        why.add_row(row["decision"], row["reason"], str(row["count"]))
-    console.print(why)
-    console.print(f"escalated to the care team: {report['escalated_to_care_team']}")
-    r = report["received"]
-    console.print(
-        f"received by the sinks: {r['patient_emails']} patient emails, "
-        f"{r['sms']} SMS, {r['care_team_emails']} care-team emails"
-    )
-    for reply in report["replies"]:
-        console.print(
-            f"  {reply['on']} {reply['patient_id']} texted {reply['text']!r}: {reply['outcome']}"
-        )
-    for problem in report["problems"]:
-        console.print(f"[red]problem:[/red] {problem}")

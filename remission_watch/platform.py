@@ -9,9 +9,10 @@ import logging
 import os
 import signal
 import sys
-from typing import Any
 
-from remission_watch.demo import DemoOptions, print_report, run_demo
+from remission_watch.demo import run_demo
+from remission_watch.demo_cohort import DemoOptions
+from remission_watch.demo_report import print_report
 from remission_watch.logs import configure_logging
 
 
@@ -67,4 +68,4 @@ def _up(_args: argparse.Namespace) -> int:
     return 0
 
 
-__all__: list[Any] = ["register"]
+__all__ = ["register"]

@@ -13,6 +13,7 @@ from urllib.parse import unquote
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
 IPV4 = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2})?")  # a date is not a phone number
 CREDENTIALS = re.compile(r"://[^/@\s]+@")
 GUARDED_LOGGERS = ("apprise",)
 
@@ -20,7 +21,8 @@ GUARDED_LOGGERS = ("apprise",)
 def _phone(match: re.Match[str]) -> str:
     found = match.group(0)
     digits = sum(ch.isdigit() for ch in found)
-    return found if IPV4.fullmatch(found) or digits < 7 else "[phone]"
+    kept = IPV4.fullmatch(found) or ISO_DATE.fullmatch(found) or digits < 7
+    return found if kept else "[phone]"
 
 
 def redact(text: str) -> str:

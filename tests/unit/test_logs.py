@@ -43,3 +43,11 @@ def test_contact_details_are_masked_even_from_third_party_loggers(
     assert "jane.doe@example.org" not in text and "201 7788" not in text
     assert "[email]" in text and "[phone]" in text
     assert len(text.strip().splitlines()) == 2
+
+
+def test_dates_are_not_mistaken_for_phone_numbers(captured: io.StringIO) -> None:
+    logging.getLogger("streams.processor").info("tick 2024-03-11T00:00:00+00:00 on partition 1")
+    logging.getLogger("some.library").info("due 2024-03-11 10:00, call +44 7700 900123")
+    text = captured.getvalue()
+    assert "tick 2024-03-11T00:00:00+00:00" in text and "due 2024-03-11 10:00" in text
+    assert "7700 900123" not in text and "[phone]" in text

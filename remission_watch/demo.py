@@ -61,6 +61,7 @@ class Demo:
             data_dir=workdir / "streams",
             local_timeouts=True,
             fetch_max_wait_ms=20,
+            confirm_changelog_ends=True,
             due_bucket_seconds=86_400,
         )
         self.names = TopicNames(self.streams.topic_prefix)

@@ -33,8 +33,9 @@ async def run_up(stop: asyncio.Event, environ: Mapping[str, str]) -> None:
                 "no RW_ENCRYPTION_KEYS: using the public development key (never in production)"
             )
         streams_overrides = {k: v for k, v in overrides.items() if k != "allow_dev_key"}
-        if "kafka_bootstrap" in overrides:  # embedded: it holds fetches for the whole wait
+        if "kafka_bootstrap" in overrides:  # embedded: see the two settings' descriptions
             streams_overrides["fetch_max_wait_ms"] = 20
+            streams_overrides["confirm_changelog_ends"] = True
             overrides["kafka_fetch_max_wait_ms"] = 20
         streams = StreamsSettings(**streams_overrides)  # type: ignore[arg-type]
         notifier = NotifierSettings(**overrides)  # type: ignore[arg-type]

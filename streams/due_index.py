@@ -9,6 +9,9 @@ Keys: `{p}:clock` holds the partition's latest tick and its scan cursor (a bucke
 Entries never sit in a bucket behind the cursor: the past is filed in the cursor's bucket.
 The clock is written last on a tick, so a redelivered tick finds its work either undone
 (and redoes it; settle repeats nothing) or done.
+
+Buffered (the patient agent's batches), writes are held as decoded values and handed out
+once per key by `drain()`: buckets and clocks apart, for the clocks go last.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import json
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -26,12 +30,32 @@ class Due:
     bucket: int
 
 
-class DueIndex:
-    """Time buckets of wake-up instants over a str -> bytes table."""
+class Readable(Protocol):
+    def get(self, key: str) -> bytes | None: ...
 
-    def __init__(self, table: MutableMapping[str, bytes], bucket_seconds: int) -> None:
+
+Changes = list[tuple[str, bytes | None]]
+
+
+class DueIndex:
+    """Time buckets of wake-up instants over a str -> bytes table.
+
+    Unbuffered, `table` is a mutable mapping written at once; buffered, it is only read, and
+    `drain()` returns the writes.
+    """
+
+    def __init__(
+        self,
+        table: Readable | MutableMapping[str, bytes],
+        bucket_seconds: int,
+        *,
+        buffered: bool = False,
+    ) -> None:
         self.table = table
         self.bucket_seconds = bucket_seconds
+        self.buffered = buffered
+        self._pending: dict[str, dict[str, Any] | None] = {}  # buffered writes, decoded
+        self._read: dict[str, tuple[bytes, dict[str, Any]]] = {}  # last decoding of a value
 
     def bucket(self, instant: datetime) -> int:
         return int(instant.timestamp()) // self.bucket_seconds
@@ -80,6 +104,16 @@ class DueIndex:
         source = None if old is None else self._filed_bucket(partition, old)
         self.refile(partition, patient_id, source, new)
 
+    def ensure(self, partition: int, patient_id: str, wake_at: datetime | None) -> None:
+        """File the patient under `wake_at` if its entry is missing (a write lost to a crash)."""
+        if wake_at is None:
+            return
+        target = self._filed_bucket(partition, wake_at)
+        entries = self._entries(partition, target)
+        if entries.get(patient_id) != wake_at.isoformat():
+            entries[patient_id] = wake_at.isoformat()
+            self._put(partition, target, entries)
+
     def refile(
         self,
         partition: int,
@@ -104,6 +138,20 @@ class DueIndex:
             if entries.pop(patient_id, None) is not None:
                 self._put(partition, source, entries)
 
+    def drain(self) -> tuple[Changes, Changes]:
+        """The buffered writes since the last drain, encoded: (buckets, clocks)."""
+        buckets: Changes = []
+        clocks: Changes = []
+        for key, value in self._pending.items():
+            encoded = None if value is None else _encode(value)
+            if encoded is not None:
+                self._read[key] = (encoded, value)
+            else:
+                self._read.pop(key, None)
+            (clocks if key.endswith(":clock") else buckets).append((key, encoded))
+        self._pending = {}
+        return buckets, clocks
+
     def _filed_bucket(self, partition: int, wake_at: datetime, floor: int | None = None) -> int:
         bucket = self.bucket(wake_at)
         if floor is not None:
@@ -118,19 +166,14 @@ class DueIndex:
         return max(bucket, int(str(cursor)))
 
     def _entries(self, partition: int, bucket: int) -> dict[str, str]:
-        raw = self.table.get(f"{partition}:due:{bucket}")
-        return dict(json.loads(raw)) if raw else {}
+        """The bucket's entries; the caller may change the dict it gets and `_put` it back."""
+        return dict(self._get(f"{partition}:due:{bucket}"))
 
     def _put(self, partition: int, bucket: int, entries: dict[str, str]) -> None:
-        key = f"{partition}:due:{bucket}"
-        if entries:
-            self.table[key] = json.dumps(entries, sort_keys=True).encode()
-        elif key in self.table:
-            del self.table[key]
+        self._set(f"{partition}:due:{bucket}", entries or None)
 
-    def _clock(self, partition: int) -> dict[str, object]:
-        raw = self.table.get(f"{partition}:clock")
-        return dict(json.loads(raw)) if raw else {}
+    def _clock(self, partition: int) -> dict[str, Any]:
+        return self._get(f"{partition}:clock")
 
     def _cursor(self, partition: int) -> int | None:
         cursor = self._clock(partition).get("cursor")
@@ -139,4 +182,35 @@ class DueIndex:
     def _set_clock(self, partition: int, now: str | None, cursor: int) -> None:
         clock = self._clock(partition)
         value = {"now": now if now is not None else clock.get("now"), "cursor": cursor}
-        self.table[f"{partition}:clock"] = json.dumps(value, sort_keys=True).encode()
+        self._set(f"{partition}:clock", value)
+
+    def _get(self, key: str) -> dict[str, Any]:
+        """The decoded value of `key` (read-only for the caller), {} if there is none."""
+        if key in self._pending:
+            return self._pending[key] or {}
+        raw = self.table.get(key)
+        if not raw:
+            return {}
+        seen = self._read.get(key)
+        if seen is not None and seen[0] is raw:
+            return seen[1]
+        value: dict[str, Any] = dict(json.loads(raw))
+        self._read[key] = (raw, value)
+        return value
+
+    def _set(self, key: str, value: dict[str, Any] | None) -> None:
+        if self.buffered:
+            self._pending[key] = value
+            return
+        table: MutableMapping[str, bytes] = self.table  # type: ignore[assignment]
+        if value is None:
+            table.pop(key, None)
+            self._read.pop(key, None)
+        else:
+            encoded = _encode(value)
+            table[key] = encoded
+            self._read[key] = (encoded, value)
+
+
+def _encode(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, sort_keys=True).encode()

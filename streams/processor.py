@@ -1,6 +1,25 @@
-"""What the patient agent does with one record: decode, evolve, settle, store, emit.
+"""What the patient agent does with a batch of records: decode, evolve, settle, store, emit.
 
 No rules live here; `models.state.evolve` and `models.clocks.settle` hold them all.
+
+A batch (Faust's `take_events`) is worked in memory and written once at its end, in the order
+that keeps a crash harmless:
+
+1. the outputs (reminders, cancellations, alerts) are published and acknowledged, so a state
+   that remembers a reminder as emitted can never reach the table without the reminder;
+2. each changed patient is written once (table and snapshot), each changed due-index bucket
+   once;
+3. if the batch held a tick, the producer is flushed and only then are the partitions' clocks
+   written: a clock saying "this tick is done" never outlives the work it stands for.
+
+Faust acknowledges the batch's records after all of this and commits their offsets after a
+flush of the producer. A crash anywhere redelivers the batch; what it finds half written is
+repaired: a patient's event that changes nothing is written again, with its index entry.
+
+Each patient's events in a batch are folded in the order they occurred (any order gives the same
+state) and settled once, before a tick of its partition and at the end of the batch; a patient
+that fails to settle is worked again event by event, so that the one record at fault goes to
+the deadletter topic alone.
 """
 
 from __future__ import annotations
@@ -9,14 +28,14 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from models.clocks import Settlement, settle
-from models.events import Event
+from models.events import Event, EventCorrected, PatientEnrolled
 from models.outputs import CareTeamAlert, Output
 from models.state import PatientState, UnknownPatient, dump_state, evolve, load_state
 from streams.codecs import (
@@ -28,7 +47,7 @@ from streams.codecs import (
     encode_output,
     validation_summary,
 )
-from streams.due_index import Due, DueIndex
+from streams.due_index import DueIndex
 from streams.metrics import StreamsMetrics
 from streams.sink import OutputSink, Record
 from streams.topics import TopicNames
@@ -36,8 +55,63 @@ from streams.topics import TopicNames
 log = logging.getLogger(__name__)
 
 
+class TableStore(Protocol):
+    """A table as the processor uses it: read a key, write a key to a changelog partition."""
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def write(self, partition: int, key: str, value: bytes | None) -> None: ...
+
+
+class MappingStore:
+    """A plain mapping as a table: unit tests and what-if runs (no changelog)."""
+
+    def __init__(self, data: MutableMapping[str, bytes]) -> None:
+        self.data = data
+
+    def get(self, key: str) -> bytes | None:
+        return self.data.get(key)
+
+    def write(self, partition: int, key: str, value: bytes | None) -> None:
+        if value is None:
+            self.data.pop(key, None)
+        else:
+            self.data[key] = value
+
+
+class FaustTableStore:
+    """A Faust table written with an explicit changelog partition.
+
+    `table[key] = value` takes the partition from the event being processed, which a batch of
+    events from several partitions does not have (the DESIGN.md trap "tables cannot be
+    written inside take() batches"). The store and the changelog are what that assignment
+    writes; here they are written directly, with the partition of the record that caused it.
+    """
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self.data = table.data
+
+    def get(self, key: str) -> bytes | None:
+        value: bytes | None = self.data.get(key)
+        return value
+
+    def write(self, partition: int, key: str, value: bytes | None) -> None:
+        if value is None:
+            if key in self.data:
+                del self.data[key]
+            self.table.send_changelog(partition, key, None, value_serializer="raw")
+        else:
+            self.data[key] = value
+            self.table.send_changelog(partition, key, value)
+
+
+def as_store(table: TableStore | MutableMapping[str, bytes]) -> TableStore:
+    return table if hasattr(table, "write") else MappingStore(table)  # type: ignore[arg-type,return-value]
+
+
 class StateCache:
-    """Decoded states by their serialized bytes, so a hot patient is not re-parsed per event.
+    """Decoded states by their serialized bytes, so a hot patient is not re-parsed per batch.
 
     Keyed by the exact bytes stored in the table: the table stays the only truth, and a
     value recovered or written elsewhere simply misses the cache.
@@ -64,21 +138,46 @@ class StateCache:
 
 
 @dataclass(frozen=True)
-class Settled:
-    """One patient's settlement on a tick, before it is stored."""
+class Incoming:
+    """One record as read: its bytes and where it was."""
 
-    due: Due
-    stored: Stored
-    settlement: Settlement
+    value: bytes | None
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass
+class _Patient:
+    """One patient while a batch is worked: as read, as folded so far, and what is pending."""
+
+    partition: int
+    stored: Stored | None  # the table value at the start of the batch
+    loaded: PatientState | None  # its state, decoded
+    state: PatientState | None  # folded and settled so far
+    wake_at: datetime | None  # where the due index files the patient now
+    pending: list[tuple[Event, Incoming]] = field(default_factory=list)  # read, not yet settled
+    settled_state: PatientState | None = None  # the state before the pending events
+    repair: bool = False  # a repeated event: write everything again
+
+
+@dataclass
+class _Batch:
+    patients: dict[str, _Patient] = field(default_factory=dict)
+    outputs: list[Output] = field(default_factory=list)
+    dead: list[tuple[Incoming, str]] = field(default_factory=list)
+    ticked: bool = False
+    applied: int = 0
 
 
 class PatientProcessor:
-    """Applies records to the patients table and the due index, and publishes what came due."""
+    """Applies batches of records to the patients table and the due index, and publishes
+    what came due."""
 
     def __init__(
         self,
-        patients: MutableMapping[str, bytes],
-        clock: MutableMapping[str, bytes],
+        patients: TableStore | MutableMapping[str, bytes],
+        clock: TableStore | MutableMapping[str, bytes],
         *,
         catalog: Any,
         sink: OutputSink,
@@ -86,59 +185,146 @@ class PatientProcessor:
         metrics: StreamsMetrics,
         bucket_seconds: int,
     ) -> None:
-        self.patients = patients
-        self.index = DueIndex(clock, bucket_seconds)
+        self.patients = as_store(patients)
+        self.clock = as_store(clock)
+        self.index = DueIndex(self.clock, bucket_seconds, buffered=True)
         self.catalog = catalog
         self.sink = sink
         self.names = names
         self.metrics = metrics
         self._decoded = StateCache()
+        self.records_handled = 0  # records whose batch is written, dead letters included
 
     async def handle(self, raw: bytes | None, *, topic: str, partition: int, offset: int) -> None:
-        """Process one record; bad input goes to the deadletter topic and never raises."""
-        try:
-            if topic == self.names.ticks:
-                await self.on_tick(decode_tick(raw).now, partition)
-            else:
-                await self.on_event(decode_event(raw), partition)
-        except BadInput as exc:
-            await self.dead_letter(raw, topic, partition, offset, exc.reason)
+        """Process one record (a batch of one); bad input goes to deadletter, never raises."""
+        await self.handle_batch([Incoming(raw, topic, partition, offset)])
 
-    async def on_event(self, event: Event, partition: int) -> None:
-        stored = self._stored(event.patient_id)
-        now = self.index.now(partition) or event.recorded_at
-        try:
-            state = evolve(None if stored is None else self._decoded.load(stored.state), event)
-            settlement = settle(state, now, self.catalog)
-        except UnknownPatient:
-            raise BadInput(f"{event.type} for a patient with no enrolment") from None
-        except ValueError as exc:
-            why = validation_summary(exc) if isinstance(exc, ValidationError) else str(exc)[:200]
-            raise BadInput(f"{event.type} rejected by the fold: {why}") from None
-        except Exception as exc:
-            # A fault in the core must not stop the stream; the record stays replayable.
-            log.exception("%s could not be applied", event.type)
-            raise BadInput(f"{event.type} failed in the core: {type(exc).__name__}") from None
-        await self._emit(settlement.outputs)
-        old_wake = None if stored is None else stored.wake_at
-        await self._store(stored, settlement)
-        self.index.move(partition, event.patient_id, old_wake, settlement.wake_at)
-        self.metrics.events_applied.inc()
+    async def handle_batch(self, records: list[Incoming]) -> None:
+        """Process records in order; bad input goes to the deadletter topic and never raises."""
+        batch = _Batch()
+        for record in records:
+            try:
+                if record.topic == self.names.ticks:
+                    self._tick(batch, decode_tick(record.value).now, record.partition)
+                else:
+                    self._event(batch, decode_event(record.value), record)
+            except BadInput as exc:
+                batch.dead.append((record, exc.reason))
+        for patient_id, patient in batch.patients.items():
+            self._settle_pending(batch, patient_id, patient)
+        await self._commit(batch)
+        self.records_handled += len(records)
 
-    async def on_tick(self, now: datetime, partition: int) -> None:
+    # -- working a batch in memory -----------------------------------------------------------
+
+    def _patient(self, batch: _Batch, patient_id: str, partition: int) -> _Patient:
+        patient = batch.patients.get(patient_id)
+        if patient is None:
+            raw = self.patients.get(patient_id)
+            stored = None if raw is None else Stored.decode(raw)
+            state = None if stored is None else self._decoded.load(stored.state)
+            wake_at = None if stored is None else stored.wake_at
+            patient = _Patient(partition, stored, state, state, wake_at, settled_state=state)
+            batch.patients[patient_id] = patient
+        return patient
+
+    def _event(self, batch: _Batch, event: Event, record: Incoming) -> None:
+        patient = self._patient(batch, event.patient_id, record.partition)
+        patient.pending.append((event, record))
+
+    def _settle_pending(self, batch: _Batch, patient_id: str, patient: _Patient) -> None:
+        """Fold a patient's pending events and settle once; on failure, event by event.
+
+        Enrolments first, then the order the events occurred: any order gives the same state
+        (`evolve` is order-free), this one without re-deriving the journal for a late event
+        and without refusing an event read before its enrolment in the same batch.
+        """
+        if not patient.pending:
+            return
+        pending = sorted(patient.pending, key=_fold_order)
+        patient.pending = []
+        for event, record in pending:
+            try:
+                state = evolve(patient.state, event)
+            except Exception as exc:
+                batch.dead.append((record, _rejection(event, exc)))
+                continue
+            if state is patient.state:
+                # A repeat, or a redelivery after a crash that may have kept only some of the
+                # first delivery's writes (two changelogs and the snapshot are separate
+                # topics): the patient is written again, in full.
+                patient.repair = True
+            patient.state = state
+            patient.pending.append((event, record))
+        if not patient.pending:
+            return
+        tick_now = self.index.now(patient.partition)
+        now = tick_now or max(event.recorded_at for event, _ in patient.pending)
+        try:
+            settlement = settle(patient.state, now, self.catalog)  # type: ignore[arg-type]
+        except Exception:
+            self._one_by_one(batch, patient_id, patient, tick_now)
+            return
+        batch.applied += len(patient.pending)
+        self._settled(batch, patient_id, patient, settlement)
+
+    def _one_by_one(
+        self, batch: _Batch, patient_id: str, patient: _Patient, tick_now: datetime | None
+    ) -> None:
+        """The pending events again from the last settled state, each settled on its own."""
+        pending, patient.pending = patient.pending, []
+        patient.state = patient.settled_state
+        for event, record in pending:
+            try:
+                state = evolve(patient.state, event)
+                settlement = settle(state, tick_now or event.recorded_at, self.catalog)
+            except Exception as exc:
+                batch.dead.append((record, _rejection(event, exc)))
+                continue
+            batch.applied += 1
+            self._settled(batch, patient_id, patient, settlement)
+
+    def _settled(
+        self, batch: _Batch, patient_id: str, patient: _Patient, settlement: Settlement
+    ) -> None:
+        batch.outputs.extend(settlement.outputs)
+        patient.state = patient.settled_state = settlement.state
+        patient.pending.clear()
+        if settlement.wake_at != patient.wake_at:
+            self.index.move(patient.partition, patient_id, patient.wake_at, settlement.wake_at)
+            patient.wake_at = settlement.wake_at
+
+    def _tick(self, batch: _Batch, now: datetime, partition: int) -> None:
         """Settle the partition's patients that are due at `now`; the others are not read."""
         if not self.index.is_new_tick(partition, now):
             return
         started = time.perf_counter()
+        for patient_id, patient in batch.patients.items():
+            if patient.partition == partition:  # events read before the tick come first
+                self._settle_pending(batch, patient_id, patient)
         due = self.index.due(partition, now)
-        settled = [s for d in due if (s := self._settle(d, partition, now))]
-        await self._emit([output for s in settled for output in s.settlement.outputs])
         floor = self.index.bucket(now)
-        for s in settled:
-            await self._store(s.stored, s.settlement)
-            pid = s.due.patient_id
-            self.index.refile(partition, pid, s.due.bucket, s.settlement.wake_at, floor=floor)
+        outputs_before, settled = len(batch.outputs), 0
+        for entry in due:
+            patient = self._patient(batch, entry.patient_id, partition)
+            if patient.state is None:  # an index entry without a patient: nothing to wake
+                self.index.refile(partition, entry.patient_id, entry.bucket, None)
+                continue
+            try:
+                settlement = settle(patient.state, now, self.catalog)
+            except Exception:
+                # A fault in the core for one patient must not stop everyone's reminders.
+                log.exception("settle failed for a patient on a partition tick; skipped")
+                continue
+            settled += 1
+            batch.outputs.extend(settlement.outputs)
+            patient.state = patient.settled_state = settlement.state
+            self.index.refile(
+                partition, entry.patient_id, entry.bucket, settlement.wake_at, floor=floor
+            )
+            patient.wake_at = settlement.wake_at
         self.index.record_tick(partition, now)
+        batch.ticked = True
         elapsed = time.perf_counter() - started
         self.metrics.tick_seconds.observe(elapsed)
         log.info(
@@ -146,38 +332,49 @@ class PatientProcessor:
             now.isoformat(),
             partition,
             len(due),
-            len(settled),
-            sum(len(s.settlement.outputs) for s in settled),
+            settled,
+            len(batch.outputs) - outputs_before,
             elapsed,
         )
 
-    def _settle(self, due: Due, partition: int, now: datetime) -> Settled | None:
-        stored = self._stored(due.patient_id)
-        if stored is None:  # an index entry without a patient: nothing to wake
-            self.index.refile(partition, due.patient_id, due.bucket, None)
-            return None
-        try:
-            settlement = settle(self._decoded.load(stored.state), now, self.catalog)
-        except Exception:
-            # A fault in the core for one patient must not stop everyone's reminders.
-            log.exception("settle failed for a patient on partition tick; skipped")
-            return None
-        return Settled(due, stored, settlement)
+    # -- writing a batch ---------------------------------------------------------------------
 
-    def _stored(self, patient_id: str) -> Stored | None:
-        raw = self.patients.get(patient_id)
-        return None if raw is None else Stored.decode(raw)
+    async def _commit(self, batch: _Batch) -> None:
+        await self._emit(batch.outputs)
+        for patient_id, patient in batch.patients.items():
+            await self._store(patient_id, patient)
+        for record, reason in batch.dead:
+            await self.dead_letter(
+                record.value, record.topic, record.partition, record.offset, reason
+            )
+        buckets, clocks = self.index.drain()
+        for key, value in buckets:
+            self.clock.write(_key_partition(key), key, value)
+        if clocks and batch.ticked:
+            await self.sink.flush()  # a tick's clock reaches the broker after its work
+        for key, value in clocks:
+            self.clock.write(_key_partition(key), key, value)
+        self.metrics.events_applied.inc(batch.applied)
 
-    async def _store(self, before: Stored | None, settlement: Settlement) -> None:
-        """Write the state back (and snapshot it) when it or its wake-up instant changed."""
-        state: PatientState = settlement.state
-        after = Stored(dump_state(state), settlement.wake_at)
-        self._decoded.remember(after.state, state)
-        if after == before:
+    async def _store(self, patient_id: str, patient: _Patient) -> None:
+        """Write the patient back (and snapshot it) if its state or wake-up instant changed,
+        or everything again after a repeated event."""
+        state = patient.state
+        if state is None:
             return
-        self.patients[state.patient_id] = after.encode()
-        if before is None or after.state != before.state:
-            snapshot = Record(self.names.patient_state, state.patient_id, after.state)
+        before = patient.stored
+        if patient.repair:
+            self.index.ensure(patient.partition, patient_id, patient.wake_at)
+        elif state is patient.loaded and before is not None and before.wake_at == patient.wake_at:
+            return
+        dumped = before.state if state is patient.loaded and before else dump_state(state)
+        after = Stored(dumped, patient.wake_at)
+        self._decoded.remember(after.state, state)
+        if after == before and not patient.repair:
+            return
+        self.patients.write(patient.partition, patient_id, after.encode())
+        if patient.repair or before is None or after.state != before.state:
+            snapshot = Record(self.names.patient_state, patient_id, after.state)
             await self.sink.publish_soon(snapshot)
 
     async def _emit(self, outputs: list[Output]) -> None:
@@ -206,3 +403,29 @@ class PatientProcessor:
         )
         await self.sink.publish_soon(Record(self.names.deadletter, None, value))
         self.metrics.dead_lettered.labels(topic=topic).inc()
+
+
+def _rejection(event: Event, exc: Exception) -> str:
+    """Why the core refused an event, without echoing its values."""
+    if isinstance(exc, UnknownPatient):
+        return f"{event.type} for a patient with no enrolment"
+    if isinstance(exc, ValidationError):
+        return f"{event.type} rejected by the fold: {validation_summary(exc)}"
+    if isinstance(exc, ValueError):
+        return f"{event.type} rejected by the fold: {str(exc)[:200]}"
+    # A fault in the core must not stop the stream; the record stays replayable.
+    log.error("%s could not be applied", event.type, exc_info=exc)
+    return f"{event.type} failed in the core: {type(exc).__name__}"
+
+
+def _fold_order(item: tuple[Event, Incoming]) -> tuple[bool, datetime]:
+    event = item[0]
+    enrols = isinstance(event, PatientEnrolled) or (
+        isinstance(event, EventCorrected) and isinstance(event.replacement, PatientEnrolled)
+    )
+    return (not enrols, event.occurred_at)
+
+
+def _key_partition(key: str) -> int:
+    """Due-index keys start with their partition (see streams.due_index)."""
+    return int(key.split(":", 1)[0])

@@ -21,6 +21,14 @@ class StreamsSettings(BaseSettings):
     store: str = "memory://"  # memory:// recovers from the changelog on start
     tick_interval: float = Field(default=60.0, gt=0)  # seconds between wall-clock ticks
     due_bucket_seconds: int = Field(default=3600, ge=1)  # width of a due-index bucket
+    batch_records: int = Field(
+        default=500, ge=1, description="Most records the patient agent works as one batch."
+    )
+    batch_seconds: float = Field(
+        default=0.05,
+        gt=0,
+        description="Longest wait (s) for a batch to fill; bounds the latency a batch adds.",
+    )
     local_timeouts: bool = True  # short group-join timeouts for the embedded broker and tests
     fetch_max_wait_ms: int | None = Field(
         default=None,
@@ -29,7 +37,12 @@ class StreamsSettings(BaseSettings):
         "as soon as data arrives, the embedded tansu broker holds it for the whole wait: "
         "embedded runs use about 20.",
     )
-    one_record_per_batch: bool = False  # see DESIGN.md: tansu ListOffsets and multi-record batches
+    confirm_changelog_ends: bool = Field(
+        default=False,
+        description="Table recovery reads past the end offset the broker reports, to the last "
+        "record. Needed on the embedded tansu broker, whose ListOffsets(latest) under-reports; "
+        "harmless but unneeded on Kafka.",
+    )
     compact_state_topic: bool = True  # production: rw.patient-state.v1 is cleanup.policy=compact
     metrics_port: int | None = None  # prometheus /metrics on this port when set
     metrics_host: str = "127.0.0.1"

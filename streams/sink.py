@@ -25,11 +25,15 @@ class OutputSink(Protocol):
     async def publish_soon(self, record: Record) -> None:
         """Send a record; delivery is confirmed before the source offset is committed."""
 
+    async def flush(self) -> None:
+        """Return once everything sent so far, table writes included, is acknowledged."""
+
 
 class FaustSink:
     """Publishes through the app's producer to the output topics."""
 
     def __init__(self, app: faust.App, names: TopicNames) -> None:
+        self._app = app
         self._topics = {
             name: app.topic(name, key_type=str, value_type=bytes, value_serializer="raw")
             for name in names.outputs
@@ -43,6 +47,9 @@ class FaustSink:
         # Faust flushes the producer before it commits an offset (at_least_once).
         await self._send(record)
 
+    async def flush(self) -> None:
+        await self._app.producer.flush()
+
     async def _send(self, record: Record) -> asyncio.Future[object]:
         topic = self._topics[record.topic]
         return await topic.send(key=record.key, value=record.value, key_serializer="raw")
@@ -53,12 +60,16 @@ class MemorySink:
     """Keeps what would be published, in order; for unit tests and what-if runs."""
 
     records: list[Record] = field(default_factory=list)
+    flushes: int = 0
 
     async def publish(self, records: list[Record]) -> None:
         self.records.extend(records)
 
     async def publish_soon(self, record: Record) -> None:
         self.records.append(record)
+
+    async def flush(self) -> None:
+        self.flushes += 1
 
     def on(self, topic: str) -> list[Record]:
         return [r for r in self.records if r.topic == topic]

@@ -53,14 +53,31 @@ async def _measure_lag(app: Any, metrics: StreamsMetrics, stop: asyncio.Event) -
             log.debug("consumer lag not measured this round", exc_info=True)
 
 
+def task_stacks() -> str:
+    """Every asyncio task of this loop with the chain of awaits it is parked in."""
+    lines = []
+    for task in asyncio.all_tasks():
+        lines.append(f"task {task.get_name()}:")
+        awaiting: Any = task.get_coro()
+        while awaiting is not None:
+            frame = getattr(awaiting, "cr_frame", None) or getattr(awaiting, "ag_frame", None)
+            if frame is not None:
+                code = frame.f_code
+                lines.append(f"  {code.co_filename}:{frame.f_lineno} in {code.co_name}")
+            awaiting = getattr(awaiting, "cr_await", None) or getattr(awaiting, "ag_await", None)
+    return "\n".join(lines)
+
+
 def run_worker(settings: StreamsSettings, catalog: Any) -> int:
-    """The blocking entry point of `remission-watch worker`; SIGINT/SIGTERM stop it cleanly."""
+    """The blocking entry point of `remission-watch worker`; SIGINT/SIGTERM stop it cleanly,
+    SIGUSR1 logs where every task is waiting (for a worker that seems stuck)."""
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGUSR1, lambda: log.warning("tasks:\n%s", task_stacks()))
         await serve(settings, catalog, stop)
 
     asyncio.run(main())

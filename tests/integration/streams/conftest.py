@@ -38,7 +38,7 @@ def protocols_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(kafka_bootstrap: str, tmp_path: Path) -> StreamsSettings:
-    """Topics and a consumer group of this test's own, one record per producer batch."""
+    """Topics and a consumer group of this test's own, table recovery confirms changelog ends."""
     n = next(_ids)
     return StreamsSettings(
         kafka_bootstrap=kafka_bootstrap,
@@ -46,7 +46,7 @@ def settings(kafka_bootstrap: str, tmp_path: Path) -> StreamsSettings:
         app_id=f"it-streams-{n}",
         partitions=2,
         data_dir=tmp_path / "streams",
-        one_record_per_batch=True,
+        confirm_changelog_ends=True,
         loglevel="warning",
     )
 

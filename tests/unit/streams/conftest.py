@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -88,8 +90,10 @@ EventFactory = Callable[..., bytes]
 class AgentDriver:
     """Delivers records to an agent under test_context as if read from a topic partition."""
 
-    def __init__(self, agent: Any) -> None:
+    def __init__(self, agent: Any, processor: Any) -> None:
         self.agent = agent
+        self.processor = processor
+        self.sent = 0
         self._original = agent.to_message
         self._route: tuple[str, int] = ("", 0)
         agent.to_message = self._to_message
@@ -102,5 +106,10 @@ class AgentDriver:
         return message
 
     async def send(self, topic: str, value: bytes | None, partition: int = 0) -> None:
+        """Deliver one record and return once the agent's batch holding it is written."""
         self._route = (topic, partition)
-        await self.agent.put(value, partition=partition)
+        await self.agent.put(value, partition=partition, wait=False)
+        self.sent += 1
+        async with asyncio.timeout(10):
+            while self.processor.records_handled < self.sent:
+                await asyncio.sleep(0.005)

@@ -52,7 +52,7 @@ async def harness(catalog: Catalog) -> AsyncIterator[Harness]:
     app.finalize()
     try:
         async with app.agents["patient"].test_context() as agent:
-            yield Harness(app, sink, AgentDriver(agent))
+            yield Harness(app, sink, AgentDriver(agent, app.streams_processor))  # type: ignore[attr-defined]
     finally:
         # The consumer's thread was created but never started, so nothing closes its loop.
         app.consumer._thread.thread_loop.close()
@@ -69,15 +69,18 @@ async def tick(h: Harness, days: int, partition: int = 0) -> None:
 
 async def test_events_fold_into_the_table_with_a_snapshot_per_change(harness: Harness) -> None:
     await feed(harness, treated("p1"))
-    await feed(harness, treated("p1")[:1])  # a redelivered enrolment changes nothing
+    first = harness.stored("p1")
+    await feed(harness, treated("p1")[:1])  # a redelivered enrolment changes nothing...
 
     stored = harness.stored("p1")
     assert stored is not None
+    assert stored == first
     assert load_state(stored.state).event_count == 3
     assert stored.wake_at is not None
     snapshots = harness.sink.on(NAMES.patient_state)
-    assert [s.key for s in snapshots] == ["p1"] * 3
-    assert snapshots[-1].value == stored.state
+    # ...but writes the same snapshot again, in case a crash lost the first one
+    assert [s.key for s in snapshots] == ["p1"] * 4
+    assert snapshots[-1].value == snapshots[-2].value == stored.state
 
 
 async def test_a_tick_emits_what_is_due_once_per_reminder_id(harness: Harness) -> None:
@@ -142,6 +145,47 @@ async def test_due_index_keys_carry_the_partition(harness: Harness) -> None:
     assert {r.patient_id for r in harness.reminders()} == {"p-one"}
     await tick(harness, 70, partition=0)
     assert {r.patient_id for r in harness.reminders()} == {"p-one", "p-zero"}
+
+
+async def test_a_redelivery_restores_a_due_index_entry_lost_in_a_crash(harness: Harness) -> None:
+    """A crash can keep an event's patients write and lose its due-index write (two topics);
+    the redelivered event changes no state but files the patient again."""
+    await feed(harness, treated("p1"))
+    clock = harness.app.tables["clock"]
+    buckets = [k for k in clock.keys() if ":due:" in k]
+    assert buckets
+    for key in buckets:  # the index write never reached the broker
+        del clock.data[key]
+
+    await feed(harness, treated("p1")[-1:])  # redelivered after the restart
+    await tick(harness, 70)
+
+    assert [r.patient_id for r in harness.reminders()] == ["p1"]
+
+
+async def test_a_tick_is_recorded_done_only_after_its_writes_are_flushed(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await feed(harness, treated("p1"))
+    order: list[str] = []
+    processor = harness.app.streams_processor  # type: ignore[attr-defined]
+    real_write, real_flush = processor.clock.write, harness.sink.flush
+
+    def write(partition, key, value):  # type: ignore[no-untyped-def]
+        order.append("clock" if key.endswith(":clock") else "bucket")
+        real_write(partition, key, value)
+
+    async def flush() -> None:
+        order.append("flush")
+        await real_flush()
+
+    monkeypatch.setattr(processor.clock, "write", write)
+    monkeypatch.setattr(harness.sink, "flush", flush)
+    await tick(harness, 70)
+
+    assert "bucket" in order  # the patient was re-filed
+    assert order.index("flush") > max(i for i, w in enumerate(order) if w == "bucket")
+    assert order[-1] == "clock" and order.count("flush") == 1
 
 
 async def test_bad_input_is_dead_lettered_and_the_stream_goes_on(harness: Harness) -> None:

@@ -1,0 +1,114 @@
+"""The processor's batches: what a batch changes against record-by-record, and what it must not."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+import streams.processor
+from models.outputs import Reminder, ReminderCancelled, parse_output
+from models.protocols import Catalog
+from models.state import load_state
+from streams.codecs import Stored, encode_tick
+from streams.metrics import StreamsMetrics
+from streams.processor import Incoming, PatientProcessor
+from streams.settings import StreamsSettings
+from streams.sink import MemorySink
+from streams.topics import TopicNames
+from tests.unit.streams.conftest import T0, event, treated
+
+NAMES = TopicNames()
+
+
+def processor(catalog: Catalog) -> tuple[PatientProcessor, dict[str, bytes], MemorySink]:
+    patients: dict[str, bytes] = {}
+    sink = MemorySink()
+    made = PatientProcessor(
+        patients,
+        {},
+        catalog=catalog,
+        sink=sink,
+        names=NAMES,
+        metrics=StreamsMetrics(),
+        bucket_seconds=StreamsSettings().due_bucket_seconds,
+    )
+    return made, patients, sink
+
+
+def records(raws: list[bytes], topic: str = NAMES.patients, partition: int = 0) -> list[Incoming]:
+    return [Incoming(raw, topic, partition, offset) for offset, raw in enumerate(raws)]
+
+
+def tick(days: int, partition: int = 0) -> Incoming:
+    return Incoming(encode_tick(T0 + timedelta(days=days)), NAMES.ticks, partition, 0)
+
+
+def state_of(patients: dict[str, bytes], patient_id: str):  # type: ignore[no-untyped-def]
+    return load_state(Stored.decode(patients[patient_id]).state)
+
+
+async def test_a_batch_ends_in_the_state_record_by_record_gives(catalog: Catalog) -> None:
+    history = [*treated("p1"), event("p1", "p1-v", "visit.completed", T0 + timedelta(days=95))]
+    one_by_one, singly, _ = processor(catalog)
+    for record in records(history):
+        await one_by_one.handle_batch([record])
+    batched, together, sink = processor(catalog)
+    await batched.handle_batch(records(list(reversed(history))))  # any order, one batch
+
+    assert state_of(together, "p1") == state_of(singly, "p1")
+    assert Stored.decode(together["p1"]).wake_at == Stored.decode(singly["p1"]).wake_at
+    assert [r.key for r in sink.on(NAMES.patient_state)] == ["p1"]  # one snapshot per batch
+
+
+async def test_an_event_before_its_enrolment_in_the_same_batch_is_applied(
+    catalog: Catalog,
+) -> None:
+    enrolment, *rest = treated("p1")
+    made, patients, sink = processor(catalog)
+    await made.handle_batch(records([*rest, enrolment]))  # read out of order
+
+    assert state_of(patients, "p1").event_count == 3
+    assert sink.on(NAMES.deadletter) == []
+
+
+async def test_a_reminder_due_and_satisfied_within_one_batch_is_never_sent(
+    catalog: Catalog,
+) -> None:
+    made, _, sink = processor(catalog)
+    await made.handle_batch(records(treated("p1")))
+    visit = event("p1", "p1-v", "visit.completed", T0 + timedelta(days=118))
+    await made.handle_batch([tick(120), *records([visit])])
+
+    outputs = [parse_output(r.value) for r in sink.on(NAMES.reminders)]
+    # The tick settles the partition before the visit is read: the reminder goes out, and
+    # the visit in the same batch cancels it. Sent separately, the same would happen.
+    assert [type(o) for o in outputs] == [Reminder, ReminderCancelled]
+
+    made, _, sink = processor(catalog)
+    await made.handle_batch(records(treated("p1")))
+    await made.handle_batch([*records([visit]), tick(120)])  # the visit read first
+    assert [parse_output(r.value) for r in sink.on(NAMES.reminders)] == []
+
+
+async def test_a_fault_settling_a_batch_dead_letters_only_the_record_at_fault(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = streams.processor.settle
+
+    def fragile(state, now, catalog):  # type: ignore[no-untyped-def]
+        if state.patient_id == "p1" and state.event_count > 3:  # the bad event is the 4th
+            raise RuntimeError("a fault in the core")
+        return real(state, now, catalog)
+
+    monkeypatch.setattr(streams.processor, "settle", fragile)
+    made, patients, sink = processor(catalog)
+    bad = event("p1", "p1-bad", "visit.completed", T0 + timedelta(days=40))
+    await made.handle_batch(records([*treated("p1"), bad, *treated("p2")]))
+
+    letters = [json.loads(r.value) for r in sink.on(NAMES.deadletter)]
+    assert [(d["offset"], d["reason"]) for d in letters] == [
+        (3, "visit.completed failed in the core: RuntimeError")
+    ]
+    assert state_of(patients, "p1").event_count == 3 and state_of(patients, "p2").event_count == 3

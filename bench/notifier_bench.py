@@ -3,6 +3,8 @@
 Default run (PostgreSQL at RW_BENCH_PG_URL or 127.0.0.1:5432, a real aiosmtpd SMTP sink):
   outbox_inserts_per_s        SqlOutbox.record of reminders in batches (one batch = one poll)
   email_deliveries_per_s      outbox -> policy -> render -> Apprise -> SMTP sink -> marked sent
+  email_cpu_ms_per_message    CPU (user + system) of this process per e-mail in that run: less
+                              noisy than the rate on a shared machine (the sink is another process)
   duplicates_under_redelivery every reminder recorded again and dispatched again; must be 0
 `--crash` also runs the crash test: the notifier as a subprocess on the embedded broker,
 1,000 reminders, SIGKILL mid-burst, restart, then count what the SMTP sink received.
@@ -14,6 +16,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -170,9 +173,11 @@ async def bench_email(
     )
     items = reminders(total, prefix="mail")
     outbox.record(items, datetime.now(UTC))
+    cpu_before = _cpu_seconds()
     started = time.perf_counter()
     while await dispatcher.dispatch_once():
         pass
+    cpu = _cpu_seconds() - cpu_before
     while len(sink.recipients()) < total and time.perf_counter() - started < 120:
         await asyncio.sleep(0.01)
     elapsed = time.perf_counter() - started
@@ -187,9 +192,15 @@ async def bench_email(
     return {
         "email_deliveries": total,
         "email_deliveries_per_s": round(len(sink.recipients()) / elapsed, 1),
+        "email_cpu_ms_per_message": round(1000 * cpu / total, 2),
         "emails_received": len(sink.recipients()),
         "duplicates_under_redelivery": sum(counts.values()) - len(counts),
     }
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def crash_test(total: int, kill_after: int) -> dict[str, object]:

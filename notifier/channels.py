@@ -15,6 +15,7 @@ import apprise
 from models.templates import Message
 from notifier.recipients import Channel
 from notifier.redaction import guard_third_party_loggers
+from notifier.smtp_hostname import announce_local_hostname_once
 
 SAMPLE_ADDRESS = {Channel.EMAIL: "probe@example.org", Channel.SMS: "+15550100"}
 
@@ -82,6 +83,62 @@ def with_address(url: str, address: str) -> str:
     return urlunsplit(parts._replace(path=path))
 
 
+class _Target:
+    """One configured Apprise URL and how to build its plugin for one address.
+
+    Parsing an Apprise URL costs more CPU than the rest of building a plugin; for e-mail
+    (`mailto://`, `mailtos://`) the URL is parsed once, with a placeholder where the patient's
+    address goes, and each send builds the plugin from those parsed arguments with the address
+    put in its place: the same plugin `Apprise.instantiate` would build from the full URL
+    (checked at start-up by comparing both for a sample address). Any other scheme, or an
+    e-mail URL where that check fails, is parsed per send as before."""
+
+    PLACEHOLDER = "rw-address-placeholder@invalid.example"
+
+    def __init__(self, name: Channel, url: str, asset: apprise.AppriseAsset) -> None:
+        self.name, self.url, self.asset = name, url, asset
+        self._plugin_class: type[Any] | None = None
+        self._arguments: dict[str, Any] = {}
+        self._slot: int | None = None  # where the address goes in the parsed `targets`
+        if name is not Channel.CARE_TEAM and urlsplit(url).scheme in ("mailto", "mailtos"):
+            self._parse_once()
+
+    def _parse_once(self) -> None:
+        if "{to}" in self.url:
+            return
+        probe = apprise.Apprise.instantiate(
+            with_address(self.url, SAMPLE_ADDRESS[self.name]), asset=self.asset
+        )
+        if probe is None:
+            return
+        cls = type(probe)
+        parsed = cls.parse_url(with_address(self.url, self.PLACEHOLDER).replace("/#", "/%23"))
+        targets = parsed.get("targets") if parsed else None
+        if not isinstance(targets, list) or targets.count(self.PLACEHOLDER) != 1:
+            return
+        self._plugin_class, self._arguments = cls, parsed
+        self._slot = targets.index(self.PLACEHOLDER)
+        built = self.plugin(SAMPLE_ADDRESS[self.name])
+        if built is None or built.url(privacy=False) != probe.url(privacy=False):
+            self._plugin_class, self._slot = None, None  # not equivalent here: parse per send
+
+    def plugin(self, address: str | None) -> Any:
+        """A fresh plugin for `address` (None: the URL as configured), or None if invalid."""
+        if self._plugin_class is None or address is None:
+            target = with_address(self.url, address) if address else self.url
+            return apprise.Apprise.instantiate(target, asset=self.asset)
+        assert self._slot is not None
+        arguments = dict(self._arguments, asset=self.asset, tag=set())
+        targets = list(arguments["targets"])
+        targets[self._slot] = address
+        arguments["targets"] = targets
+        try:
+            plugin = self._plugin_class(**arguments)
+        except Exception:  # as Apprise.instantiate does: an unusable plugin is None
+            return None
+        return plugin if plugin.enabled else None
+
+
 class AppriseChannel:
     """Sends through Apprise URLs. One fresh plugin per send, throttle off, so a bounded pool
     of threads gives real concurrency instead of one message per `request_rate_per_sec`.
@@ -89,7 +146,10 @@ class AppriseChannel:
     No deadline (`service_timeout=0`, no `notify(timeout=...)`): with one, Apprise hands every
     call to its shared, process-wide pool of min(32, CPUs + 4) threads, which would serialise
     our pool behind it. Socket timeouts come from the URL (`cto`, `rto`); the outbox lease
-    covers a send that hangs anyway."""
+    covers a send that hangs anyway.
+
+    Each sending thread keeps one `Apprise` object and loads the send's plugin into it (building
+    an `Apprise` costs a locale look-up); e-mail URLs are parsed once (see `_Target`)."""
 
     def __init__(self, name: Channel, urls: list[str]) -> None:
         if not urls:
@@ -99,32 +159,44 @@ class AppriseChannel:
         self.asset = apprise.AppriseAsset(service_timeout=0)
         guard_third_party_loggers()
         load_apprise_plugins()
+        announce_local_hostname_once()
         for index, url in enumerate(self.urls):
             probe = url if name is Channel.CARE_TEAM else with_address(url, SAMPLE_ADDRESS[name])
             if apprise.Apprise.instantiate(probe) is None:
                 raise ValueError(f"{name}: Apprise URL #{index + 1} is not valid")
+        self._targets = [_Target(name, url, self.asset) for url in self.urls]
+        self._local = threading.local()
 
     def send(self, address: str | None, message: Message) -> ChannelResult:
         if self.name is not Channel.CARE_TEAM and not address:
             return ChannelResult(self.name, (ServiceResult("none", "NO_ADDRESS", 0),))
-        results = tuple(self._send_one(url, address, message) for url in self.urls)
+        results = tuple(self._send_one(target, address, message) for target in self._targets)
         return ChannelResult(self.name, results)
 
-    def _send_one(self, url: str, address: str | None, message: Message) -> ServiceResult:
+    def _apprise(self) -> apprise.Apprise:
+        notifier: apprise.Apprise | None = getattr(self._local, "apprise", None)
+        if notifier is None:
+            notifier = self._local.apprise = apprise.Apprise(asset=self.asset)
+        return notifier
+
+    def _send_one(self, target: _Target, address: str | None, message: Message) -> ServiceResult:
         started = time.monotonic()
         try:
-            target = with_address(url, address) if address else url
-            plugin = apprise.Apprise.instantiate(target, asset=self.asset)
+            plugin = target.plugin(address)
             if plugin is None:
                 return ServiceResult("invalid-url", "ERROR", 0)
             plugin.request_rate_per_sec = 0  # our pool bounds the rate; see docs/notifier.md
-            notifier = apprise.Apprise(asset=self.asset)
+            notifier = self._apprise()
+            notifier.clear()
             notifier.add(plugin)
-            result = notifier.notify(
-                body=message.body,
-                title="" if self.name is Channel.SMS else message.subject,  # no title in a text
-                body_format=apprise.NotifyFormat.TEXT,
-            )
+            try:
+                result = notifier.notify(
+                    body=message.body,
+                    title="" if self.name is Channel.SMS else message.subject,  # no title in a text
+                    body_format=apprise.NotifyFormat.TEXT,
+                )
+            finally:
+                notifier.clear()  # the plugin holds the address: keep no reference to it
         except Exception as exc:  # Apprise should not raise; if it does, keep the address out
             return ServiceResult("apprise", f"ERROR:{type(exc).__name__}", 1)
         services = list(result)

@@ -7,12 +7,15 @@ import contextlib
 import json
 import logging
 import os
+import queue
 import secrets
+import threading
+import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import count
 from typing import Any
 
@@ -29,6 +32,7 @@ from notifier.recipients import Channel, Recipient
 
 log = logging.getLogger(__name__)
 CAP_HISTORY = timedelta(days=8)  # covers the longest cap window (a local week) across DST
+LOAD_CHUNK = 100  # patients whose contacts and SMS history are read in one go
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,66 @@ class DispatchConfig:
     batch: int = 200
     concurrency: int = 16
     lease: timedelta = timedelta(minutes=5)
+    write_batch: int = 100  # outcomes written in one transaction, at most
+    write_wait: float = 0.02  # seconds an outcome may wait for others before it is written
     alert_respond_within: timedelta = timedelta(days=2)
+
+
+Finished = tuple[Claimed, Finish, datetime]
+Patient = tuple[list[Claimed], Recipient | None, list[datetime]]  # rows, contacts, SMS history
+
+
+class ResultWriter:
+    """Writes one round's finished deliveries in batches, so that the sending threads never wait
+    for the database and a transaction carries many rows instead of one.
+
+    Sending threads `add` outcomes; `run` (in its own thread) writes whatever has been handed
+    over (`SqlOutbox.finish_many`: one transaction) once `max_batch` rows are waiting or the
+    oldest has waited `max_wait` seconds, and everything left once `close` is called. A row is
+    thus recorded at most `max_wait` plus one write after its send returned; a crash in that
+    gap leaves it in `sending`, to be re-sent when its lease runs out (the duplicate window,
+    docs/notifier.md)."""
+
+    def __init__(
+        self, write: Callable[[list[Finished]], None], max_batch: int, max_wait: float
+    ) -> None:
+        self._write, self.max_batch, self.max_wait = write, max_batch, max_wait
+        self._ready = threading.Condition()
+        self._pending: list[Finished] = []
+        self._closed = False
+
+    def add(self, item: Finished) -> None:
+        with self._ready:
+            if not self._closed:
+                self._pending.append(item)
+                if len(self._pending) == 1 or len(self._pending) >= self.max_batch:
+                    self._ready.notify()
+                return
+        self._write([item])  # the round was cancelled under a sending thread: write it now
+
+    def close(self) -> None:
+        with self._ready:
+            self._closed = True
+            self._ready.notify()
+
+    def run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._pending and not self._closed:
+                    self._ready.wait()
+                if not self._pending:
+                    return  # closed and everything written
+                deadline = time.monotonic() + self.max_wait
+                while len(self._pending) < self.max_batch and not self._closed:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._ready.wait(left)
+                batch, self._pending = self._pending, []
+            try:
+                self._write(batch)
+            except Exception:
+                log.exception("recording %d results failed; their leases will expire", len(batch))
 
 
 class Dispatcher:
@@ -56,16 +119,54 @@ class Dispatcher:
         self.renderer, self.channels, self.clock = renderer, dict(channels), clock
         self.config = config or DispatchConfig()
         self._pool = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="rw-send")
+        self._helpers: set[threading.Thread] = set()  # each round's writer and contacts reader
         self._worker = f"{os.uname().nodename}-{os.getpid()}-{secrets.token_hex(3)}"
         self._claims = count(1)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        for thread in list(self._helpers):
+            thread.join()
+
+    def _spawn(self, name: str, work: Callable[[], None]) -> asyncio.Future[None]:
+        """Run `work` in a thread of its own (not a pool: a round's writer and reader must never
+        queue behind other rounds' threads); the future completes when it returns."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def settle(error: BaseException | None) -> None:
+            if done.done():
+                return
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
+
+        def target() -> None:
+            error: BaseException | None = None
+            try:
+                work()
+            except BaseException as exc:  # handed to the awaiting round
+                error = exc
+            finally:
+                self._helpers.discard(thread)
+            with contextlib.suppress(RuntimeError):  # the loop may be gone at shutdown
+                loop.call_soon_threadsafe(settle, error)
+
+        thread = threading.Thread(target=target, name=f"rw-{name}")
+        self._helpers.add(thread)
+        thread.start()
+        return done
 
     def _finish(self, row: Claimed, outcome: Finish, now: Any) -> None:
-        self.outbox.finish(row, outcome, now)
+        """Record an outcome at once (not through the round's batch)."""
+        self._write([(row, outcome, now)])
+
+    def _write(self, batch: list[Finished]) -> None:
+        self.outbox.finish_many(batch)
         if self.metrics is not None:
-            self.metrics.deliveries.labels(outcome.status, row.purpose).inc()
+            for row, outcome, _ in batch:
+                self.metrics.deliveries.labels(outcome.status, row.purpose).inc()
 
     async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
         while not stop.is_set():
@@ -91,38 +192,69 @@ class Dispatcher:
         )
         if not claimed:
             return 0
-        patients = {c.patient_id for c in claimed}
-        recipients, history = await loop.run_in_executor(
-            self._pool,
-            lambda: (
-                self.recipients.get_many(patients),
-                self.outbox.sms_sent_since(patients, now - CAP_HISTORY),
-            ),
-        )
         by_patient: dict[str, list[Claimed]] = defaultdict(list)
         for item in claimed:
             by_patient[item.patient_id].append(item)
-        await asyncio.gather(
-            *(
-                loop.run_in_executor(
-                    self._pool, self._deliver_all, rows, recipients.get(pid), history[pid]
-                )
-                for pid, rows in by_patient.items()
+        patients = list(by_patient)
+        threads = min(self.config.concurrency, len(patients))
+        # One patient's rows go to one thread, in order; a thread takes the next patient when it
+        # is done with one. Contacts and SMS history are read in chunks: sending starts once the
+        # first chunk is read, the rest is read meanwhile. Outcomes are written in batches by
+        # this round's ResultWriter, all of them before the round returns.
+        work: queue.SimpleQueue[Patient | None] = queue.SimpleQueue()
+        results = ResultWriter(self._write, self.config.write_batch, self.config.write_wait)
+
+        def load(chunk: list[str]) -> None:
+            recipients = self.recipients.get_many(chunk)
+            history = self.outbox.sms_sent_since(chunk, now - CAP_HISTORY)
+            for pid in chunk:
+                work.put((by_patient[pid], recipients.get(pid), history[pid]))
+
+        def load_rest() -> None:
+            try:
+                for start in range(threads, len(patients), LOAD_CHUNK):
+                    load(patients[start : start + LOAD_CHUNK])
+            finally:
+                for _ in range(threads):
+                    work.put(None)
+
+        def drain() -> None:
+            while (patient := work.get()) is not None:
+                self._deliver_all(*patient, results.add)
+
+        await loop.run_in_executor(self._pool, load, patients[:threads])
+        writer = self._spawn("record", results.run)
+        try:
+            await asyncio.gather(
+                self._spawn("read", load_rest),
+                *(loop.run_in_executor(self._pool, drain) for _ in range(threads)),
             )
-        )
+        finally:
+            results.close()
+            await writer
         return len(claimed)
 
     def _deliver_all(
-        self, rows: list[Claimed], recipient: Recipient | None, sent: list[Any]
+        self,
+        rows: list[Claimed],
+        recipient: Recipient | None,
+        sent: list[Any],
+        finish: Callable[[Finished], None],
     ) -> None:
         # One patient's deliveries in order, in one thread: the SMS caps see each send.
         for row in rows:
             try:
-                self._deliver(row, recipient, sent)
+                self._deliver(row, recipient, sent, finish)
             except Exception:
                 log.exception("delivery %s failed unexpectedly; lease will expire", row.reminder_id)
 
-    def _deliver(self, row: Claimed, recipient: Recipient | None, sent: list[Any]) -> None:
+    def _deliver(
+        self,
+        row: Claimed,
+        recipient: Recipient | None,
+        sent: list[Any],
+        finish: Callable[[Finished], None],
+    ) -> None:
         now = self.clock()
         if row.was_stale:
             self.outbox.audit(
@@ -133,18 +265,23 @@ class Dispatcher:
                 now,
             )
         if row.payload is None:
-            self._finish(row, Finish("suppressed", "nothing to send: no payload"), now)
+            finish((row, Finish("suppressed", "nothing to send: no payload"), now))
             return
         decision = self.policy.decide(row.purpose, recipient, now, sent)  # type: ignore[arg-type]
         if isinstance(decision, Defer):
-            self._finish(row, Finish("deferred", decision.reason, decision.until), now)
+            finish((row, Finish("deferred", decision.reason, decision.until), now))
         elif isinstance(decision, Suppress):
-            self._finish(row, Finish("suppressed", decision.reason), now)
+            finish((row, Finish("suppressed", decision.reason), now))
         else:
-            self._send(row, recipient, decision, sent)
+            self._send(row, recipient, decision, sent, finish)
 
     def _send(
-        self, row: Claimed, recipient: Recipient | None, decision: Send, sent: list[Any]
+        self,
+        row: Claimed,
+        recipient: Recipient | None,
+        decision: Send,
+        sent: list[Any],
+        finish: Callable[[Finished], None],
     ) -> None:
         results: list[dict[str, Any]] = []
         for channel in decision.channels:
@@ -165,11 +302,11 @@ class Dispatcher:
                     body=message.body,
                     provider_result=results,
                 )
-                self._finish(row, outcome, now)
+                finish((row, outcome, now))
                 if channel is Channel.SMS and row.purpose == "reminder":
                     sent.append(now)
                 return
-        self._failed(row, results, decision.channels[-1])
+        self._failed(row, results, decision.channels[-1], finish)
 
     def _channel_send(
         self, channel: Channel, address: str | None, message: Message
@@ -179,10 +316,17 @@ class Dispatcher:
             return ChannelResult(channel, (ServiceResult("none", "NOT_CONFIGURED", 0),))
         return sender.send(address, message)
 
-    def _failed(self, row: Claimed, results: list[dict[str, Any]], last: Channel) -> None:
+    def _failed(
+        self,
+        row: Claimed,
+        results: list[dict[str, Any]],
+        last: Channel,
+        finish: Callable[[Finished], None],
+    ) -> None:
         now = self.clock()
         verdict = self.policy.after_failure(row.attempts + 1, now)
         if isinstance(verdict, GiveUp):
+            # written at once, so that the trail shows "failed" before the alert it raises
             self._finish(
                 row,
                 Finish(
@@ -196,17 +340,19 @@ class Dispatcher:
             )
             self._raise_failure_alert(row, verdict.reason)
             return
-        self._finish(
-            row,
-            Finish(
-                "retrying",
-                verdict.reason,
-                verdict.at,
-                attempted=True,
-                channel=last.value,
-                provider_result=results,
-            ),
-            now,
+        finish(
+            (
+                row,
+                Finish(
+                    "retrying",
+                    verdict.reason,
+                    verdict.at,
+                    attempted=True,
+                    channel=last.value,
+                    provider_result=results,
+                ),
+                now,
+            )
         )
 
     def _raise_failure_alert(self, row: Claimed, reason: str) -> None:

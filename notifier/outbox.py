@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, func, or_, select, update
 
 from models.outputs import CareTeamAlert, Reminder, ReminderCancelled
 from notifier.database import insert_for
@@ -60,6 +61,7 @@ class Outbox(Protocol):
         self, now: datetime, limit: int, attempt_id: str, lease: timedelta
     ) -> list[Claimed]: ...
     def finish(self, claimed: Claimed, outcome: Finish, now: datetime) -> bool: ...
+    def finish_many(self, finished: Sequence[tuple[Claimed, Finish, datetime]]) -> list[bool]: ...
     def sms_sent_since(
         self, patient_ids: Iterable[str], since: datetime
     ) -> dict[str, list[datetime]]: ...
@@ -228,44 +230,44 @@ class SqlOutbox:
 
     def finish(self, claimed: Claimed, outcome: Finish, now: datetime) -> bool:
         """Apply `outcome` if this worker still holds the lease; audit it in the same txn."""
-        table = DeliveryRow.__table__
-        values: dict[str, Any] = {
-            "status": outcome.status,
-            "status_reason": outcome.reason,
-            "updated_at": now,
-            "lease_until": None,
-            "attempts": claimed.attempts + (1 if outcome.attempted else 0),
-        }
-        if outcome.next_attempt_at is not None:
-            values["next_attempt_at"] = outcome.next_attempt_at
-        if outcome.status == "sent":
-            values["sent_at"] = now
-        for name in ("channel", "subject", "body"):
-            if getattr(outcome, name) is not None:
-                values[name] = getattr(outcome, name)
-        if outcome.provider_result is not None:
-            values["provider_result"] = json.dumps(list(outcome.provider_result))
-        action = outcome.status if outcome.status in FINAL else "deferred"
+        return self.finish_many([(claimed, outcome, now)])[0]
+
+    def finish_many(self, finished: Sequence[tuple[Claimed, Finish, datetime]]) -> list[bool]:
+        """`finish` for many deliveries in one transaction: one guarded UPDATE per row, sent as
+        one batch, and one INSERT for the audit rows. Returns, per row, whether it was applied
+        (False: the lease is no longer this worker's, as with `finish`)."""
+        if not finished:
+            return []
+        params = [_finish_params(claimed, outcome, now) for claimed, outcome, now in finished]
         with self.engine.begin() as conn:
-            changed = conn.execute(
-                update(table)
-                .where(
-                    table.c.id == claimed.id,
-                    table.c.attempt_id == claimed.attempt_id,
-                    table.c.status == "sending",
+            changed = conn.execute(_finish_statement(), params).rowcount
+            if changed == len(finished):
+                applied = [True] * len(finished)
+            else:  # some lease was lost (a rare, slow send): see which rows took the outcome
+                table = DeliveryRow.__table__
+                query = select(table.c.id, table.c.attempt_id, table.c.status).where(
+                    table.c.id.in_([claimed.id for claimed, _, _ in finished])
                 )
-                .values(**values)
-            ).rowcount
-            if changed:
-                conn.execute(
-                    AuditRow.__table__.insert(),
-                    [
-                        audit_values(
-                            now, claimed.patient_id, claimed.reminder_id, action, outcome.reason
-                        )
-                    ],
+                now_held = {row.id: (row.attempt_id, row.status) for row in conn.execute(query)}
+                applied = [
+                    now_held.get(claimed.id, (None, None))[0] == claimed.attempt_id
+                    and now_held[claimed.id][1] != "sending"
+                    for claimed, _, _ in finished
+                ]
+            audits = [
+                audit_values(
+                    now,
+                    claimed.patient_id,
+                    claimed.reminder_id,
+                    outcome.status if outcome.status in FINAL else "deferred",
+                    outcome.reason,
                 )
-        return bool(changed)
+                for (claimed, outcome, now), done in zip(finished, applied, strict=True)
+                if done
+            ]
+            if audits:
+                conn.execute(AuditRow.__table__.insert(), audits)
+        return applied
 
     def sms_sent_since(
         self, patient_ids: Iterable[str], since: datetime
@@ -312,6 +314,58 @@ class SqlOutbox:
                 AuditRow.__table__.insert(),
                 [audit_values(now, patient_id, reminder_id, action, reason)],
             )
+
+
+@functools.cache
+def _finish_statement() -> Any:
+    """The guarded UPDATE of `finish`, built once: the same statement for every outcome (a field
+    the outcome leaves unset keeps its value), so a batch of them goes out as one executemany."""
+    table = DeliveryRow.__table__
+
+    def keep(name: str) -> Any:
+        return func.coalesce(bindparam(f"new_{name}", type_=table.c[name].type), table.c[name])
+
+    return (
+        update(table)
+        .where(
+            table.c.id == bindparam("held_id"),
+            table.c.attempt_id == bindparam("held_attempt_id"),
+            table.c.status == "sending",
+        )
+        .values(
+            status=bindparam("new_status"),
+            status_reason=bindparam("new_status_reason"),
+            updated_at=bindparam("new_updated_at", type_=table.c.updated_at.type),
+            lease_until=None,
+            attempts=bindparam("new_attempts"),
+            next_attempt_at=keep("next_attempt_at"),
+            sent_at=keep("sent_at"),
+            channel=keep("channel"),
+            subject=keep("subject"),
+            body=keep("body"),
+            provider_result=keep("provider_result"),
+        )
+    )
+
+
+def _finish_params(claimed: Claimed, outcome: Finish, now: datetime) -> dict[str, Any]:
+    provider_result = outcome.provider_result
+    return {
+        "held_id": claimed.id,
+        "held_attempt_id": claimed.attempt_id,
+        "new_status": outcome.status,
+        "new_status_reason": outcome.reason,
+        "new_updated_at": now,
+        "new_attempts": claimed.attempts + (1 if outcome.attempted else 0),
+        "new_next_attempt_at": outcome.next_attempt_at,
+        "new_sent_at": now if outcome.status == "sent" else None,
+        "new_channel": outcome.channel,
+        "new_subject": outcome.subject,
+        "new_body": outcome.body,
+        "new_provider_result": (
+            None if provider_result is None else json.dumps(list(provider_result))
+        ),
+    }
 
 
 def delivery_values(

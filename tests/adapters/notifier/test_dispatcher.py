@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,10 +14,11 @@ from sqlalchemy import Engine
 
 from models.outputs import Category, ReminderKind
 from models.templates import MessageContext
+from notifier import dispatcher as dispatcher_module
 from notifier.channels import FakeChannel
 from notifier.clock import FakeClock
 from notifier.crypto import ContactCipher
-from notifier.dispatcher import DispatchConfig, Dispatcher
+from notifier.dispatcher import DispatchConfig, Dispatcher, ResultWriter
 from notifier.messages import MessageRenderer
 from notifier.outbox import SqlOutbox
 from notifier.policy import DeliveryPolicy, PolicyConfig
@@ -164,3 +168,57 @@ async def test_many_patients_in_one_round(rig: Rig) -> None:
     rig.outbox.record([reminder(patient_id=f"q-{n}") for n in range(30)], rig.clock())
     assert await rig.dispatcher.dispatch_once() == 30
     assert len(rig.sms.sent) == 30
+
+
+async def test_contacts_are_read_in_chunks_while_sending(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dispatcher_module, "LOAD_CHUNK", 7)
+    for n in range(40):
+        enrol(rig.recipients, rig.clock(), patient_id=f"c-{n}", phone=f"+1555400{n:04d}")
+    rig.outbox.record([reminder(patient_id=f"c-{n}") for n in range(40)], rig.clock())
+    assert await rig.dispatcher.dispatch_once() == 40
+    assert sorted(address for address, _ in rig.sms.sent) == sorted(
+        f"+1555400{n:04d}" for n in range(40)
+    )
+    assert {rig.row(f"c-{n}").status for n in range(40)} == {"sent"}
+
+
+def test_result_writer_batches_and_writes_everything_before_it_returns() -> None:
+    batches: list[list[Any]] = []
+    writer = ResultWriter(batches.append, max_batch=3, max_wait=10.0)
+    thread = threading.Thread(target=writer.run)
+    thread.start()
+    for n in range(3):  # a full batch is written without waiting for max_wait
+        writer.add(n)  # type: ignore[arg-type]
+    deadline = time.monotonic() + 5
+    while not batches and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert batches == [[0, 1, 2]]
+    writer.add(3)  # type: ignore[arg-type]
+    writer.close()  # the rest is written at once, then run() returns
+    thread.join(timeout=5)
+    assert not thread.is_alive() and batches == [[0, 1, 2], [3]]
+    writer.add(4)  # type: ignore[arg-type]  # after the round: written by the caller itself
+    assert batches[-1] == [4]
+
+
+def test_result_writer_survives_a_failing_write(caplog: pytest.LogCaptureFixture) -> None:
+    written: list[list[Any]] = []
+
+    def write(batch: list[Any]) -> None:
+        if batch == ["bad"]:
+            raise RuntimeError("database down")
+        written.append(batch)
+
+    writer = ResultWriter(write, max_batch=1, max_wait=0.0)
+    thread = threading.Thread(target=writer.run)
+    thread.start()
+    writer.add("bad")  # type: ignore[arg-type]
+    deadline = time.monotonic() + 5
+    while "recording 1 results failed" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.01)
+    writer.add("good")  # type: ignore[arg-type]
+    writer.close()
+    thread.join(timeout=5)
+    assert written == [["good"]] and "recording 1 results failed" in caplog.text

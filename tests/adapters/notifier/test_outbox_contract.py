@@ -144,3 +144,36 @@ def test_alerts_are_recorded_by_alert_id(engine: Engine, clock: FakeClock) -> No
     assert outbox.record([alert, alert], clock()).recorded == [alert.alert_id]
     (claimed,) = outbox.claim_due(clock(), 5, "w", LEASE)
     assert claimed.purpose == "care_team_alert"
+
+
+def test_finish_many_applies_each_row_like_finish(engine: Engine, clock: FakeClock) -> None:
+    outbox = SqlOutbox(engine)
+    outbox.record([reminder(item=f"i_{n}") for n in range(4)], clock())
+    dead = outbox.claim_due(clock(), 4, "w-dead", LEASE)
+    clock.advance(LEASE + timedelta(seconds=1))
+    (stolen,) = outbox.claim_due(clock(), 1, "w-2", LEASE)  # one lease taken over
+    later = clock() + timedelta(hours=1)
+    outcomes = [
+        Finish("sent", "ok", attempted=True, channel="email", subject="s", body="b"),
+        Finish("deferred", "quiet hours", later),
+        Finish("retrying", "retry in 1 min", later, attempted=True, channel="sms"),
+        Finish("suppressed", "no consent"),
+    ]
+    applied = outbox.finish_many([(row, o, clock()) for row, o in zip(dead, outcomes, strict=True)])
+    assert applied == [row.id != stolen.id for row in dead]
+    rows = {d.id: d for d in outbox.deliveries_for("p-1")}
+    trail = [a for a in outbox.audit_for("p-1") if a.action != "recorded"]
+    assert len(trail) == 3  # no audit line for the row whose lease was lost
+    for row, outcome, done in zip(dead, outcomes, applied, strict=True):
+        stored = rows[row.id]
+        if not done:
+            assert stored.status == "sending" and stored.attempt_id == "w-2"
+            continue
+        assert stored.status == outcome.status and stored.status_reason == outcome.reason
+        assert stored.lease_until is None
+        assert stored.attempts == (1 if outcome.attempted else 0)
+        assert stored.channel == outcome.channel and stored.body == outcome.body
+        assert (stored.sent_at is not None) == (outcome.status == "sent")
+        if outcome.next_attempt_at is not None:
+            assert stored.next_attempt_at == outcome.next_attempt_at
+    assert outbox.finish_many([]) == []

@@ -71,11 +71,14 @@ class DueIndex:
         return last is None or now > last
 
     def due(self, partition: int, now: datetime) -> list[Due]:
-        """Patients of `partition` whose wake-up instant is at or before `now`, oldest first.
+        """Entries of `partition` whose wake-up instant is at or before `now`, oldest first.
 
         Reads the buckets from the cursor to `now`'s: the cost grows with the time passed and
         the patients waking in it, not with the patients in the table. Empty for a tick that
         is not later than the last one recorded (redelivered or out of order).
+
+        An entry may be stale (the patient moved on, see `move`): the caller compares it with
+        the wake-up instant stored with the patient, and drops it with `refile(..., None)`.
         """
         if not self.is_new_tick(partition, now):
             return []
@@ -98,11 +101,15 @@ class DueIndex:
     def move(
         self, partition: int, patient_id: str, old: datetime | None, new: datetime | None
     ) -> None:
-        """Re-file a patient whose wake-up instant changed from `old` to `new` after an event."""
-        if old == new:
+        """File a patient whose wake-up instant changed from `old` to `new` after an event.
+
+        The entry under `old` is left behind, stale: removing it would cost a second write
+        for every move, and a tick that meets it drops it (the patient's own record says when
+        it wakes; see `due`). Only when both fall in one bucket is the entry replaced.
+        """
+        if old == new or new is None:
             return
-        source = None if old is None else self._filed_bucket(partition, old)
-        self.refile(partition, patient_id, source, new)
+        self.refile(partition, patient_id, None, new)
 
     def ensure(self, partition: int, patient_id: str, wake_at: datetime | None) -> None:
         """File the patient under `wake_at` if its entry is missing (a write lost to a crash)."""

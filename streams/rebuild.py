@@ -39,10 +39,14 @@ async def read_all(
     """Every record of `topics`, from the beginning to the end, without joining a group.
 
     The end is where the end offsets say *and* nothing new arrived for `idle` seconds: some
-    brokers (tansu) under-report the latest offset when a batch holds several records.
+    brokers (tansu) under-report the latest offset. Fetches wait at most 50 ms, so an idle
+    spell is several empty fetches, not one fetch still parked at the broker.
     """
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=50,
     )
     await consumer.start()
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from typing import Any
@@ -26,6 +27,7 @@ async def serve(settings: StreamsSettings, catalog: Any, stop: asyncio.Event) ->
         server = metrics.serve(settings.metrics_port, settings.metrics_host)
     await app.start()
     log.info("patient agent started on %s", settings.kafka_bootstrap)
+    _on_sigusr1(lambda: log.warning("state:\n%s\n%s", consumer_state(app), task_stacks()))
     lag = asyncio.create_task(_measure_lag(app, metrics, stop), name="lag")
     try:
         await stop.wait()
@@ -68,16 +70,42 @@ def task_stacks() -> str:
     return "\n".join(lines)
 
 
+def consumer_state(app: Any) -> str:
+    """Per assigned partition: position, committed offset, paused or not (diagnostics)."""
+    try:
+        consumer = app.consumer
+        kafka = consumer._thread._ensure_consumer()
+        assignment = kafka._subscription.subscription.assignment
+        active = consumer._active_partitions
+        lines = [f"flow active {app.flow_control.is_active()}"]
+        for tp in sorted(assignment.tps):
+            state = assignment.state_value(tp)
+            lines.append(
+                f"  {tp.topic}[{tp.partition}] position {state.position} "
+                f"highwater {state.highwater} paused {state.paused} "
+                f"committed {consumer._committed_offset.get(tp)} "
+                f"active {active is None or tp in active}"
+            )
+        return "\n".join(lines)
+    except Exception as exc:  # diagnostics must never take the worker down
+        return f"consumer state unavailable: {exc!r}"
+
+
+def _on_sigusr1(report: Any) -> None:
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not main thread
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, report)
+
+
 def run_worker(settings: StreamsSettings, catalog: Any) -> int:
     """The blocking entry point of `remission-watch worker`; SIGINT/SIGTERM stop it cleanly,
-    SIGUSR1 logs where every task is waiting (for a worker that seems stuck)."""
+    SIGUSR1 logs the consumer's partitions and where every task waits (a worker that seems
+    stuck)."""
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        loop.add_signal_handler(signal.SIGUSR1, lambda: log.warning("tasks:\n%s", task_stacks()))
         await serve(settings, catalog, stop)
 
     asyncio.run(main())

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import count
+from types import SimpleNamespace
 
 import faust
 import pytest
@@ -27,11 +29,25 @@ NAMES = TopicNames("rw.")
 _ids = count()
 
 
+class ChangelogRecorder:
+    """Stands in for the producer the table writes go to: keeps them, acknowledges at once."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, bytes | None, bytes | None, int | None]] = []
+
+    async def send(self, topic, key, value, partition, timestamp, headers):  # type: ignore[no-untyped-def]
+        self.records.append((topic, key, value, partition))
+        done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        done.set_result(SimpleNamespace(offset=len(self.records) - 1))
+        return done
+
+
 @dataclass
 class Harness:
     app: faust.App
     sink: MemorySink
     driver: AgentDriver
+    changelog: ChangelogRecorder
 
     def stored(self, patient_id: str) -> Stored | None:
         raw = self.app.tables["patients"].get(patient_id)
@@ -50,9 +66,12 @@ async def harness(catalog: Catalog) -> AsyncIterator[Harness]:
     sink = MemorySink()
     app = create_app(settings, catalog, sink=sink)
     app.finalize()
+    changelog = ChangelogRecorder()
+    app.producer.send = changelog.send  # type: ignore[method-assign]  # no broker here
     try:
         async with app.agents["patient"].test_context() as agent:
-            yield Harness(app, sink, AgentDriver(agent, app.streams_processor))  # type: ignore[attr-defined]
+            driver = AgentDriver(agent, app.streams_processor)  # type: ignore[attr-defined]
+            yield Harness(app, sink, driver, changelog)
     finally:
         # The consumer's thread was created but never started, so nothing closes its loop.
         app.consumer._thread.thread_loop.close()
@@ -152,7 +171,7 @@ async def test_a_redelivery_restores_a_due_index_entry_lost_in_a_crash(harness: 
     the redelivered event changes no state but files the patient again."""
     await feed(harness, treated("p1"))
     clock = harness.app.tables["clock"]
-    buckets = [k for k in clock.keys() if ":due:" in k]
+    buckets = [k for k in clock if ":due:" in k]
     assert buckets
     for key in buckets:  # the index write never reached the broker
         del clock.data[key]
@@ -171,9 +190,9 @@ async def test_a_tick_is_recorded_done_only_after_its_writes_are_flushed(
     processor = harness.app.streams_processor  # type: ignore[attr-defined]
     real_write, real_flush = processor.clock.write, harness.sink.flush
 
-    def write(partition, key, value):  # type: ignore[no-untyped-def]
+    async def write(partition, key, value):  # type: ignore[no-untyped-def]
         order.append("clock" if key.endswith(":clock") else "bucket")
-        real_write(partition, key, value)
+        await real_write(partition, key, value)
 
     async def flush() -> None:
         order.append("flush")
@@ -186,6 +205,18 @@ async def test_a_tick_is_recorded_done_only_after_its_writes_are_flushed(
     assert "bucket" in order  # the patient was re-filed
     assert order.index("flush") > max(i for i, w in enumerate(order) if w == "bucket")
     assert order[-1] == "clock" and order.count("flush") == 1
+
+
+async def test_table_writes_go_to_the_changelog_partition_of_their_record(
+    harness: Harness,
+) -> None:
+    await feed(harness, treated("p-one"), partition=1)
+    patients = [r for r in harness.changelog.records if r[0].endswith("-patients-changelog")]
+    clock = [r for r in harness.changelog.records if r[0].endswith("-clock-changelog")]
+
+    assert {(key, partition) for _, key, _, partition in patients} == {(b'"p-one"', 1)}
+    assert patients[-1][2] == harness.app.tables["patients"]["p-one"]  # the value as stored
+    assert clock and {partition for *_, partition in clock} == {1}
 
 
 async def test_bad_input_is_dead_lettered_and_the_stream_goes_on(harness: Harness) -> None:

@@ -112,3 +112,30 @@ async def test_a_fault_settling_a_batch_dead_letters_only_the_record_at_fault(
         (3, "visit.completed failed in the core: RuntimeError")
     ]
     assert state_of(patients, "p1").event_count == 3 and state_of(patients, "p2").event_count == 3
+
+
+async def test_a_tick_settles_a_moved_patient_once_and_drops_its_stale_entry(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made, _, _ = processor(catalog)
+    await made.handle_batch(records(treated("p1")))
+    first_wake = Stored.decode(made.patients.get("p1") or b"").wake_at
+    visit = event("p1", "p1-v", "visit.completed", T0 + timedelta(days=60))
+    await made.handle_batch(records([visit], partition=0))
+    moved = Stored.decode(made.patients.get("p1") or b"").wake_at
+    assert first_wake is not None and moved is not None and moved > first_wake
+
+    settled: list[str] = []
+    real = streams.processor.settle
+
+    def counting(state, now, catalog):  # type: ignore[no-untyped-def]
+        settled.append(state.patient_id)
+        return real(state, now, catalog)
+
+    monkeypatch.setattr(streams.processor, "settle", counting)
+    days_after_both = (moved - T0).days + 1
+    await made.handle_batch([tick(days_after_both)])
+
+    assert settled == ["p1"]
+    woken = made.index.due(0, moved + timedelta(days=400))
+    assert all(d.wake_at != first_wake for d in woken)  # the stale entry was dropped

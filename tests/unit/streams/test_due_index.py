@@ -63,7 +63,25 @@ def test_an_event_moves_a_patient_filed_before_the_first_tick() -> None:
     index.move(0, "b", None, T + 5 * HOUR)
     index.record_tick(0, T + 3 * HOUR)
     index.move(0, "b", T + 5 * HOUR, T + 4 * HOUR)
-    assert [d.patient_id for d in index.due(0, T + 6 * HOUR)] == ["b"]
+    # The entry under the old instant stays, stale, for the tick's caller to drop
+    due = [(d.patient_id, d.wake_at) for d in index.due(0, T + 6 * HOUR)]
+    assert due == [("b", T + 4 * HOUR), ("b", T + 5 * HOUR)]
+
+
+def test_a_move_writes_one_bucket_and_a_stale_entry_is_dropped_by_refile() -> None:
+    table: dict[str, bytes] = {}
+    index = DueIndex(table, 3600)
+    index.move(0, "a", None, T + 10 * HOUR)
+    index.record_tick(0, T)
+    before = dict(table)
+    index.move(0, "a", T + 10 * HOUR, T + 20 * HOUR)
+    assert [k for k in table if table[k] != before.get(k)] == [
+        f"0:due:{index.bucket(T + 20 * HOUR)}"
+    ]
+
+    stale, current = index.due(0, T + 21 * HOUR)
+    index.refile(0, "a", stale.bucket, None)
+    assert [d.wake_at for d in index.due(0, T + 21 * HOUR)] == [current.wake_at]
 
 
 def test_a_tick_reads_the_buckets_passed_not_the_patients_waiting() -> None:

@@ -18,15 +18,12 @@ from models.outputs import Reminder, parse_output
 from models.protocols import Catalog
 from models.state import PatientState, load_state
 from streams.codecs import Stored, encode_tick
-from streams.metrics import StreamsMetrics
-from streams.processor import PatientProcessor
 from streams.rebuild import changelog_key, read_all, rebuild
 from streams.settings import StreamsSettings
-from streams.sink import MemorySink
 from streams.ticker import TickPublisher
 from streams.topics import TopicNames, changelog_topics, create_topics
 from tests.integration.streams.conftest import collect, produce
-from tests.unit.streams.conftest import T0, treated
+from tests.unit.streams.conftest import T0, memory_processor, treated
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -37,17 +34,7 @@ TICKS = [T0 + timedelta(days=d) for d in (70, 130, 200, 300, 400, 520, 640, 800)
 async def uninterrupted(catalog: Catalog) -> tuple[dict[str, PatientState], set[str]]:
     """The same records through the same processor, in memory and never killed."""
     names = TopicNames()
-    patients: dict[str, bytes] = {}
-    sink = MemorySink()
-    processor = PatientProcessor(
-        patients,
-        {},
-        catalog=catalog,
-        sink=sink,
-        names=names,
-        metrics=StreamsMetrics(),
-        bucket_seconds=StreamsSettings().due_bucket_seconds,
-    )
+    processor, patients, sink = memory_processor(catalog, names)
     for pid in PATIENTS:
         for raw in treated(pid):
             await processor.handle(raw, topic=names.patients, partition=0, offset=0)

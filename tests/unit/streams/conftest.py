@@ -6,11 +6,17 @@ import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
+import streams.processor
 from models.protocols import Catalog
+from streams.metrics import StreamsMetrics
+from streams.processor import PatientProcessor
+from streams.settings import StreamsSettings
+from streams.sink import MemorySink
+from streams.topics import TopicNames
 
 PROTOCOL = """
 id: test-breast
@@ -112,3 +118,38 @@ class AgentDriver:
         async with asyncio.timeout(10):
             while self.processor.records_handled < self.sent:
                 await asyncio.sleep(0.005)
+
+
+def memory_processor(catalog: Catalog, names: TopicNames | None = None) -> MemoryRun:
+    """A processor over plain dicts and a MemorySink: no Faust, no broker."""
+    patients: dict[str, bytes] = {}
+    sink = MemorySink()
+    processor = PatientProcessor(
+        patients,
+        {},
+        catalog=catalog,
+        sink=sink,
+        names=names or TopicNames(),
+        metrics=StreamsMetrics(),
+        bucket_seconds=StreamsSettings().due_bucket_seconds,
+    )
+    return MemoryRun(processor, patients, sink)
+
+
+class MemoryRun(NamedTuple):
+    processor: PatientProcessor
+    patients: dict[str, bytes]
+    sink: MemorySink
+
+
+def count_settles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Patient ids in the order the processor settles them, from now on."""
+    settled: list[str] = []
+    real = streams.processor.settle
+
+    def counting(state, now, catalog):  # type: ignore[no-untyped-def]
+        settled.append(state.patient_id)
+        return real(state, now, catalog)
+
+    monkeypatch.setattr(streams.processor, "settle", counting)
+    return settled

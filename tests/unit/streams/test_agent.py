@@ -14,7 +14,6 @@ from types import SimpleNamespace
 import faust
 import pytest
 
-import streams.processor
 from models.outputs import Reminder, ReminderCancelled, parse_output
 from models.protocols import Catalog
 from models.state import load_state
@@ -23,7 +22,7 @@ from streams.codecs import Stored, encode_tick
 from streams.settings import StreamsSettings
 from streams.sink import MemorySink
 from streams.topics import TopicNames
-from tests.unit.streams.conftest import T0, AgentDriver, event, treated
+from tests.unit.streams.conftest import T0, AgentDriver, count_settles, event, treated
 
 NAMES = TopicNames("rw.")
 _ids = count()
@@ -140,14 +139,7 @@ async def test_a_tick_settles_only_the_patients_due(
     await feed(harness, treated("due-1"))
     for n in range(20):  # treated a year later: nothing due for a long time
         await feed(harness, treated(f"later-{n}", T0 + timedelta(days=365)))
-    settled: list[str] = []
-    real = streams.processor.settle
-
-    def counting(state, now, catalog):  # type: ignore[no-untyped-def]
-        settled.append(state.patient_id)
-        return real(state, now, catalog)
-
-    monkeypatch.setattr(streams.processor, "settle", counting)
+    settled = count_settles(monkeypatch)
     await tick(harness, 70)
 
     assert settled == ["due-1"]

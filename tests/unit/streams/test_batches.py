@@ -12,29 +12,16 @@ from models.outputs import Reminder, ReminderCancelled, parse_output
 from models.protocols import Catalog
 from models.state import load_state
 from streams.codecs import Stored, encode_tick
-from streams.metrics import StreamsMetrics
 from streams.processor import Incoming, PatientProcessor
-from streams.settings import StreamsSettings
 from streams.sink import MemorySink
 from streams.topics import TopicNames
-from tests.unit.streams.conftest import T0, event, treated
+from tests.unit.streams.conftest import T0, count_settles, event, memory_processor, treated
 
 NAMES = TopicNames()
 
 
 def processor(catalog: Catalog) -> tuple[PatientProcessor, dict[str, bytes], MemorySink]:
-    patients: dict[str, bytes] = {}
-    sink = MemorySink()
-    made = PatientProcessor(
-        patients,
-        {},
-        catalog=catalog,
-        sink=sink,
-        names=NAMES,
-        metrics=StreamsMetrics(),
-        bucket_seconds=StreamsSettings().due_bucket_seconds,
-    )
-    return made, patients, sink
+    return memory_processor(catalog, NAMES)
 
 
 def records(raws: list[bytes], topic: str = NAMES.patients, partition: int = 0) -> list[Incoming]:
@@ -125,14 +112,7 @@ async def test_a_tick_settles_a_moved_patient_once_and_drops_its_stale_entry(
     moved = Stored.decode(made.patients.get("p1") or b"").wake_at
     assert first_wake is not None and moved is not None and moved > first_wake
 
-    settled: list[str] = []
-    real = streams.processor.settle
-
-    def counting(state, now, catalog):  # type: ignore[no-untyped-def]
-        settled.append(state.patient_id)
-        return real(state, now, catalog)
-
-    monkeypatch.setattr(streams.processor, "settle", counting)
+    settled = count_settles(monkeypatch)
     days_after_both = (moved - T0).days + 1
     await made.handle_batch([tick(days_after_both)])
 

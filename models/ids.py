@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import struct
 
 
 def derive_id(prefix: str, *parts: object) -> str:
@@ -16,7 +17,10 @@ def derive_id(prefix: str, *parts: object) -> str:
 
 def digest64(text: str) -> int:
     """A signed 64-bit digest of `text`: how the journal names events, orders and treatments."""
-    return int.from_bytes(_blake2b(text.encode(), digest_size=8).digest(), "big", signed=True)
+    digest: int = _SIGNED_BIG_ENDIAN(_blake2b(text.encode(), digest_size=8).digest())[0]
+    return digest
 
 
-_blake2b = hashlib.blake2b  # a module-level name: digest64 runs for every event
+# Module-level names: digest64 runs for every event.
+_blake2b = hashlib.blake2b
+_SIGNED_BIG_ENDIAN = struct.Struct(">q").unpack  # int.from_bytes(..., "big", signed=True)

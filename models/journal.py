@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import starmap
 from typing import NamedTuple
 
 # at: occurred_at in whole seconds since the Unix epoch (unsigned, so until 2106); code: event
@@ -53,9 +54,7 @@ class Journal:
     @classmethod
     def from_records(cls, records: list[Record], names: tuple[str, ...]) -> Journal:
         """A journal of records already sorted by `sort_key` and free of duplicates."""
-        pack = _RECORD.pack
-        data = b"".join(pack(*r) for r in records)
-        return cls(data, names)
+        return cls(b"".join(starmap(_RECORD.pack, records)), names)
 
     def canonical(self) -> tuple[tuple[int, int, int, str, int, int], ...]:
         return tuple((r.at, r.code, r.digest, self.names[r.ref], r.aux, r.aux2) for r in self)

@@ -19,10 +19,15 @@ from pydantic import TypeAdapter
 from models.checkins import needs_alert
 from models.criteria import Assessment, CriteriaMemory, Response, evaluate
 from models.events import (
+    CancerSite,
     DeclaredStatus,
+    Flag,
+    Intent,
+    Language,
     Modality,
     OverrideAction,
     PatientEnrolled,
+    ReceptorStatus,
     ResultStatus,
     ScanFinding,
     TreatmentRole,
@@ -72,6 +77,18 @@ _FINAL_LAB = {ResultStatus.FINAL, ResultStatus.CORRECTED}
 _STATUSES = list(ResultStatus)
 _FINDINGS = list(ScanFinding)
 _OVERRIDES = list(OverrideAction)
+# Python 3.11 looks an enum member up several times slower than a global: the fold's steps
+# use these names.
+_COMPLETE, _PARTIAL, _STABLE, _PROGRESSION = (
+    Response.COMPLETE,
+    Response.PARTIAL,
+    Response.STABLE,
+    Response.PROGRESSION,
+)
+_REMISSION = (_COMPLETE, _PARTIAL)
+_PROGRESSION_FINDING = ScanFinding.PROGRESSION
+_VALUES = {response: response.value for response in Response}
+_NO_MEMORY = CriteriaMemory()  # immutable, so one instance serves every first assessment
 _DECLARED_RESPONSE = {
     DeclaredStatus.NO_EVIDENCE_OF_DISEASE: Response.COMPLETE,
     DeclaredStatus.COMPLETE_REMISSION: Response.COMPLETE,
@@ -107,18 +124,18 @@ class Profile:
     @classmethod
     def from_event(cls, event: PatientEnrolled) -> Profile:
         r = event.receptors
-        return cls.shared(
-            site=event.site.value,
-            subtype=event.subtype,
-            er=r.er.value,
-            pr=r.pr.value,
-            her2=r.her2.value,
-            stage=event.stage,
-            intent=event.intent.value,
-            time_zone=event.time_zone,
-            language=event.language.value,
-            flags=frozenset(f.value for f in event.flags) if event.flags else _NO_FLAGS,
-            protocol=event.protocol,
+        return _profile_of(
+            event.site,
+            event.subtype,
+            r.er,
+            r.pr,
+            r.her2,
+            event.stage,
+            event.intent,
+            event.time_zone,
+            event.language,
+            event.flags,
+            event.protocol,
         )
 
     @staticmethod
@@ -127,6 +144,37 @@ class Profile:
         """One instance per distinct profile: most patients share a handful of profiles, and
         the profiles are immutable, so sharing saves memory in every state."""
         return Profile(**fields)
+
+
+@functools.lru_cache(maxsize=4096)
+def _profile_of(
+    site: CancerSite,
+    subtype: str | None,
+    er: ReceptorStatus,
+    pr: ReceptorStatus,
+    her2: ReceptorStatus,
+    stage: str | None,
+    intent: Intent,
+    time_zone: str,
+    language: Language,
+    flags: frozenset[Flag],
+    protocol: str | None,
+) -> Profile:
+    """`Profile.from_event`, cached on the event's own values: building the profile's fields
+    costs more than looking them up, and most patients share a handful of profiles."""
+    return Profile.shared(
+        site=site.value,
+        subtype=subtype,
+        er=er.value,
+        pr=pr.value,
+        her2=her2.value,
+        stage=stage,
+        intent=intent.value,
+        time_zone=time_zone,
+        language=language.value,
+        flags=frozenset(f.value for f in flags) if flags else _NO_FLAGS,
+        protocol=protocol,
+    )
 
 
 class Episode(NamedTuple):
@@ -211,8 +259,10 @@ def _enrolled(view: View, record: Record, _name: str, blobs: Blobs) -> View:
 def _treatment_completed(view: View, record: Record, _name: str, _b: Blobs) -> View:
     if record.aux not in view.open_treatments:
         return view
-    left = (view.open_treatments - {record.aux}) or NO_IDS
-    return view._replace(open_treatments=left, last_treatment_end=record.at)
+    values = list(view)
+    values[_OPEN_TREATMENTS] = (view.open_treatments - {record.aux}) or NO_IDS
+    values[_LAST_TREATMENT_END] = record.at
+    return _tuple_new(View, values)
 
 
 def _declared(view: View, record: Record, name: str, _b: Blobs) -> View:
@@ -225,35 +275,40 @@ def _declared(view: View, record: Record, name: str, _b: Blobs) -> View:
 
 def _scan_scheduled(view: View, record: Record, name: str, _b: Blobs) -> View:
     values = list(view)
-    values[_ORDERS] = _put_order(view.orders, Order(record.aux, name, scheduled_for=record.aux2))
+    values[_ORDERS] = _put_order(view.orders, Order(record.aux, name, record.aux2))
     return _tuple_new(View, values)
 
 
 def _scan_completed(view: View, record: Record, name: str, _b: Blobs) -> View:
-    existing = _find_order(view.orders, record.aux)
-    scheduled = existing.scheduled_for if existing else 0
-    order = Order(record.aux, existing.item if existing else name, scheduled, record.at)
+    at, digest, orders = record.at, record.aux, view.orders
+    existing = _find_order(orders, digest)
+    if existing is None:
+        order = Order(digest, name, 0, at)
+    else:
+        order = Order(digest, existing.item, existing.scheduled_for, at)
     values = list(view)
-    values[_ORDERS] = _put_order(view.orders, order)
-    values[_DONE] = _done(view, name, record.at)
-    values[_CONTACT] = max(view.last_contact, record.at)
+    values[_ORDERS] = _put_order(orders, order)
+    values[_DONE] = _done(view, name, at)
+    values[_CONTACT] = _later(view.last_contact, at)
     return _tuple_new(View, values)
 
 
 def _scan_resulted(view: View, record: Record, name: str, _b: Blobs) -> View:
+    at, digest = record.at, record.aux
     values = list(view)
-    values[_ORDERS] = tuple(o for o in view.orders if o.digest != record.aux)
-    values[_DONE] = _done(view, name, record.at)
+    values[_ORDERS] = tuple([o for o in view.orders if o.digest != digest])
+    values[_DONE] = _done(view, name, at)
     view = _tuple_new(View, values)
-    if _FINDINGS[record.aux2] is ScanFinding.PROGRESSION:
-        view = _on_response(view, Response.PROGRESSION, record.at, "scan", None, True)
+    if _FINDINGS[record.aux2] is _PROGRESSION_FINDING:
+        view = _on_response(view, _PROGRESSION, at, "scan", None, True)
     return view
 
 
 def _visit(view: View, record: Record, name: str, _b: Blobs) -> View:
+    at = record.at
     values = list(view)
-    values[_DONE] = _done(view, name, record.at)
-    values[_CONTACT] = max(view.last_contact, record.at)
+    values[_DONE] = _done(view, name, at)
+    values[_CONTACT] = _later(view.last_contact, at)
     return _tuple_new(View, values)
 
 
@@ -268,28 +323,55 @@ def _unchanged(view: View, _record: Record, _name: str, _b: Blobs) -> View:
 
 
 def _treatment_started(view: View, record: Record, name: str, _b: Blobs) -> View:
-    modality, role = name.split(":")
-    if not pauses_surveillance(Modality(modality), TreatmentRole(role)):
+    role = _pausing_role(name)
+    if role is None:
         return view
-    view = view._replace(open_treatments=view.open_treatments | {record.aux})
+    values = list(view)
+    values[_OPEN_TREATMENTS] = view.open_treatments | {record.aux}
+    view = _tuple_new(View, values)
     episode = view.current_episode()
     if episode is not None and role == TreatmentRole.SALVAGE.value:
         return _end_episode(view, record.at, "treatment")
     return view
 
 
+@functools.lru_cache(maxsize=64)
+def _pausing_role(kind: str) -> str | None:
+    """The role in a "modality:role" treatment kind if that treatment pauses surveillance, else
+    None (cached: a few dozen kinds exist, and parsing them into enums is slow)."""
+    modality, role = kind.split(":")
+    return role if pauses_surveillance(Modality(modality), TreatmentRole(role)) else None
+
+
 def _assessed(view: View, record: Record, system: str, blobs: Blobs) -> View:
     assessment = as_assessment(blobs[record.aux])
-    memories = dict(view.criteria)
-    evaluation, memory = evaluate(memories.get(system, CriteriaMemory()), assessment)
-    memories[system] = memory
+    criteria = view.criteria
+    evaluation, memory = evaluate(_memory_of(criteria, system), assessment)
     values = list(view)
-    values[_CRITERIA] = tuple(sorted(memories.items()))
-    values[_LAST_EVALUATION] = (system, evaluation.category, evaluation.response.value, record.at)
-    values[_CONTACT] = max(view.last_contact, record.at)
+    values[_CRITERIA] = _with_memory(criteria, system, memory)
+    at, category, response = record.at, evaluation.category, evaluation.response
+    values[_LAST_EVALUATION] = (system, category, _VALUES[response], at)
+    values[_CONTACT] = _later(view.last_contact, at)
     view = _tuple_new(View, values)
-    basis = _label(system, evaluation.category)
-    return _on_response(view, evaluation.response, record.at, basis, evaluation.depth, False)
+    return _on_response(view, response, at, _label(system, category), evaluation.depth, False)
+
+
+def _memory_of(criteria: tuple[tuple[str, CriteriaMemory], ...], system: str) -> CriteriaMemory:
+    for name, memory in criteria:
+        if name == system:
+            return memory
+    return _NO_MEMORY
+
+
+def _with_memory(
+    criteria: tuple[tuple[str, CriteriaMemory], ...], system: str, memory: CriteriaMemory
+) -> tuple[tuple[str, CriteriaMemory], ...]:
+    """`criteria` (sorted by system) with `system`'s memory replaced or added."""
+    if not criteria or (len(criteria) == 1 and criteria[0][0] == system):
+        return ((system, memory),)  # one system per patient is the common case
+    memories = dict(criteria)
+    memories[system] = memory
+    return tuple(sorted(memories.items()))
 
 
 _ASSESSMENT: TypeAdapter[Assessment] = TypeAdapter(Assessment)
@@ -304,32 +386,38 @@ def as_assessment(blob: Blob) -> Assessment:
 def _on_response(
     view: View, response: Response, at: int, basis: str, depth: str | None, declared: bool
 ) -> View:
-    episodes = list(view.episodes)
+    episodes = view.episodes
     current = view.current_episode()
-    if response in (Response.COMPLETE, Response.PARTIAL):
-        kind = "complete" if response is Response.COMPLETE else "partial"
+    if response in _REMISSION:
+        kind = "complete" if response is _COMPLETE else "partial"
         if current is None:
             confirmed = at if declared else 0
             episode = Episode(len(episodes) + 1, kind, at, basis, confirmed, depth=depth)
-            return view._replace(episodes=(*episodes, episode))
+            return _with_episodes(view, (*episodes, episode))
         lasted = declared or at - current.started >= CONFIRMATION
         confirmed = current.confirmed or (at if lasted else 0)
         depth = depth or current.depth
         if (kind, confirmed, depth) == (current.kind, current.confirmed, current.depth):
             return view  # a confirmed remission seen again: nothing changes
         updated = current._replace(kind=kind, confirmed=confirmed, depth=depth)
-        return view._replace(episodes=(*episodes[:-1], updated))
-    if response is Response.PROGRESSION:
+        return _with_episodes(view, (*episodes[:-1], updated))
+    if response is _PROGRESSION:
         view = view._replace(progression_at=at)
         if current is None:
             return view
         if not current.confirmed and at - current.started < CONFIRMATION:
-            return view._replace(episodes=tuple(episodes[:-1]))  # it did not last: not counted
+            return _with_episodes(view, episodes[:-1])  # it did not last: not counted
         return _end_episode(view, at, "progression")
     unconfirmed = current is not None and not current.confirmed
-    if response is Response.STABLE and unconfirmed and at - current.started < CONFIRMATION:  # type: ignore[union-attr]
-        return view._replace(episodes=tuple(episodes[:-1]))  # it did not last 4 weeks
+    if response is _STABLE and unconfirmed and at - current.started < CONFIRMATION:  # type: ignore[union-attr]
+        return _with_episodes(view, episodes[:-1])  # it did not last 4 weeks
     return view
+
+
+def _with_episodes(view: View, episodes: tuple[Episode, ...]) -> View:
+    values = list(view)
+    values[_EPISODES] = episodes
+    return _tuple_new(View, values)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -343,38 +431,50 @@ def _end_episode(view: View, at: int, why: str) -> View:
     if current is None:
         return view
     ended = current._replace(ended=at, ended_by=why)
-    return view._replace(episodes=(*view.episodes[:-1], ended))
+    return _with_episodes(view, (*view.episodes[:-1], ended))
 
 
 def _done(view: View, name: str, at: int) -> tuple[str | int, ...]:
     """`view.done` with `name` last done at `at` (the latest date wins)."""
     done = view.done
-    for i in range(0, len(done), 2):
-        if done[i] == name:
-            if done[i + 1] >= at:  # type: ignore[operator]
-                return done
-            return (*done[: i + 1], at, *done[i + 2 :])
-    return (*done, name, at)
+    # Names are str and times int, so a search of the flat tuple finds a name's own slot.
+    if name not in done:
+        return (*done, name, at)
+    i = done.index(name)
+    if done[i + 1] >= at:  # type: ignore[operator]
+        return done
+    return (*done[: i + 1], at, *done[i + 2 :])
+
+
+def _later(a: int, b: int) -> int:
+    """`max(a, b)` of two ints, at half the cost of the builtin's generic call."""
+    return b if b > a else a
 
 
 def _find_order(orders: tuple[Order, ...], digest: int) -> Order | None:
-    return next((o for o in orders if o.digest == digest), None)
+    for order in orders:
+        if order.digest == digest:
+            return order
+    return None
 
 
 def _put_order(orders: tuple[Order, ...], order: Order) -> tuple[Order, ...]:
-    kept = tuple(o for o in orders if o.digest != order.digest)
-    return (*kept, order)
+    if not orders:
+        return (order,)
+    kept = [o for o in orders if o.digest != order.digest]
+    kept.append(order)
+    return tuple(kept)
 
 
 def _checkin(view: View, record: Record, _name: str, _b: Blobs) -> View:
-    score, flags = record.aux, record.aux2
+    at, score, flags = record.at, record.aux, record.aux2
     values = list(view)
-    values[_LAST_CHECKIN] = (record.at, score)
+    values[_LAST_CHECKIN] = (at, score)
     if needs_alert(score, bool(flags & 1)):
         # Older answers were escalated long ago; keeping them would grow the state for ever.
-        since = record.at - ALERT_MEMORY_DAYS * DAY
+        since = at - ALERT_MEMORY_DAYS * DAY
         recent = tuple(a for a in view.alerts if a[3] >= since)
-        values[_ALERTS] = (*recent, (record.digest, score, flags, record.at))
+        values[_ALERTS] = (*recent, (record.digest, score, flags, at))
     return _tuple_new(View, values)
 
 
@@ -412,6 +512,9 @@ _LAST_EVALUATION = View._fields.index("last_evaluation")
 _LAST_CHECKIN = View._fields.index("last_checkin")
 _DONE = View._fields.index("done")
 _CONTACT = View._fields.index("last_contact")
+_EPISODES = View._fields.index("episodes")
+_OPEN_TREATMENTS = View._fields.index("open_treatments")
+_LAST_TREATMENT_END = View._fields.index("last_treatment_end")
 _tuple_new = tuple.__new__
 
 _Step = Callable[[View, Record, str, Blobs], View]

@@ -63,8 +63,11 @@ def judged(
 ) -> Evaluation:
     """An Evaluation; `needs_confirmation` defaults to True for a complete or partial response."""
     if needs_confirmation is None:
-        needs_confirmation = response in (Response.COMPLETE, Response.PARTIAL)
+        needs_confirmation = response in _CONFIRMED
     return Evaluation(system, category, response, needs_confirmation, detail, metric, depth)
+
+
+_CONFIRMED = (Response.COMPLETE, Response.PARTIAL)  # a global: an enum member lookup is slow
 
 
 def not_evaluable(system: str, detail: str, metric: float | None = None) -> Evaluation:
@@ -91,5 +94,6 @@ class CriteriaMemory:
         return None
 
     def with_values(self, **updates: float | str | None) -> CriteriaMemory:
-        kept = tuple((k, v) for k, v in self.values if k not in updates)
-        return CriteriaMemory(kept + tuple(sorted(updates.items())))
+        kept = [(k, v) for k, v in self.values if k not in updates]
+        kept += sorted(updates.items())
+        return CriteriaMemory(tuple(kept))

@@ -75,9 +75,11 @@ def start(total: float, ids: Iterable[str]) -> CriteriaMemory:
 
 def remember(memory: CriteriaMemory, total: float) -> CriteriaMemory:
     """`memory` with the nadir lowered to `total` when it is the smallest sum so far."""
-    burden = recall(memory)
-    nadir = float(total) if burden is None else min(burden.nadir, float(total))
-    return memory.with_values(nadir=nadir)
+    # `recall` without building a Burden: this runs for every measured follow-up.
+    nadir = memory.get("nadir")
+    if isinstance(memory.get("baseline"), float) and isinstance(nadir, float):
+        return memory.with_values(nadir=min(nadir, float(total)))
+    return memory.with_values(nadir=float(total))
 
 
 def baseline_evaluation(system: str, total: float, unit: str) -> Evaluation:

@@ -130,7 +130,7 @@ def evaluate_recist(
         detail = "target lesions differ from the baseline set; every target must be re-measured"
         return not_evaluable(SYSTEM, detail, total), memory
     if overt is None:
-        label, reason = _category(assessment, burden.baseline, burden.nadir)
+        label, reason = _category(assessment, total, burden.baseline, burden.nadir)
         memory = remember(memory, total)
     else:
         label, reason = "PD", overt
@@ -151,9 +151,9 @@ def _overt_progression(a: RecistAssessment) -> str | None:
     return None
 
 
-def _category(a: RecistAssessment, baseline: float, nadir: float) -> tuple[str, str]:
-    """The RECIST label for measured targets, checked in the order PD, CR, PR, SD."""
-    total = a.sum_mm
+def _category(a: RecistAssessment, total: float, baseline: float, nadir: float) -> tuple[str, str]:
+    """The RECIST label for measured targets summing to `total` mm, checked in the order PD,
+    CR, PR, SD."""
     growth = percent_change(total, nadir)
     if at_least(growth, PD_INCREASE_PCT) and at_least(total - nadir, PD_INCREASE_MM):
         return "PD", f"sum {total:g} mm is {growth:.1f}% and {total - nadir:g} mm above nadir"

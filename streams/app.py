@@ -8,12 +8,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer as PlainConsumer
-from aiokafka import TopicPartition
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as FaustConsumer
 from faust.types import TP
 
+from streams.embedded import confirmed_ends
 from streams.metrics import StreamsMetrics
 from streams.processor import FaustTableStore, Incoming, PatientProcessor
 from streams.settings import StreamsSettings
@@ -61,43 +60,6 @@ class _FetchWaitConsumerThread(AIOKafkaConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = self.fetch_max_wait_ms  # read when the consumer starts
         return consumer
-
-
-async def confirmed_ends(bootstrap: str, reported: Mapping[TP, int]) -> dict[TP, int]:
-    """End offsets checked by reading: from each reported end on, as long as records come.
-
-    tansu (the embedded broker) answers ListOffsets(latest) with less than the partition
-    holds after a second producer has written to it (seen: 66 for a partition of 117
-    records), and Faust recovers a table only up to that answer: patients went missing after
-    a restart. On Kafka the read past the end finds nothing and the answer stands.
-    """
-    ends = {tp: max(offset or 0, 0) for tp, offset in reported.items()}
-    if not ends:
-        return ends
-    consumer = PlainConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50
-    )
-    await consumer.start()
-    try:
-        partitions = {tp: TopicPartition(tp.topic, tp.partition) for tp in ends}
-        consumer.assign(list(partitions.values()))
-        for tp, offset in ends.items():
-            consumer.seek(partitions[tp], offset)
-        while batch := await consumer.getmany(timeout_ms=500):
-            for tp, records in batch.items():
-                ends[tp] = records[-1].offset + 1
-    finally:
-        await consumer.stop()
-    for tp, offset in ends.items():
-        if offset != max(reported[tp] or 0, 0):
-            log.warning(
-                "%s[%d]: the broker reported end offset %s, records run to %d",
-                tp.topic,
-                tp.partition,
-                reported[tp],
-                offset,
-            )
-    return ends
 
 
 def _consumer_class(app: faust.App, settings: StreamsSettings) -> type[FaustConsumer]:

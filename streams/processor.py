@@ -37,9 +37,16 @@ from faust.types import TP
 from pydantic import ValidationError
 
 from models.clocks import Settlement, settle
-from models.events import Event, EventCorrected, PatientEnrolled
+from models.events import Event
 from models.outputs import CareTeamAlert, Output
-from models.state import PatientState, UnknownPatient, dump_state, evolve, load_state
+from models.state import (
+    PatientState,
+    UnknownPatient,
+    dump_state,
+    evolve,
+    fold_order,
+    load_state,
+)
 from streams.codecs import (
     BadInput,
     Stored,
@@ -262,7 +269,7 @@ class PatientProcessor:
         """
         if not patient.pending:
             return
-        pending = sorted(patient.pending, key=_fold_order)
+        pending = sorted(patient.pending, key=lambda item: fold_order(item[0]))
         patient.pending = []
         for event, record in pending:
             try:
@@ -439,14 +446,6 @@ def _rejection(event: Event, exc: Exception) -> str:
     # A fault in the core must not stop the stream; the record stays replayable.
     log.error("%s could not be applied", event.type, exc_info=exc)
     return f"{event.type} failed in the core: {type(exc).__name__}"
-
-
-def _fold_order(item: tuple[Event, Incoming]) -> tuple[bool, datetime]:
-    event = item[0]
-    enrols = isinstance(event, PatientEnrolled) or (
-        isinstance(event, EventCorrected) and isinstance(event.replacement, PatientEnrolled)
-    )
-    return (not enrols, event.occurred_at)
 
 
 def _key_partition(key: str) -> int:

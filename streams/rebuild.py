@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from models.events import Event
 from models.state import PatientState, UnknownPatient, dump_state, load_state, replay
 from streams.codecs import BadInput, Stored, decode_event
+from streams.embedded import confirmed_ends
 from streams.settings import StreamsSettings
 from streams.topics import TopicNames, changelog_topics
 
@@ -34,13 +35,12 @@ class RebuildReport:
 
 
 async def read_all(
-    bootstrap: str, topics: Iterable[str], idle: float = 1.0, timeout: float = 120.0
+    bootstrap: str, topics: Iterable[str], timeout: float = 120.0
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record of `topics`, from the beginning to the end, without joining a group.
 
-    The end is where the end offsets say *and* nothing new arrived for `idle` seconds: some
-    brokers (tansu) under-report the latest offset. Fetches wait at most 50 ms, so an idle
-    spell is several empty fetches, not one fetch still parked at the broker.
+    The end is the broker's end offsets checked by reading past them (`confirmed_ends`):
+    some brokers (tansu) under-report the latest offset.
     """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -58,16 +58,14 @@ async def read_all(
         ]
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
+        ends = await confirmed_ends(bootstrap, await consumer.end_offsets(parts))
         records: list[ConsumerRecord[bytes, bytes]] = []
         async with asyncio.timeout(timeout):
-            while True:
-                batch = await consumer.getmany(timeout_ms=int(idle * 1000))
+            while not all([await consumer.position(tp) >= ends[tp] for tp in parts]):
+                batch = await consumer.getmany(timeout_ms=200)
                 for got in batch.values():
                     records.extend(got)
-                caught_up = all([await consumer.position(tp) >= ends[tp] for tp in parts])
-                if not batch and caught_up:
-                    return records
+        return records
     finally:
         await consumer.stop()
 

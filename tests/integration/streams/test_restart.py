@@ -106,7 +106,7 @@ def workers(settings: StreamsSettings, protocols_dir: Path, tmp_path: Path) -> I
 
 
 async def live_states(settings: StreamsSettings) -> dict[str, PatientState]:
-    records = await read_all(settings.kafka_bootstrap, changelog_topics(settings.app_id)[:1], 0.3)
+    records = await read_all(settings.kafka_bootstrap, changelog_topics(settings.app_id)[:1])
     latest = {changelog_key(r.key): r.value for r in records if r.key is not None}
     return {k: load_state(Stored.decode(v).state) for k, v in latest.items() if v is not None}
 
@@ -134,7 +134,7 @@ async def explain_missing(
 ) -> None:
     """Print which reminders never reached the topic, and what the live table holds for them."""
     names = TopicNames(settings.topic_prefix)
-    records = await read_all(settings.kafka_bootstrap, [names.reminders], 0.5)
+    records = await read_all(settings.kafka_bootstrap, [names.reminders])
     sent = {getattr(parse_output(r.value), "reminder_id", "") for r in records}
     live = await live_states(settings)
     missing = want_ids - sent

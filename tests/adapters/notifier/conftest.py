@@ -37,7 +37,13 @@ def pg_url() -> Iterator[str]:
         _admin_exec(f"DROP DATABASE IF EXISTS {name}")
         _admin_exec(f"CREATE DATABASE {name}")
     except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable: {type(exc).__name__}")
+        reason = (
+            f"PostgreSQL not reachable at RW_TEST_PG_URL ({type(exc).__name__}); "
+            "start it as the README says, or set RW_TEST_PG_URL"
+        )
+        if os.environ.get("RW_REQUIRE_POSTGRES"):
+            pytest.fail(reason)
+        pytest.skip(reason)
     url = PG_SERVER.rsplit("/", 1)[0] + f"/{name}"
     upgrade_schema(url)
     yield url

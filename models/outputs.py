@@ -43,6 +43,7 @@ class AlertKind(StrEnum):
     SELF_HARM = "self_harm"
     LOST_TO_FOLLOW_UP = "lost_to_follow_up"
     DELIVERY_FAILED = "delivery_failed"
+    MOLECULAR_RELAPSE = "molecular_relapse"  # a confirmed MRD relapse (Heuser 2021, ELN MRD)
 
 
 class Severity(StrEnum):

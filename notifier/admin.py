@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from notifier.clock import Clock
+from notifier.contacts import canonical_email, canonical_phone
 from notifier.outbox import SqlOutbox
 from notifier.recipient_store import RecipientUpdate, SqlRecipients
 from notifier.recipients import PATIENT_CHANNELS, Channel, Consent, Recipient
@@ -19,7 +20,7 @@ class RecipientIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     phone: str | None = Field(default=None, max_length=32)
-    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: str | None = Field(default=None, max_length=254)
     time_zone: str | None = None
     language: str | None = Field(default=None, max_length=8)
     quiet_start: time | None = None
@@ -39,9 +40,12 @@ class RecipientIn(BaseModel):
     @field_validator("phone")
     @classmethod
     def _phone(cls, value: str | None) -> str | None:
-        if value is not None and not 7 <= sum(ch.isdigit() for ch in value) <= 15:
-            raise ValueError("a phone number has 7 to 15 digits")
-        return value
+        return None if value is None else canonical_phone(value)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return None if value is None else canonical_email(value)
 
     @field_validator("channel_order")
     @classmethod

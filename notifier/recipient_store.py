@@ -9,7 +9,8 @@ from typing import Protocol
 
 from sqlalchemy import Engine, select, update
 
-from notifier.crypto import ContactCipher, normalise_email, normalise_phone
+from notifier.contacts import canonical_email, canonical_phone
+from notifier.crypto import ContactCipher
 from notifier.database import insert_for
 from notifier.recipients import Channel, Consent, Recipient, format_hhmm, parse_hhmm
 from notifier.tables import AuditRow, ConsentRow, RecipientRow
@@ -44,10 +45,11 @@ class SqlRecipients:
     def upsert(self, patient_id: str, change: RecipientUpdate, now: datetime) -> None:
         values: dict[str, object] = {"updated_at": now}
         if change.phone is not None:
-            values["phone_token"] = self.cipher.encrypt(normalise_phone(change.phone))
-            values["phone_hash"] = self.cipher.phone_hash(change.phone)
+            phone = canonical_phone(change.phone)  # ContactError: refused, nothing stored
+            values["phone_token"] = self.cipher.encrypt(phone)
+            values["phone_hash"] = self.cipher.phone_hash(phone)
         if change.email is not None:
-            values["email_token"] = self.cipher.encrypt(normalise_email(change.email))
+            values["email_token"] = self.cipher.encrypt(canonical_email(change.email))
         for name in ("time_zone", "language"):
             if getattr(change, name) is not None:
                 values[name] = getattr(change, name)

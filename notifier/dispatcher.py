@@ -267,7 +267,17 @@ class Dispatcher:
         if row.payload is None:
             finish((row, Finish("suppressed", "nothing to send: no payload"), now))
             return
-        decision = self.policy.decide(row.purpose, recipient, now, sent)  # type: ignore[arg-type]
+        zone = None
+        if row.purpose == "reminder" and recipient is not None and not recipient.time_zone:
+            output = parse_output(row.payload)  # only then: parsing costs CPU per message
+            zone = output.time_zone if isinstance(output, Reminder) else None
+        decision = self.policy.decide(
+            row.purpose,  # type: ignore[arg-type]
+            recipient,
+            now,
+            sent,
+            reminder_zone=zone,
+        )
         if isinstance(decision, Defer):
             finish((row, Finish("deferred", decision.reason, decision.until), now))
         elif isinstance(decision, Suppress):

@@ -24,8 +24,8 @@ class RecipientUpdate:
     email: str | None = None
     time_zone: str | None = None
     language: str | None = None
-    quiet_start: time | None = None
-    quiet_end: time | None = None
+    window_start: time | None = None  # the daily sending window, local time
+    window_end: time | None = None
     channel_order: tuple[Channel, ...] | None = None
 
 
@@ -53,14 +53,15 @@ class SqlRecipients:
         for name in ("time_zone", "language"):
             if getattr(change, name) is not None:
                 values[name] = getattr(change, name)
-        if change.quiet_start is not None:
-            values["quiet_start"] = format_hhmm(change.quiet_start)
-        if change.quiet_end is not None:
-            values["quiet_end"] = format_hhmm(change.quiet_end)
+        # the columns keep their first names: they hold the *sending* window's bounds
+        if change.window_start is not None:
+            values["quiet_start"] = format_hhmm(change.window_start)
+        if change.window_end is not None:
+            values["quiet_end"] = format_hhmm(change.window_end)
         if change.channel_order is not None:
             values["channel_order"] = ",".join(change.channel_order)
         table = RecipientRow.__table__
-        defaults = {"patient_id": patient_id, "created_at": now, "time_zone": "UTC"}
+        defaults = {"patient_id": patient_id, "created_at": now, "time_zone": None}
         defaults |= {"language": "en", "channel_order": "sms,email"}
         stmt = self._insert(table).values(defaults | values)
         stmt = stmt.on_conflict_do_update(index_elements=[table.c.patient_id], set_=values)
@@ -101,8 +102,8 @@ class SqlRecipients:
             email=self.cipher.decrypt(row.email_token) if row.email_token else None,
             time_zone=row.time_zone,
             language=row.language,
-            quiet_start=parse_hhmm(row.quiet_start),
-            quiet_end=parse_hhmm(row.quiet_end),
+            window_start=parse_hhmm(row.quiet_start),
+            window_end=parse_hhmm(row.quiet_end),
             channel_order=tuple(Channel(c) for c in row.channel_order.split(",") if c),
             consents=consents,
         )

@@ -295,7 +295,8 @@ def test_dlbcl() -> None:
 # --- thyroid: ATA 2015 (Haugen, Thyroid 2016;26:1) ---
 def test_thyroid_low_risk_high_risk_and_tg_antibodies() -> None:
     # Tg with TgAb 6-18 months after ablation, then every 12-24 months after an excellent
-    # response, every 6-12 months for high risk (and with Tg antibodies, case c31); neck
+    # response, every 6-12 months for high risk or an indeterminate or incomplete response
+    # (with Tg antibodies the fold derives that response, case c31); neck
     # ultrasound 6-12 months after surgery.
     assert walked("thyroid", stage="I") == {
         "thyroglobulin": [6, 18, 30, 42, 54],
@@ -303,7 +304,7 @@ def test_thyroid_low_risk_high_risk_and_tg_antibodies() -> None:
     }
     for flag, rule in (
         ("high_risk", "thyroglobulin_high_risk"),
-        ("tg_antibodies", "thyroglobulin_tg_antibodies"),
+        ("tg_antibodies", "thyroglobulin_incomplete"),  # read as indeterminate (clinical1)
     ):
         assert walked("thyroid", stage="I", flags=[flag]) == {
             rule: every(6, 60, 6),

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "streams.cli",
     "notifier.cli",
     "remission_watch.platform",
+    "ingest.cli",
 )
 
 

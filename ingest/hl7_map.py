@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import hl7
 
+from ingest.chains import correction_target, latest
 from ingest.config import Feed
 from ingest.hl7_fields import Header, MessageError, Reader, parse_dtm
 from ingest.ledger import Ledger
@@ -202,7 +203,7 @@ def _map_lab(ctx: Context, obr: hl7.Segment, order_id: str, obx: hl7.Segment, ou
         return
     observation = f"{ctx.source}:{order_id}:{r.get(obx, 3)}:{r.get(obx, 4) or '1'}"
     if status in _RETRACT:
-        target = _latest(ctx.ledger, observation)
+        target = latest(ctx.ledger, observation)
         envelope = ctx.envelope(f"{observation}:{status}:{ctx.header.control_id}", ctx.recorded_at)
         out.events.append(EventRetracted(**envelope, target_event_id=target,
                                          reason=_RETRACT[status]))  # fmt: skip
@@ -226,11 +227,6 @@ def _map_lab(ctx: Context, obr: hl7.Segment, order_id: str, obx: hl7.Segment, ou
     out.events.append(LabResulted(**ctx.envelope(observation, occurred), **fields))
 
 
-def _latest(ledger: Ledger, observation: str) -> str:
-    links = ledger.chain(observation)
-    return links[-1][3] if links else observation
-
-
 def _correct(
     ctx: Context,
     observation: str,
@@ -239,20 +235,14 @@ def _correct(
     fields: dict[str, object],
     out: Mapped,
 ) -> None:
-    """`event.corrected` of the latest replacement (see the module's docstring)."""
-    control, stamp = ctx.header.control_id, ctx.recorded_at.astimezone(UTC).isoformat()
-    links = ctx.ledger.chain(observation)
-    known = next((link for link in links if link[1] == control), None)
-    if known is not None:
-        target = known[2]
-    elif links and (links[-1][0], links[-1][1]) > (stamp, control):
+    """`event.corrected` of the latest replacement (see ingest.chains)."""
+    control = ctx.header.control_id
+    stamp = ctx.recorded_at.astimezone(UTC).isoformat()
+    target = correction_target(ctx.ledger, observation, stamp, control)
+    if target is None:
         out.ignored += 1  # a newer correction is already applied: this one is stale
         return
-    else:
-        target = links[-1][3] if links else observation
-    replacement_id = f"{observation}@{control}"
-    replacement = kind(**ctx.envelope(replacement_id, occurred), **fields)
-    ctx.ledger.add_correction(observation, stamp, control, target, replacement_id)
+    replacement = kind(**ctx.envelope(f"{observation}@{control}", occurred), **fields)
     envelope = ctx.envelope(f"{observation}:C:{control}", ctx.recorded_at)
     out.events.append(EventCorrected(**envelope, target_event_id=target, replacement=replacement))
 

@@ -19,6 +19,8 @@ create table if not exists corrections (
     observation text not null, stamp text not null, control_id text not null,
     target text not null, replacement text not null,
     primary key (observation, control_id));
+create table if not exists facts (
+    ns text not null, key text not null, value text not null, primary key (ns, key));
 """
 
 
@@ -35,11 +37,17 @@ class Ledger(Protocol):
         self, observation: str, stamp: str, control_id: str, target: str, replacement: str
     ) -> None: ...
 
+    def get(self, ns: str, key: str) -> str | None:
+        """A small fact kept between messages (a FHIR patient's pseudonym, a version seen)."""
+
+    def put(self, ns: str, key: str, value: str) -> None: ...
+
 
 class MemoryLedger:
     def __init__(self) -> None:
         self._seen: dict[tuple[str, str], str] = {}
         self._chains: dict[str, dict[str, tuple[str, str, str, str]]] = {}
+        self._facts: dict[tuple[str, str], str] = {}
 
     def seen(self, sender: str, control_id: str) -> str | None:
         return self._seen.get((sender, control_id))
@@ -55,6 +63,12 @@ class MemoryLedger:
     ) -> None:
         links = self._chains.setdefault(observation, {})
         links.setdefault(control_id, (stamp, control_id, target, replacement))
+
+    def get(self, ns: str, key: str) -> str | None:
+        return self._facts.get((ns, key))
+
+    def put(self, ns: str, key: str, value: str) -> None:
+        self._facts[(ns, key)] = value
 
 
 class SqliteLedger:
@@ -93,3 +107,12 @@ class SqliteLedger:
             "insert or ignore into corrections values (?, ?, ?, ?, ?)",
             (observation, stamp, control_id, target, replacement),
         )
+
+    def get(self, ns: str, key: str) -> str | None:
+        row = self._db.execute(
+            "select value from facts where ns = ? and key = ?", (ns, key)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def put(self, ns: str, key: str, value: str) -> None:
+        self._db.execute("insert or replace into facts values (?, ?, ?)", (ns, key, value))

@@ -196,3 +196,8 @@ feeds:
     time_zone: America/New_York
     procedures: {"77067": mammogram}
 """
+
+
+def frame_of(message: bytes) -> bytes:
+    """One MLLP frame (written out here, not taken from the code under test)."""
+    return b"\x0b" + message + b"\x1c\r"

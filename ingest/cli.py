@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
+import os
 import signal
 import sys
 from datetime import UTC, datetime
@@ -22,6 +24,11 @@ def register(sub: Any) -> None:
     mllp.add_argument("--host", help="listen address (RW_MLLP_HOST)")
     mllp.add_argument("--port", type=int, help="listen port (RW_MLLP_PORT)")
     mllp.set_defaults(handler=run_mllp)
+
+    fhir = commands.add_parser("fhir", help="run the FHIR R4 endpoint and the feeds' pollers")
+    _common(fhir)
+    fhir.add_argument("--listen", help="host:port (RW_FHIR_HOST, RW_FHIR_PORT)")
+    fhir.set_defaults(handler=run_fhir)
 
     load = commands.add_parser("file", help="load an HL7 file or batch (FHS/BHS) through ingest")
     _common(load)
@@ -119,6 +126,75 @@ def run_mllp(args: argparse.Namespace) -> int:
         return 0
 
     return _guarded(lambda: asyncio.run(main()))
+
+
+def run_fhir(args: argparse.Namespace) -> int:
+    from remission_watch.logs import configure_logging
+
+    settings = _settings(args)
+    if args.listen:
+        host, _, port = args.listen.rpartition(":")
+        settings = settings.model_copy(update={"fhir_host": host, "fhir_port": int(port)})
+    configure_logging(settings.loglevel)
+    if settings.fhir_token is None:
+        print(
+            "error: set RW_FHIR_TOKEN (16 or more characters): FHIR clients must send it",
+            file=sys.stderr,
+        )
+        return 2
+    return _guarded(lambda: asyncio.run(_serve_fhir(settings)))
+
+
+async def _serve_fhir(settings: Any) -> int:
+    import httpx
+    import uvicorn
+
+    from ingest.fhir_http import build_fhir_app
+    from ingest.fhir_poll import FhirPoller
+    from ingest.service import running
+
+    async with running(settings) as parts:
+        pollers = {}
+        for feed in parts.config.feeds:
+            if feed.kind == "fhir" and feed.poll_seconds and feed.fhir_base:
+                headers = {}
+                if feed.fhir_token_env:
+                    headers["Authorization"] = f"Bearer {os.environ.get(feed.fhir_token_env, '')}"
+                client = httpx.AsyncClient(timeout=30, headers=headers)
+                pollers[feed.name] = FhirPoller(parts.fhir, feed, client)
+
+        async def ping(feed: str) -> None:
+            if feed in pollers:
+                asyncio.get_running_loop().create_task(pollers[feed].poll_once())
+
+        async def poll_forever(poller: Any) -> None:
+            while True:
+                try:
+                    await poller.poll_once()
+                except Exception as exc:  # a server that is down: log the kind, try later
+                    logging.getLogger("ingest.fhir.poll").warning(
+                        "poll of %s failed: %s", poller.feed.name, type(exc).__name__
+                    )
+                await asyncio.sleep(poller.feed.poll_seconds)
+
+        token = settings.fhir_token.get_secret_value()
+        app = build_fhir_app(parts.fhir, token, ping)
+        config = uvicorn.Config(
+            app, host=settings.fhir_host, port=settings.fhir_port, log_level="warning"
+        )
+        tasks = [asyncio.create_task(poll_forever(p)) for p in pollers.values()]
+        print(
+            f"FHIR endpoint on http://{settings.fhir_host}:{settings.fhir_port}/fhir/<feed>",
+            flush=True,
+        )
+        try:
+            await uvicorn.Server(config).serve()
+        finally:
+            for task in tasks:
+                task.cancel()
+            for poller in pollers.values():
+                await poller.client.aclose()
+    return 0
 
 
 def run_quarantine(args: argparse.Namespace) -> int:

@@ -60,7 +60,17 @@ class Feed(_Strict):
     kind: Literal["hl7", "fhir"] = "hl7"
     sending_facility: str | None = None  # MSH-4 (first component); required for HL7 feeds
     sending_application: str | None = None  # MSH-3 (first component); None: any
-    fhir_base: str | None = None  # for FHIR feeds: the server's base URL
+    fhir_base: str | None = None  # FHIR feeds: the server's base URL (the poller reads it)
+    fhir_token_env: str | None = None  # FHIR feeds: env var with a bearer token for the server
+    poll_seconds: Annotated[float, Field(gt=0)] | None = None  # FHIR feeds: poll this often
+    poll_overlap_seconds: Annotated[float, Field(ge=0)] = 300  # re-read this far back
+    poll_types: tuple[str, ...] = (
+        "Patient",
+        "Observation",
+        "DiagnosticReport",
+        "Appointment",
+        "ImagingStudy",
+    )
     mrn: MrnRule = MrnRule()
     mrn_namespace: str | None = None  # keys the pseudonym; feeds sharing an MRN space share it
     time_zone: str = "UTC"  # for timestamps sent without an offset

@@ -225,6 +225,7 @@ def _map_lab(ctx: Context, obr: hl7.Segment, order_id: str, obx: hl7.Segment, ou
         return
     fields["status"] = _FINAL[status]
     out.events.append(LabResulted(**ctx.envelope(observation, occurred), **fields))
+    ctx.ledger.put("hl7-sent", observation, "1")
 
 
 def _correct(
@@ -238,6 +239,17 @@ def _correct(
     """`event.corrected` of the latest replacement (see ingest.chains)."""
     control = ctx.header.control_id
     stamp = ctx.recorded_at.astimezone(UTC).isoformat()
+    links = ctx.ledger.chain(observation)
+    mine = next((link for link in links if link[1] == control), None)
+    unheard = not links and ctx.ledger.get("hl7-sent", observation) is None
+    if (mine is not None and mine[2] == "") or (mine is None and unheard):
+        # The first we hear of it (e.g. its final result came before go-live): the corrected
+        # value is the fact itself, a link without a target that later corrections chain to;
+        # a late original has the same id and changes nothing.
+        out.events.append(kind(**ctx.envelope(observation, occurred), **fields))
+        ctx.ledger.add_correction(observation, stamp, control, "", observation)
+        ctx.ledger.put("hl7-sent", observation, "1")
+        return
     target = correction_target(ctx.ledger, observation, stamp, control)
     if target is None:
         out.ignored += 1  # a newer correction is already applied: this one is stale
@@ -276,6 +288,7 @@ def _map_imaging(
             _correct(ctx, f"{base}:resulted", ScanResulted, reported, fields, out)
         else:
             envelope = ctx.envelope(f"{base}:resulted", reported)
+            ctx.ledger.put("hl7-sent", f"{base}:resulted", "1")
             out.events.append(ScanResulted(**envelope, **fields))
 
 

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from ingest.config import IngestConfig, load_config
+from ingest.fhir_intake import FhirIntake
 from ingest.hl7_intake import Hl7Intake
 from ingest.ledger import SqliteLedger
 from ingest.quarantine import QuarantineStore
@@ -19,6 +20,7 @@ from streams.topics import TopicNames, create_topics
 class Parts:
     config: IngestConfig
     intake: Hl7Intake
+    fhir: FhirIntake
     sink: KafkaEventSink
     ledger: SqliteLedger
     quarantine: QuarantineStore
@@ -36,7 +38,8 @@ async def running(settings: IngestSettings, defer: bool = False) -> AsyncIterato
     await sink.start()
     try:
         intake = Hl7Intake(config, sink, ledger, quarantine, defer=defer)
-        yield Parts(config, intake, sink, ledger, quarantine)
+        fhir = FhirIntake(config, sink, ledger, quarantine)
+        yield Parts(config, intake, fhir, sink, ledger, quarantine)
     finally:
         await sink.stop()
         ledger.close()

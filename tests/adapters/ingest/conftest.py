@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from fhir_samples import CONFIG_FEED
 from hl7_samples import CONFIG
 
 from ingest.config import IngestConfig, load_config
+from ingest.fhir_intake import FhirIntake
 from ingest.hl7_intake import Hl7Intake
 from ingest.ledger import MemoryLedger
 from ingest.quarantine import QuarantineStore
@@ -29,8 +31,10 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def config(tmp_path: Path, keys: None) -> IngestConfig:
     path = tmp_path / "ingest.yaml"
-    text = CONFIG.replace("@QDIR@", str(tmp_path / "q")).replace(
-        "@LEDGER@", str(tmp_path / "ledger.sqlite3")
+    text = (
+        (CONFIG + CONFIG_FEED)
+        .replace("@QDIR@", str(tmp_path / "q"))
+        .replace("@LEDGER@", str(tmp_path / "ledger.sqlite3"))
     )
     path.write_text(text)
     return load_config(path)
@@ -44,6 +48,18 @@ def sink() -> MemoryEventSink:
 @pytest.fixture
 def quarantine(config: IngestConfig) -> QuarantineStore:
     return QuarantineStore.from_settings(config.quarantine)
+
+
+@pytest.fixture
+def ledger() -> MemoryLedger:
+    return MemoryLedger()
+
+
+@pytest.fixture
+def fhir(
+    config: IngestConfig, sink: MemoryEventSink, quarantine: QuarantineStore, ledger: MemoryLedger
+) -> FhirIntake:
+    return FhirIntake(config, sink, ledger, quarantine, clock=lambda: NOW)
 
 
 @pytest.fixture

@@ -105,6 +105,19 @@ async def test_an_older_correction_arriving_late_changes_nothing(
     assert len(sink.events) == 1
 
 
+async def test_a_correction_heard_first_is_the_fact_itself(
+    intake: Hl7Intake, sink: MemoryEventSink
+) -> None:
+    await intake.handle(s.psa_correction("RW-LAB-0057", "0.40", "20270205090000-0600"))
+    await intake.handle(s.tumour_markers())  # the original, late: same id, changes nothing
+    await intake.handle(s.psa_correction("RW-LAB-0058", "0.41", "20270205100000-0600"))
+    psa = [e for e in sink.events if e.event_id.startswith("hl7:MAIN-LAB:F12345:2857-1:1")]
+    first, original, second = psa
+    assert isinstance(first, LabResulted) and first.status == ResultStatus.CORRECTED
+    assert first.event_id == original.event_id == "hl7:MAIN-LAB:F12345:2857-1:1"
+    assert isinstance(second, EventCorrected) and second.target_event_id == first.event_id
+
+
 async def test_wrong_patient_becomes_a_retraction(intake: Hl7Intake, sink: MemoryEventSink) -> None:
     await intake.handle(s.tumour_markers())
     outcome = await intake.handle(s.cea_wrong_patient())

@@ -9,6 +9,8 @@ from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from models.templates import clinic_name_problem
+
 # Well-known, public, *insecure* secrets used only when RW_ALLOW_DEV_KEY=1 (embedded runs, tests).
 DEV_ENCRYPTION_KEY = "cnctZGV2LWtleS1ub3QtZm9yLXByb2R1Y3Rpb24tISE="
 DEV_INBOUND_SECRET = "rw-dev-inbound-secret"
@@ -82,6 +84,15 @@ class NotifierSettings(BaseSettings):
     @classmethod
     def _split_keys(cls, value: object) -> object:
         return _comma_list(value)
+
+    @field_validator("clinic_name")
+    @classmethod
+    def _neutral_clinic_name(cls, value: str) -> str:
+        # Every SMS and subject carries it: no diagnosis word (models.templates).
+        problem = clinic_name_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @field_validator("care_team_urls", mode="before")
     @classmethod

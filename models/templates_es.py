@@ -78,6 +78,9 @@ _SMS = {
         "Le vamos a llamar: {phone}. {stop}"
     ),
 }
+_SMS[MessageKind.CHECKIN_ASK_NUMBER] = (
+    "{clinic}: gracias. Responda solo con una cifra del 0 al 10. Dudas: {phone}. {stop}"
+)
 _EMAIL = {
     MessageKind.OPT_OUT_CONFIRMATION: (
         "Hola:\n\nYa no recibirá mensajes de texto de {clinic}. Para volver a recibirlos, "
@@ -95,6 +98,11 @@ _EMAIL = {
     MessageKind.CHECKIN_SUPPORT: (
         "Hola:\n\nGracias por contarnos cómo se siente. Alguien de su equipo de salud se "
         "comunicará con usted pronto. También puede llamarnos al {phone}." + _FOOTER
+    ),
+    MessageKind.CHECKIN_ASK_NUMBER: (
+        "Hola:\n\nGracias por su respuesta. Para registrarla necesitamos un solo número del 0 "
+        "al 10: responda a nuestro mensaje de texto solo con ese número. Si desea hablar con "
+        "alguien, llámenos al {phone}." + _FOOTER
     ),
     MessageKind.CRISIS_RESOURCES: (
         "Hola:\n\nSi corre peligro ahora, llame al 911 o vaya a la sala de emergencias más "

@@ -77,7 +77,7 @@ def _every_message() -> list[tuple[MessageKind, str, str]]:
 
 def test_assumptions_of_this_file() -> None:
     assert len(CLINIC) == 30 and len(PORTAL) == 40
-    assert len(REMINDER_KINDS) == 6 and len(CHECKIN_KINDS) == 3 and len(MessageKind) == 14
+    assert len(REMINDER_KINDS) == 6 and len(CHECKIN_KINDS) == 3 and len(MessageKind) == 15
 
 
 @pytest.mark.parametrize(("kind", "language", "channel"), _every_message())

@@ -43,6 +43,7 @@ class AlertKind(StrEnum):
     SELF_HARM = "self_harm"
     LOST_TO_FOLLOW_UP = "lost_to_follow_up"
     DELIVERY_FAILED = "delivery_failed"
+    UNMATCHED_EVENTS = "unmatched_events"  # parked events set aside (models.parking)
 
 
 class Severity(StrEnum):

@@ -132,6 +132,7 @@ _ALERT_TITLES = {
     AlertKind.SELF_HARM: "Reply may mention self-harm: contact the patient now",
     AlertKind.LOST_TO_FOLLOW_UP: "Patient may be lost to follow-up",
     AlertKind.DELIVERY_FAILED: "Patient message could not be delivered",
+    AlertKind.UNMATCHED_EVENTS: "Events could not be matched to an enrolment",
 }
 
 

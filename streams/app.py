@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 import faust
@@ -12,9 +13,10 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as FaustConsumer
 from faust.types import TP
 
+from models.parking import ParkingPolicy
 from streams.embedded import confirmed_ends
 from streams.metrics import StreamsMetrics
-from streams.processor import FaustTableStore, Incoming, PatientProcessor
+from streams.processor import FaustTableStore, Incoming, PatientProcessor, TickRule
 from streams.settings import StreamsSettings
 from streams.sink import FaustSink, OutputSink
 from streams.topics import TopicNames
@@ -139,6 +141,8 @@ def create_app(
         names=names,
         metrics=metrics or StreamsMetrics(),
         bucket_seconds=settings.due_bucket_seconds,
+        ticks=TickRule(settings.simulated_time, timedelta(seconds=settings.tick_skew_seconds)),
+        parking=ParkingPolicy(timedelta(days=settings.park_days), settings.park_limit),
     )
 
     # concurrency=1: offsets must not be committed past an event still in flight. Batches:
@@ -150,7 +154,12 @@ def create_app(
             await processor.handle_batch(
                 [
                     Incoming(
-                        e.message.value, e.message.topic, e.message.partition, e.message.offset
+                        e.message.value,
+                        e.message.topic,
+                        e.message.partition,
+                        e.message.offset,
+                        e.message.key,
+                        e.message.timestamp,
                     )
                     for e in events
                 ]

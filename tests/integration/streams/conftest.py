@@ -47,6 +47,7 @@ def settings(kafka_bootstrap: str, tmp_path: Path) -> StreamsSettings:
         partitions=2,
         data_dir=tmp_path / "streams",
         confirm_changelog_ends=True,
+        simulated_time=True,
         loglevel="warning",
     )
 

@@ -37,7 +37,9 @@ async def uninterrupted(catalog: Catalog) -> tuple[dict[str, PatientState], set[
     processor, patients, sink = memory_processor(catalog, names)
     for pid in PATIENTS:
         for raw in treated(pid):
-            await processor.handle(raw, topic=names.patients, partition=0, offset=0)
+            await processor.handle(
+                raw, topic=names.patients, partition=0, offset=0, key=pid.encode()
+            )
     for now in TICKS:
         await processor.handle(encode_tick(now), topic=names.ticks, partition=0, offset=0)
     states = {pid: load_state(Stored.decode(raw).state) for pid, raw in patients.items()}
@@ -57,6 +59,7 @@ class Workers:
             "RW_PARTITIONS": str(settings.partitions),
             "RW_DATA_DIR": str(settings.data_dir),
             "RW_CONFIRM_CHANGELOG_ENDS": "true",
+            "RW_SIMULATED_TIME": "true",
             "RW_LOGLEVEL": "info",
             "PYTHONUNBUFFERED": "1",  # a SIGKILL must not take the last log lines with it
         }

@@ -15,7 +15,14 @@ from streams.codecs import Stored, encode_tick
 from streams.processor import Incoming, PatientProcessor
 from streams.sink import MemorySink
 from streams.topics import TopicNames
-from tests.unit.streams.conftest import T0, count_settles, event, memory_processor, treated
+from tests.unit.streams.conftest import (
+    T0,
+    count_settles,
+    event,
+    memory_processor,
+    patient_key,
+    treated,
+)
 
 NAMES = TopicNames()
 
@@ -25,7 +32,9 @@ def processor(catalog: Catalog) -> tuple[PatientProcessor, dict[str, bytes], Mem
 
 
 def records(raws: list[bytes], topic: str = NAMES.patients, partition: int = 0) -> list[Incoming]:
-    return [Incoming(raw, topic, partition, offset) for offset, raw in enumerate(raws)]
+    return [
+        Incoming(raw, topic, partition, offset, patient_key(raw)) for offset, raw in enumerate(raws)
+    ]
 
 
 def tick(days: int, partition: int = 0) -> Incoming:

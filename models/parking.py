@@ -31,7 +31,7 @@ from models.events import (
 )
 from models.ids import digest64
 from models.outputs import AlertKind, CareTeamAlert, Severity, alert_id
-from models.state import PatientState, evolve, fold_order
+from models.state import PatientState, correction_problem, evolve, fold_order
 
 UNMATCHED_RESPONSE_DAYS = 7  # routine: a registry clerk reconciles within a week
 
@@ -115,7 +115,10 @@ def admit(
     waiting = list(parking.events)
     known = {parked.event.event_id for parked in waiting}
     for event, origin in sorted(events, key=lambda item: fold_order(item[0])):
-        if waiting_for(result.state, event) is None:
+        problem = _problem(event)
+        if problem:  # never parked: no arrival can make it foldable
+            result.refused.append((event, origin, ValueError(problem)))
+        elif waiting_for(result.state, event) is None:
             _fold(result, event, origin)
         elif event.event_id not in known:
             known.add(event.event_id)
@@ -229,6 +232,12 @@ def _bound(result: Admission, now: datetime, policy: ParkingPolicy) -> None:
         patient_id = result.parking.events[0].event.patient_id
         result.alerts.append(_unmatched_alert(patient_id, now, policy))
     result.parking = Parking(tuple(kept), told=True)
+
+
+def _problem(event: Event) -> str | None:
+    if isinstance(event, EventRetracted | EventCorrected):
+        return correction_problem(event)
+    return None
 
 
 def _self_harm(event: Event) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -148,8 +149,24 @@ def create_app(
     # concurrency=1: offsets must not be committed past an event still in flight. Batches:
     # each patient is settled and written once per batch, its outputs acknowledged at once;
     # Faust acknowledges a batch's records once the body has finished with them.
+    crashed = asyncio.Event()
+
     @app.agent(source, name="patient", concurrency=1)
     async def patient(stream: faust.StreamT[bytes]) -> None:
+        processor.agent_starts += 1
+        try:
+            await _consume(stream)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            # Faust would restart the agent and commit offsets past records never handled;
+            # the worker stops instead (streams.worker), and its orchestrator restarts it.
+            processor.crash = exc
+            crashed.set()
+            log.critical("patient agent crashed: the worker stops", exc_info=exc)
+            raise
+
+    async def _consume(stream: faust.StreamT[bytes]) -> None:
         async for events in stream.take_events(settings.batch_records, settings.batch_seconds):
             await processor.handle_batch(
                 [
@@ -166,4 +183,5 @@ def create_app(
             )
 
     app.streams_processor = processor  # type: ignore[attr-defined]
+    app.streams_crashed = crashed  # type: ignore[attr-defined]
     return app

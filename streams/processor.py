@@ -282,6 +282,9 @@ class PatientProcessor:
         self._stems = {getattr(names, stem): stem for stem in _INPUT_STEMS}
         self._decoded = StateCache()
         self.records_handled = 0  # records whose batch is written, dead letters included
+        self.batches = 0  # batches written
+        self.agent_starts = 0  # how often the agent (re)started: a restart is a crash
+        self.crash: BaseException | None = None  # what stopped the agent, if anything
 
     async def handle(
         self,
@@ -315,6 +318,7 @@ class PatientProcessor:
             self._settle_pending(batch, patient_id, patient)
         await self._commit(batch)
         self.records_handled += len(records)
+        self.batches += 1
 
     # -- working a batch in memory -----------------------------------------------------------
 

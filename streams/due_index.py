@@ -134,7 +134,7 @@ class DueIndex:
         if wake_at is None:
             return
         target = self._filed_bucket(partition, wake_at)
-        entries = self._entries(partition, target)
+        entries = self._writable(partition, target)
         if entries.get(patient_id) != wake_at.isoformat():
             entries[patient_id] = wake_at.isoformat()
             self._put(partition, target, entries)
@@ -155,11 +155,11 @@ class DueIndex:
         target = None
         if wake_at is not None:
             target = self._filed_bucket(partition, wake_at, floor)
-            entries = self._entries(partition, target)
+            entries = self._writable(partition, target)
             entries[patient_id] = wake_at.isoformat()
             self._put(partition, target, entries)
         if source is not None and source != target:
-            entries = self._entries(partition, source)
+            entries = self._writable(partition, source)
             if entries.pop(patient_id, None) is not None:
                 self._put(partition, source, entries)
 
@@ -193,6 +193,19 @@ class DueIndex:
     def _entries(self, partition: int, bucket: int) -> dict[str, str]:
         """The bucket's entries; the caller may change the dict it gets and `_put` it back."""
         return dict(self._get(f"{partition}:due:{bucket}"))
+
+    def _writable(self, partition: int, bucket: int) -> dict[str, str]:
+        """The bucket's entries to change and `_put` back. Buffered, the same dict for the
+        rest of the batch (copied once): a tick that re-files thousands of patients out of
+        one bucket must not copy that bucket per patient."""
+        key = f"{partition}:due:{bucket}"
+        if self.buffered:
+            entries = self._pending.get(key)
+            if entries is None:
+                entries = dict(self._get(key))
+                self._pending[key] = entries
+            return entries  # type: ignore[return-value]
+        return dict(self._get(key))
 
     def _put(self, partition: int, bucket: int, entries: dict[str, str]) -> None:
         self._set(f"{partition}:due:{bucket}", entries or None)

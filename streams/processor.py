@@ -248,6 +248,7 @@ class _Patient:
 class _Batch:
     patients: dict[str, _Patient] = field(default_factory=dict)
     outputs: list[Output] = field(default_factory=list)
+    emitted: int = 0  # outputs[:emitted] are published and acknowledged
     dead: list[tuple[Incoming, str]] = field(default_factory=list)
     ticked: bool = False
     applied: int = 0
@@ -307,7 +308,7 @@ class PatientProcessor:
                 if record.topic == self.names.ticks:
                     now = decode_tick(record.value).now
                     self.ticks.check(now, record.timestamp)
-                    self._tick(batch, now, record.partition)
+                    await self._tick(batch, now, record.partition)
                 else:
                     event = decode_event(record.value)
                     check_record(event, key=record.key, topic_stem=self._stems[record.topic])
@@ -420,7 +421,7 @@ class PatientProcessor:
             self.index.move(patient.partition, patient_id, patient.wake_at, wake)
             patient.wake_at = wake
 
-    def _tick(self, batch: _Batch, now: datetime, partition: int) -> None:
+    async def _tick(self, batch: _Batch, now: datetime, partition: int) -> None:
         """Settle the partition's patients that are due at `now`; the others are not read."""
         if not self.index.is_new_tick(partition, now):
             return
@@ -457,6 +458,8 @@ class PatientProcessor:
             wake = wake_at(settled_wake, patient.parking, self.parking)
             self.index.refile(partition, entry.patient_id, entry.bucket, wake, floor=floor)
             patient.wake_at = wake
+            if len(batch.outputs) - batch.emitted >= EMIT_EVERY:
+                await self._emit_so_far(batch)
         self.index.record_tick(partition, now)
         batch.ticked = True
         elapsed = time.perf_counter() - started
@@ -473,8 +476,15 @@ class PatientProcessor:
 
     # -- writing a batch ---------------------------------------------------------------------
 
+    async def _emit_so_far(self, batch: _Batch) -> None:
+        """Publish the outputs of the batch not yet published: a tick with thousands due
+        sends its first reminders while it settles the rest. Safe at any point, for no state
+        is written before the end of the batch."""
+        await self._emit(batch.outputs[batch.emitted :])
+        batch.emitted = len(batch.outputs)
+
     async def _commit(self, batch: _Batch) -> None:
-        await self._emit(batch.outputs)
+        await self._emit_so_far(batch)
         for patient_id, patient in batch.patients.items():
             await self._store(patient_id, patient)
         for record, reason in batch.dead:
@@ -546,6 +556,8 @@ class PatientProcessor:
         await self.sink.publish_soon(Record(self.names.deadletter, None, value))
         self.metrics.dead_lettered.labels(topic=topic).inc()
 
+
+EMIT_EVERY = 500  # outputs: a tick publishes what it has after this many more
 
 _INPUT_STEMS = ("assessments", "scans", "labs", "patients", "checkins")
 

@@ -13,7 +13,7 @@ from models.protocols import Catalog
 from models.state import load_state
 from streams.codecs import Stored, encode_tick
 from streams.processor import Incoming, PatientProcessor
-from streams.sink import MemorySink
+from streams.sink import MemorySink, Record
 from streams.topics import TopicNames
 from tests.unit.streams.conftest import (
     T0,
@@ -128,3 +128,28 @@ async def test_a_tick_settles_a_moved_patient_once_and_drops_its_stale_entry(
     assert settled == ["p1"]
     woken = made.index.due(0, moved + timedelta(days=400))
     assert all(d.wake_at != first_wake for d in woken)  # the stale entry was dropped
+
+
+async def test_a_tick_with_many_due_publishes_as_it_goes_and_writes_state_after(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(streams.processor, "EMIT_EVERY", 10)
+    made, _, sink = processor(catalog)
+    ids = [f"p{n}" for n in range(35)]
+    await made.handle_batch(records([raw for pid in ids for raw in treated(pid)]))
+    calls: list[int] = []
+    real_publish = sink.publish
+
+    async def publish(batch: list[Record]) -> None:
+        calls.append(len(batch))
+        await real_publish(batch)
+
+    monkeypatch.setattr(sink, "publish", publish)
+    before = len(sink.records)
+    await made.handle_batch([tick(70)])
+
+    assert calls == [10, 10, 10, 5]  # as it goes, not all at the end
+    after = sink.records[before:]
+    reminders = [i for i, r in enumerate(after) if r.topic == NAMES.reminders]
+    states = [i for i, r in enumerate(after) if r.topic == NAMES.patient_state]
+    assert len(reminders) == 35 and max(reminders) < min(states, default=len(after))

@@ -105,10 +105,13 @@ def admit(
     events: Sequence[tuple[Event, Hashable]],
     now: datetime,
     policy: ParkingPolicy,
+    clock: datetime | None = None,
 ) -> Admission:
     """Fold one patient's `events` (any order) and whatever parked events they unblock.
 
-    Events that must wait are parked at `now`; the parking is then bounded (see `expire`).
+    Events that must wait are parked at `now`; the parking is then bounded by its limit, and
+    by its window if `clock` (the stream's time, its latest tick) is given: event times alone
+    never expire anything, or a backfill read in offset order would expire its own events.
     Events the fold refuses are returned in `refused` with the fold's exception.
     """
     result = Admission(state, parking)
@@ -127,7 +130,7 @@ def admit(
                 result.alerts.append(_self_harm_alert(event))
     waiting = _unblock(result, waiting)
     result.parking = parking._replace(events=tuple(waiting))
-    _bound(result, now, policy)
+    _bound(result, clock or now, policy, expire=clock is not None)
     return result
 
 
@@ -211,12 +214,13 @@ def _unblock(result: Admission, waiting: list[Parked]) -> list[Parked]:
     return waiting
 
 
-def _bound(result: Admission, now: datetime, policy: ParkingPolicy) -> None:
-    """Refuse parked events past the window, then the newest beyond the limit; tell once."""
+def _bound(result: Admission, now: datetime, policy: ParkingPolicy, expire: bool = True) -> None:
+    """Refuse parked events past the window (if `expire`), then the newest beyond the limit;
+    tell the care team once."""
     kept: list[Parked] = []
     for parked in sorted(result.parking.events, key=lambda p: p.parked_at):
         why = waiting_for(result.state, parked.event) or "target"
-        if now - parked.parked_at >= policy.window:
+        if expire and now - parked.parked_at >= policy.window:
             days = policy.window.days
             reason = f"{parked.event.type}: no {why} arrived within {days} days (parked)"
             result.refused.append((parked.event, parked.origin, ParkingRefused(reason)))

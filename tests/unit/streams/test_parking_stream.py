@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from models.events import parse_event
 from models.outputs import AlertKind, CareTeamAlert, parse_output
 from models.protocols import Catalog
-from models.state import load_state
+from models.state import load_state, replay
+from remission_watch.cohort import patient_history
 from streams.codecs import Stored, encode_tick
 from streams.metrics import StreamsMetrics
 from streams.processor import Incoming, PatientProcessor, TickRule
@@ -154,3 +159,32 @@ async def test_a_tick_at_the_end_of_time_is_refused_at_once(catalog: Catalog) ->
     ]
     await made.handle_batch([tick(70)])
     assert len(sink.on(NAMES.reminders)) == 1
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(0, 10_000), data=st.data())
+async def test_any_interleaving_across_topics_and_batches_gives_the_time_order_state(
+    catalog: Catalog, seed: int, data: st.DataObject
+) -> None:
+    raw = patient_history("H1", seed, datetime(2022, 3, 1, 9, tzinfo=UTC), 20)
+    events = [parse_event(r) for r in raw]
+    arrived = data.draw(st.permutations(events))  # the enrolment anywhere
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(arrived)), max_size=5)))
+    made, patients, sink = memory_processor(catalog, NAMES)
+    offset = 0
+    for a, b in zip([0, *cuts], [*cuts, len(arrived)], strict=True):
+        batch = []
+        for e in arrived[a:b]:
+            batch.append(
+                Incoming(e.model_dump_json().encode(), NAMES.for_event(e), 0, offset, b"H1")
+            )
+            offset += 1
+        await made.handle_batch(batch)
+
+    assert letters(sink) == []
+    stored = Stored.decode(patients["H1"])
+    assert not stored.parking.events
+    expected = replay(events)["H1"]
+    assert load_state(stored.state)._replace(emitted=()) == expected

@@ -301,7 +301,8 @@ def _retracted(records: list[Record], names: tuple[str, ...]) -> frozenset[int]:
             if earlier is not None and earlier != replacement:
                 voided.add(earlier)
             latest[r.aux] = replacement
-    voided.update(replacement_of[d] for d in list(voided) if d in replacement_of)
+    if replacement_of:
+        voided.update([replacement_of[d] for d in voided if d in replacement_of])
     return frozenset(voided)
 
 

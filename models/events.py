@@ -438,9 +438,10 @@ TOPIC_STEMS: Final[dict[str, str]] = {
 
 def topic_stems(event: Event) -> frozenset[str]:
     """The input topics `event` may arrive on: its type's own; a correction goes to its
-    replacement's, a retraction (whose target's type it does not name) to any."""
+    replacement's (or to `patients`, where mappers route what is not a first report), a
+    retraction (whose target's type it does not name) to any."""
     if isinstance(event, EventCorrected):
-        return frozenset({TOPIC_STEMS[event.replacement.type]})
+        return frozenset({TOPIC_STEMS[event.replacement.type], "patients"})
     if isinstance(event, EventRetracted):
         return frozenset(TOPIC_STEMS.values())
     return frozenset({TOPIC_STEMS[event.type]})

@@ -188,3 +188,25 @@ async def test_any_interleaving_across_topics_and_batches_gives_the_time_order_s
     assert not stored.parking.events
     expected = replay(events)["H1"]
     assert load_state(stored.state)._replace(emitted=()) == expected
+
+
+async def test_a_correction_may_come_by_its_replacements_topic_or_patients(
+    catalog: Catalog,
+) -> None:
+    made, patients, sink = memory_processor(catalog, NAMES)
+    enrolment = [on(NAMES.patients, raw, n) for n, raw in enumerate(treated("p1"))]
+    draw = json.loads(lab("p1", 1, 40))
+    fixes = []
+    for n, topic in enumerate((NAMES.labs, NAMES.patients, NAMES.scans)):
+        replacement = dict(draw, event_id=f"fix{n}", value=1.0 + n)
+        body = dict(draw, type="event.corrected", event_id=f"c{n}", target_event_id="p1-lab1",
+                    replacement=replacement)  # fmt: skip
+        for key in ("order_id", "loinc", "value"):
+            body.pop(key)
+        fixes.append(on(topic, json.dumps(body).encode(), 10 + n))
+    await made.handle_batch([*enrolment, on(NAMES.labs, lab("p1", 1, 40), 5), *fixes])
+
+    assert [(d["offset"], d["reason"]) for d in letters(sink)] == [
+        (12, "event.corrected does not belong on this topic")
+    ]
+    assert load_state(Stored.decode(patients["p1"]).state).event_count == 4 + 2 * 2

@@ -350,7 +350,11 @@ class PatientProcessor:
         now = tick_now or max(event.recorded_at for event, _ in pending)
         arrived = [(event, record.origin) for event, record in pending]
         before = patient.parking
-        admission = admit(patient.state, before, arrived, now, self.parking, tick_now)
+        try:
+            admission = admit(patient.state, before, arrived, now, self.parking, tick_now)
+        except Exception as exc:  # a fault in the core: these records alone, never the stream
+            batch.dead.extend((record, _rejection(event, exc)) for event, record in pending)
+            return
         self._admitted(batch, patient, admission, {r.origin: r for _, r in pending})
         if admission.state is None or not (admission.applied or patient.parking != before):
             self._rewake(patient_id, patient, patient.wake_at if patient.state else None)

@@ -153,3 +153,25 @@ async def test_a_tick_with_many_due_publishes_as_it_goes_and_writes_state_after(
     reminders = [i for i, r in enumerate(after) if r.topic == NAMES.reminders]
     states = [i for i, r in enumerate(after) if r.topic == NAMES.patient_state]
     assert len(reminders) == 35 and max(reminders) < min(states, default=len(after))
+
+
+async def test_a_fault_deciding_what_to_park_dead_letters_that_patients_records_only(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = streams.processor.admit
+
+    def fragile(state, parking, events, *args):  # type: ignore[no-untyped-def]
+        if any(e.patient_id == "p1" for e, _ in events):
+            raise RuntimeError("a fault in the core")
+        return real(state, parking, events, *args)
+
+    monkeypatch.setattr(streams.processor, "admit", fragile)
+    made, patients, sink = processor(catalog)
+    await made.handle_batch(records([*treated("p1"), *treated("p2")]))
+
+    letters = [json.loads(r.value) for r in sink.on(NAMES.deadletter)]
+    assert [d["reason"] for d in letters] == [
+        f"{kind} failed in the core: RuntimeError"
+        for kind in ("patient.enrolled", "treatment.started", "treatment.completed")
+    ]
+    assert "p1" not in patients and state_of(patients, "p2").event_count == 3

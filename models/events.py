@@ -284,6 +284,15 @@ class ScanResulted(EventBase):
     finding: ScanFinding
 
 
+class ScanCancelled(EventBase):
+    """A scheduled scan was cancelled (HL7 SIU^S15, FHIR Appointment cancelled): no pre-scan
+    check-in for it any more. A scan already done stays done."""
+
+    type: Literal["scan.cancelled"] = "scan.cancelled"
+    order_id: EventId
+    item: ItemCode
+
+
 class VisitCompleted(EventBase):
     """A clinic visit or procedure that is not a scan or a lab (history and physical, exam)."""
 
@@ -300,6 +309,7 @@ class LabResulted(EventBase):
     status: ResultStatus = ResultStatus.FINAL
     performing_lab: Annotated[str, Field(max_length=100)] | None = None
     method: Annotated[str, Field(max_length=100)] | None = None
+    comparator: Literal["<", "<=", ">", ">="] | None = None
 
 
 class CheckinAnswered(EventBase):
@@ -362,6 +372,7 @@ Fact = Annotated[
     | ScanScheduled
     | ScanCompleted
     | ScanResulted
+    | ScanCancelled
     | VisitCompleted
     | LabResulted
     | CheckinAnswered
@@ -402,6 +413,7 @@ EVENT_TYPES: tuple[type[EventBase], ...] = (
     SurveillanceDischarged,
     EventRetracted,
     EventCorrected,
+    ScanCancelled,
 )
 
 _EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
@@ -434,6 +446,7 @@ TOPIC_STEMS: Final[dict[str, str]] = {
     "scan.scheduled": "scans",
     "scan.completed": "scans",
     "scan.resulted": "scans",
+    "scan.cancelled": "scans",
     "lab.resulted": "labs",
     "checkin.answered": "checkins",
 }

@@ -69,6 +69,7 @@ class Code(IntEnum):
     DISCHARGED = 15
     RETRACTED = 16
     CORRECTED = 17
+    SCAN_CANCELLED = 18
 
 
 # Active treatment pauses routine surveillance; long adjuvant endocrine or maintenance therapy
@@ -416,6 +417,17 @@ def _scan_resulted(view: View, record: Record, name: str, _b: Blobs) -> View:
     return view
 
 
+def _scan_cancelled(view: View, record: Record, _name: str, _b: Blobs) -> View:
+    """A cancelled scan no longer waits for its pre-scan check-in; a completed one still
+    waits for its result (the cancellation came too late to undo the scan)."""
+    existing = _find_order(view.orders, record.aux)
+    if existing is None or existing.completed:
+        return view
+    values = list(view)
+    values[_ORDERS] = tuple([o for o in view.orders if o.digest != record.aux])
+    return _tuple_new(View, values)
+
+
 def _visit(view: View, record: Record, name: str, _b: Blobs) -> View:
     at = record.at
     values = list(view)
@@ -728,4 +740,5 @@ STEPS: dict[int, _Step] = {
     Code.DISCHARGED: _lifecycle,
     Code.RETRACTED: _unchanged,
     Code.CORRECTED: _unchanged,
+    Code.SCAN_CANCELLED: _scan_cancelled,
 }

@@ -10,8 +10,6 @@ waits until the agent has settled that tick before the next week starts.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import tempfile
 import time
@@ -26,6 +24,7 @@ from sqlalchemy import text
 from models.events import Event
 from notifier.admin import ConsentIn, RecipientIn
 from notifier.clock import FakeClock
+from notifier.inbound import signed_headers
 from notifier.recipients import Channel
 from notifier.service import NotifierService
 from notifier.settings import DEV_INBOUND_SECRET, NotifierSettings
@@ -138,11 +137,11 @@ class Demo:
         raw = json.dumps(
             {"from": patient.phone, "body": body, "message_id": f"demo-{len(self.replies)}"}
         ).encode()
-        signature = hmac.new(DEV_INBOUND_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+        signed = signed_headers(DEV_INBOUND_SECRET, raw)  # timestamped: see docs/notifier.md
         response = await client.post(
             f"http://127.0.0.1:{self.notifier.http_port}/inbound/sms",
             content=raw,
-            headers={"X-RW-Signature": signature, "Content-Type": "application/json"},
+            headers={**signed, "Content-Type": "application/json"},
         )
         action = response.json().get("action") or response.json().get("error", "?")
         self.replies.append(

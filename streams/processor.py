@@ -36,8 +36,8 @@ from typing import Any, Protocol
 from faust.types import TP
 from pydantic import ValidationError
 
-from models.clocks import Settlement, settle
-from models.events import EARLIEST, LATEST, Event
+from models.clocks import Settlement, lab_code_mapped, settle
+from models.events import EARLIEST, LATEST, Event, LabResulted
 from models.outputs import CareTeamAlert, Output
 from models.parking import (
     NO_PARKING,
@@ -356,6 +356,9 @@ class PatientProcessor:
             batch.dead.extend((record, _rejection(event, exc)) for event, record in pending)
             return
         self._admitted(batch, patient, admission, {r.origin: r for _, r in pending})
+        for event, _ in admission.applied:
+            if isinstance(event, LabResulted) and not lab_code_mapped(event.loinc, self.catalog):
+                self._unmapped(event)
         if admission.state is None or not (admission.applied or patient.parking != before):
             self._rewake(patient_id, patient, patient.wake_at if patient.state else None)
             return
@@ -368,6 +371,16 @@ class PatientProcessor:
             return
         batch.applied += len(admission.applied)
         self._settled(batch, patient_id, patient, settlement)
+
+    def _unmapped(self, event: LabResulted) -> None:
+        """A result whose code no marker value set knows moves no clock: say so (issue 13)."""
+        self.metrics.unmapped_lab_results.labels(loinc=event.loinc).inc()
+        log.warning(
+            "lab result from %s under LOINC %s maps to no surveillance marker: it satisfies "
+            "nothing (add the code to models/protocols/value_sets/markers.yaml if it should)",
+            event.source,
+            event.loinc,
+        )
 
     def _admitted(
         self,

@@ -92,3 +92,10 @@ def test_each_event_kind_has_its_source_topic() -> None:
     assert names.for_event("checkin.answered") == "rw.checkins.v1"
     assert names.for_event("patient.enrolled") == "rw.patients.v1"
     assert names.for_event("event.retracted") == "rw.patients.v1"
+
+
+def test_every_fact_type_has_an_input_topic() -> None:
+    from models.events import EVENT_TYPES, TOPIC_STEMS
+
+    facts = {t.model_fields["type"].default for t in EVENT_TYPES}
+    assert facts - {"event.corrected", "event.retracted"} == set(TOPIC_STEMS)

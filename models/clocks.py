@@ -389,7 +389,7 @@ def settle(state: PatientState, now: datetime, catalog: Catalog) -> Settlement:
         if rid in emitted or output is not None
     )
     new_state = state._replace(emitted=kept) if kept != state.emitted else state
-    return Settlement(new_state, outputs, _wake_at(state.view, plan, today, zone))
+    return Settlement(new_state, outputs, _wake_at(state.view, plan, today, zone, now))
 
 
 def _reminder(
@@ -426,21 +426,22 @@ def _cancel_reason(plan: Forecast, item: str) -> str:
     return "done, rescheduled or no longer due"
 
 
-def _wake_at(view: View, plan: Forecast, today: date, zone: str) -> datetime | None:
-    """The first day on which `settle` could emit something without a new event: a window
-    opening or closing (a closed check-in window makes room for the next), the day the
-    patient counts as lost to follow-up, or the day a response has lasted four weeks."""
+def _wake_at(view: View, plan: Forecast, today: date, zone: str, now: datetime) -> datetime | None:
+    """The first instant at which `settle` could emit something without a new event: the
+    start of the day a window opens or closes (a closed check-in window makes room for the
+    next) or the patient counts as lost to follow-up, or the instant a response has lasted
+    four weeks (often later today: waking at the start of a day would miss it by a day)."""
     moments = [d for due in plan.items for d in (due.earliest, due.overdue) if d > today]
     contact = _last_contact(view, plan.standing)
     if contact is not None:
         moments.append(add_months(contact, LOST_TO_FOLLOW_UP_MONTHS))
+    wakes = [start_of_day(m, zone).astimezone(UTC) for m in moments if m > today]
     episode = plan.standing.episode
     if episode is not None and not episode.confirmed:
-        moments.append(local_date(to_datetime(episode.started + CONFIRMATION), zone))
-    moments = [m for m in moments if m > today]
-    if not moments:
-        return None
-    return start_of_day(min(moments), zone).astimezone(UTC)
+        lasted = to_datetime(episode.started + CONFIRMATION)
+        if lasted > now:
+            wakes.append(lasted)
+    return min(wakes, default=None)
 
 
 __all__ = [

@@ -138,6 +138,8 @@ def forecast(state: PatientState, now: datetime, catalog: Catalog) -> Forecast:
     if view.lifecycle == "active":
         items.extend(_checkins(state, where, today))
     alerts = tuple(_alerts(state, items, where, today, now))
+    if protocol is None and view.lifecycle == "active":
+        alerts += (_no_protocol(state.patient_id, profile.site, catalog, now),)
     return Forecast(
         state.patient_id, where, protocol_id, anchor, tuple(items), not_reminded, alerts
     )
@@ -172,6 +174,7 @@ def _surveillance(
     view = state.view
     assert view.profile is not None
     zone = view.profile.time_zone
+    enrolled = local_date(to_datetime(view.enrolled_at), zone) if view.enrolled_at else None
     result: list[Due] = []
     for rule in protocol.applicable_rules(_protocol_profile(view)):  # type: ignore[attr-defined]
         override = view.override(rule.id)
@@ -180,11 +183,10 @@ def _surveillance(
             continue
         every = override[1] if action is OverrideAction.CHANGE_FREQUENCY and override else None
         names = (rule.id, *rule.satisfied_by.items, *rule.satisfied_by.loinc)
-        done = max(view.done_at(name) for name in names)
-        last = local_date(to_datetime(done), zone) if done else None
+        last = _last_done(view, names, zone)
         if last is not None and last < anchor:
             last = None
-        window = next_window(rule, anchor, last, every)
+        window = next_window(rule, anchor, last, every, enrolled)
         if window is None:
             continue
         earliest, due, overdue = window.earliest, window.due, window.overdue
@@ -215,6 +217,16 @@ def _surveillance(
             )
         )
     return result
+
+
+def _last_done(view: View, names: tuple[str, ...], zone: str) -> date | None:
+    """The latest date any of `names` was done: instants read as the patient's local date,
+    date-only facts (done elsewhere) as the calendar date they are, in every zone."""
+    done = max(view.done_at(name) for name in names)
+    days = [day for day in map(view.done_on, names) if day is not None]
+    if done:
+        days.append(local_date(to_datetime(done), zone))
+    return max(days) if days else None
 
 
 def _checkins(state: PatientState, where: Standing, today: date) -> list[Due]:
@@ -334,6 +346,27 @@ def _alerts(
             )
         )
     return alerts
+
+
+def _no_protocol(patient_id: str, site: str, catalog: Catalog, now: datetime) -> CareTeamAlert:
+    """The one notice that a patient is enrolled but no protocol schedules anything for them:
+    accepted and kept (every later event is folded), but no reminder will go out."""
+    if catalog.covers(site):
+        reason = f"no surveillance protocol applies to this {site} profile: no reminders are sent"
+    else:
+        reason = (
+            f"no surveillance protocol for site {site!r} (protocols exist for "
+            f"{', '.join(catalog.sites())}): no reminders are sent"
+        )
+    return CareTeamAlert(
+        patient_id=patient_id,
+        alert_id=alert_id(patient_id, AlertKind.NO_PROTOCOL, site),
+        kind=AlertKind.NO_PROTOCOL,
+        severity=Severity.ROUTINE,
+        reason=reason,
+        raised_at=now,
+        respond_by=now + timedelta(days=OVERDUE_RESPONSE_DAYS),
+    )
 
 
 def _last_contact(view: View, where: Standing) -> date | None:

@@ -19,7 +19,6 @@ from pydantic import TypeAdapter
 from models.checkins import needs_alert
 from models.criteria import Assessment, CriteriaMemory, Response, evaluate
 from models.events import (
-    CancerSite,
     DeclaredStatus,
     Flag,
     Intent,
@@ -148,7 +147,7 @@ class Profile:
 
 @functools.lru_cache(maxsize=4096)
 def _profile_of(
-    site: CancerSite,
+    site: str,
     subtype: str | None,
     er: ReceptorStatus,
     pr: ReceptorStatus,
@@ -163,7 +162,7 @@ def _profile_of(
     """`Profile.from_event`, cached on the event's own values: building the profile's fields
     costs more than looking them up, and most patients share a handful of profiles."""
     return Profile.shared(
-        site=site.value,
+        site=site,
         subtype=subtype,
         er=er.value,
         pr=pr.value,
@@ -219,6 +218,11 @@ class View(NamedTuple):
     last_checkin: tuple[int, int] | None = None
     last_contact: int = 0
     retracted: frozenset[int] = NO_IDS
+    # Date-only facts ("done elsewhere on 2027-01-10"): flat pairs of item and date ordinal. A
+    # calendar date is not an instant: no single instant falls on the same date from UTC-12 to
+    # UTC+14, so these are kept as dates and never converted through a zone.
+    done_days: tuple[str | int, ...] = ()
+    enrolled_at: int = 0  # the first enrolment (seconds), a stand-in for the diagnosis date
 
     def current_episode(self) -> Episode | None:
         if self.episodes and not self.episodes[-1].ended:
@@ -231,6 +235,19 @@ class View(NamedTuple):
             if done[i] == name:
                 return done[i + 1]  # type: ignore[return-value]
         return 0
+
+    def done_on(self, name: str) -> date | None:
+        """The latest date-only "done" of `name` (a clinician's done-elsewhere), or None."""
+        days = self.done_days
+        for i in range(0, len(days), 2):
+            if days[i] == name:
+                return date.fromordinal(days[i + 1])  # type: ignore[arg-type]
+        return None
+
+    def done_day_items(self) -> list[tuple[str, date]]:
+        """Every date-only "done", as (item, date)."""
+        days = self.done_days
+        return [(days[i], date.fromordinal(days[i + 1])) for i in range(0, len(days), 2)]  # type: ignore[misc,arg-type]
 
     def done_items(self) -> list[tuple[str, int]]:
         return list(zip(self.done[::2], self.done[1::2], strict=True))  # type: ignore[arg-type]
@@ -253,7 +270,8 @@ def apply_record(view: View, record: Record, names: tuple[str, ...], blobs: Blob
 
 def _enrolled(view: View, record: Record, _name: str, blobs: Blobs) -> View:
     lifecycle = "deceased" if view.lifecycle == "deceased" else "active"
-    return view._replace(profile=blobs[record.aux], lifecycle=lifecycle)
+    enrolled_at = view.enrolled_at or record.at  # records arrive in time order: the first
+    return view._replace(profile=blobs[record.aux], lifecycle=lifecycle, enrolled_at=enrolled_at)
 
 
 def _treatment_completed(view: View, record: Record, _name: str, _b: Blobs) -> View:
@@ -481,16 +499,19 @@ def _checkin(view: View, record: Record, _name: str, _b: Blobs) -> View:
 def _override(view: View, record: Record, item: str, _b: Blobs) -> View:
     action = _OVERRIDES[record.aux]
     if action is OverrideAction.DONE_ELSEWHERE:
-        day = date.fromordinal(record.aux2)
-        view = view._replace(done=_done(view, item, _noon_utc(day)))
+        view = view._replace(done_days=_done_day(view.done_days, item, record.aux2))
     kept = tuple(o for o in view.overrides if o[0] != item)
     return view._replace(overrides=(*kept, (item, record.aux, record.aux2, record.at)))
 
 
-def _noon_utc(day: date) -> int:
-    # A date without a time: noon UTC keeps it on the same calendar day in any zone within ±11 h.
-    epoch_day = day.toordinal() - 719_163
-    return epoch_day * DAY + 12 * 3_600
+def _done_day(days: tuple[str | int, ...], item: str, ordinal: int) -> tuple[str | int, ...]:
+    """`days` with `item` done on the date `ordinal` (the latest date wins)."""
+    for i in range(0, len(days), 2):
+        if days[i] == item:
+            if days[i + 1] >= ordinal:  # type: ignore[operator]
+                return days
+            return (*days[: i + 1], ordinal, *days[i + 2 :])
+    return (*days, item, ordinal)
 
 
 def _lifecycle(view: View, record: Record, _name: str, _b: Blobs) -> View:

@@ -129,7 +129,8 @@ def describe(state: PatientState, plan: Forecast) -> dict[str, Any]:
             }
             for e in view.episodes
         ],
-        "clocks": [{"item": name, "last_done": day(at)} for name, at in sorted(view.done_items())],
+        "clocks": [{"item": name, "last_done": day(at)} for name, at in sorted(view.done_items())]
+        + [{"item": name, "last_done": on.isoformat()} for name, on in view.done_day_items()],
         "reminders": [
             {
                 "reminder_id": d.reminder_id,

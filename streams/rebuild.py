@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from models.events import Event
 from models.state import PatientState, UnknownPatient, dump_state, load_state, replay
 from streams.codecs import BadInput, Stored, decode_event
-from streams.embedded import confirmed_ends
+from streams.embedded import confirmed_ends, partition_counts
 from streams.settings import StreamsSettings
 from streams.topics import TopicNames, changelog_topics
 
@@ -42,6 +42,12 @@ async def read_all(
     The end is the broker's end offsets checked by reading past them (`confirmed_ends`):
     some brokers (tansu) under-report the latest offset.
     """
+    # Asked of the broker: a consumer's metadata cache holds only the topics it already
+    # knows (on Apache Kafka a fresh consumer knows none; tansu tells it every topic).
+    counts = await partition_counts(bootstrap, topics)
+    parts = [TopicPartition(topic, p) for topic, n in counts.items() for p in range(n)]
+    if not parts:
+        return []
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
@@ -50,12 +56,6 @@ async def read_all(
     )
     await consumer.start()
     try:
-        await consumer.topics()  # refreshes the cluster metadata
-        parts = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         ends = await confirmed_ends(bootstrap, await consumer.end_offsets(parts))

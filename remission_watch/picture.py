@@ -64,7 +64,7 @@ def write_html(report: dict[str, Any], path: Path) -> None:
         f"<style>{STYLE}</style>",
         f"<h1>Timeline at {escape(at)}</h1>",
         _summary(report, at),
-        _legend(any("sent" in p for p in report["patients"])),
+        _legend(any("sent" in p for p in report["patients"]), report.get("sends_since")),
     ]
     parts += [_patient(patient, at) for patient in report["patients"]]
     path.write_text("\n".join(parts) + "\n</html>\n", encoding="utf-8")
@@ -103,10 +103,15 @@ def _summary(report: dict[str, Any], at: str) -> str:
     return "<section class='summary'>" + "".join(lines) + "</section>"
 
 
-def _legend(offline_sends: bool) -> str:
+def _legend(offline_sends: bool, since: str | None) -> str:
     keys = [k for k in LEGEND if offline_sends or k not in ("sent", "cancelled")]
+    words = dict(LEGEND)
+    if since:
+        words["sent"] = (
+            f"reminder that would be sent (offline replay from {since[:10]}: nothing was sent)"
+        )
     items = "".join(
-        f"<span><i style='background:{COLOURS[k]}'></i>{escape(LEGEND[k])}</span>" for k in keys
+        f"<span><i style='background:{COLOURS[k]}'></i>{escape(words[k])}</span>" for k in keys
     )
     return f"<p class='legend'>{items}</p>"
 

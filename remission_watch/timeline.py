@@ -180,12 +180,17 @@ def _last_response(state: PatientState, day: Any) -> dict[str, Any] | None:
 
 
 def timeline(
-    lines: Iterable[str], at: datetime, catalog: Catalog, with_sends: bool = False
+    lines: Iterable[str],
+    at: datetime,
+    catalog: Catalog,
+    with_sends: bool = False,
+    sends_since: datetime | None = None,
 ) -> dict[str, Any]:
     """The whole report: every patient at `at`, and the lines that could not be used.
 
     With `with_sends`, also replay the events through `settle` on daily ticks and list, per
-    patient, what the platform would have sent, cancelled and escalated, and when.
+    patient, what the platform would have sent, cancelled and escalated, and when (from
+    `sends_since` on, when given: the replay before it then costs one fold per patient).
     """
     events, bad = parse_lines(lines, until=at)
     states, unusable = fold_events(events)
@@ -197,7 +202,7 @@ def timeline(
     used = [e for _, e in events if e.patient_id in states]
     _attach_treatments(patients, used, states)
     if with_sends:
-        _attach_sends(patients, used, at, catalog)
+        _attach_sends(patients, used, at, catalog, sends_since)
         for patient in patients:
             shown = {r["item"]: r["label"] for r in patient["reminders"]}
             for sent in patient["sent"]:
@@ -206,6 +211,7 @@ def timeline(
             patient["labels"] = shown
     return {
         "at": at.isoformat(),
+        **({"sends_since": sends_since.isoformat()} if with_sends and sends_since else {}),
         "patients": patients,
         "bad_lines": [{"line": b.line, "reason": b.reason} for b in bad],
     }
@@ -256,11 +262,15 @@ def _attach_treatments(
 
 
 def _attach_sends(
-    patients: list[dict[str, Any]], events: list[Event], at: datetime, catalog: Catalog
+    patients: list[dict[str, Any]],
+    events: list[Event],
+    at: datetime,
+    catalog: Catalog,
+    since: datetime | None,
 ) -> None:
     from remission_watch.simulate import simulate
 
-    _, emitted = simulate(events, at, catalog)
+    _, emitted = simulate(events, at, catalog, since=since)
     items: dict[str, str] = {}
     sends: dict[str, list[dict[str, str]]] = {}
     for entry in emitted:

@@ -48,7 +48,7 @@ def test_items_are_named_in_words_and_the_legend_says_nothing_was_sent(page: str
     assert "CT chest, abdomen and pelvis" in page
     assert ">ct_chest_abdomen_pelvis<" not in page and "Overdue: ct_chest" not in page
     assert "Overdue: Colonoscopy: due 2024-03-03, overdue since 2024-05-02" in page
-    assert "would be sent (offline replay: nothing was sent)" in page
+    assert "would be sent (offline replay from 2023-06-02: nothing was sent)" in page
     assert "reminder sent" not in page
 
 
@@ -168,3 +168,25 @@ def test_waking_patients_only_when_due_emits_what_settling_every_day_emits() -> 
     assert sorted(daily) == sorted((e.at, e.output.model_dump_json()) for e in emitted)
     assert len(daily) > 300
     assert states == daily_states
+
+
+@pytest.mark.slow
+def test_a_replay_since_a_date_emits_what_the_whole_replay_emits_after_it() -> None:
+    events = [parse_event(line) for line in (EXAMPLES / "all.jsonl").read_text().splitlines()]
+    start = datetime(2021, 3, 1, 9, tzinfo=UTC)
+    for n in range(6):
+        events += [
+            parse_event(json.dumps(raw, default=str))
+            for raw in patient_history(f"SIM-{n}", n, start + timedelta(days=41 * n), 24)
+        ]
+    until = max(e.occurred_at for e in events) + timedelta(days=200)
+    catalog = load_builtin_catalog()
+    whole_states, whole = simulate(events, until, catalog)
+    since = until - timedelta(days=365)
+    states, recent = simulate(events, until, catalog, since=since)
+    first_tick = min(e.at for e in recent)
+    later = [(e.at, e.output.model_dump_json()) for e in whole if e.at >= first_tick]
+    assert [(e.at, e.output.model_dump_json()) for e in recent] == later
+    assert len(later) > 10 and first_tick - since < timedelta(days=120)
+    # The same patients stand in the same place; only the memory of old outputs is shorter.
+    assert {p: s.view for p, s in states.items()} == {p: s.view for p, s in whole_states.items()}

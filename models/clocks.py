@@ -7,6 +7,7 @@ All calendar reasoning is in the patient's own time zone.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -26,12 +27,13 @@ from models.outputs import (
     alert_id,
     reminder_id,
 )
-from models.protocols import Catalog, ProtocolProfile, next_window
+from models.protocols import Catalog, Protocol, ProtocolProfile, next_window
 from models.state import PatientState, epoch_seconds
-from models.view import ALERT_MEMORY_DAYS, CONFIRMATION, DAY, Episode, View
+from models.view import ALERT_MEMORY_DAYS, DAY, Episode, View, remission_standing
 
 LOST_TO_FOLLOW_UP_MONTHS = 15  # cancer registries' definition (DOMAIN.md §2)
 OVERDUE_RESPONSE_DAYS = 7
+MOLECULAR_RELAPSE_RESPONSE_DAYS = 2  # an MRD relapse calls for prompt review (Heuser 2021)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,9 @@ class Forecast:
     items: tuple[Due, ...]
     not_reminded: tuple[tuple[str, str, str], ...]
     alerts: tuple[CareTeamAlert, ...]
+    # LOINC codes of final lab results that no marker value set and no rule knows: they moved
+    # no clock. Reported (timeline, streams log and metric), never dropped silently.
+    unmapped: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,16 +102,10 @@ def standing(view: View, now: datetime) -> Standing:
         return Standing(view.lifecycle, "surveillance stopped", None, episode)
     if view.open_treatments:
         return Standing("on_treatment", "active treatment: reminders paused", None, episode)
-    if episode is not None:
-        lasted = episode.confirmed or (epoch_seconds(now) - episode.started >= CONFIRMATION)
-        status = f"{episode.kind}_remission" if lasted else "responding"
-        detail = f"episode {episode.number} since {day(episode.started)} ({episode.basis})"
-        if not lasted:
-            detail += "; counts once it has lasted 4 weeks"
-        return Standing(status, detail, day(max(episode.started, view.last_treatment_end)), episode)
-    if view.progression_at and view.progression_at >= view.last_treatment_end:
-        since = day(view.progression_at)
-        return Standing("active_disease", f"progression or recurrence on {since}", None, None)
+    remission = remission_standing(view, day)  # episodes confirm by repeat assessment, not time
+    if remission is not None:
+        status, detail, anchor, episode = remission
+        return Standing(status, detail, day(anchor) if anchor else None, episode)
     intent = view.profile.intent if view.profile else "curative"
     if view.last_treatment_end and intent == "curative":
         end = day(view.last_treatment_end)
@@ -123,25 +122,35 @@ def forecast(state: PatientState, now: datetime, catalog: Catalog) -> Forecast:
         return Forecast(state.patient_id, where, None, None, (), (), ())
     today = local_date(now, profile.time_zone)
     items: list[Due] = []
+    unmapped: tuple[str, ...] = ()
     not_reminded: tuple[tuple[str, str, str], ...] = ()
     protocol_id = None
     anchor = where.anchor
-    protocol = catalog.select(_protocol_profile(view))
+    selection = _protocol_profile(view, where)
+    protocol = catalog.select(selection)
     if protocol is not None:
         protocol_id = f"{protocol.id}@{protocol.version}"
         not_reminded = tuple((d.what, d.reason, d.source) for d in protocol.not_reminded())
+        if protocol.anchor == "enrolment":
+            # Counted from enrolment whatever the treatment (seed 001: the three-month
+            # checkpoint runs during treatment too), while surveillance is active.
+            anchor = None
+            if view.lifecycle == "active" and view.enrolled_at:
+                anchor = local_date(to_datetime(view.enrolled_at), profile.time_zone)
+        elif anchor is not None and protocol.anchor == "treatment_end" and view.last_treatment_end:
+            end = local_date(to_datetime(view.last_treatment_end), profile.time_zone)
+            anchor = max(end, anchor) if where.episode is None else end
         if anchor is not None:
-            if protocol.anchor == "treatment_end" and view.last_treatment_end:
-                end = local_date(to_datetime(view.last_treatment_end), profile.time_zone)
-                anchor = max(end, anchor) if where.episode is None else end
-            items.extend(_surveillance(state, protocol, anchor, protocol_id))
+            items.extend(_surveillance(state, catalog, protocol, anchor, protocol_id, selection))
+        if view.lifecycle == "active":
+            unmapped = _unmapped(view, catalog)
     if view.lifecycle == "active":
         items.extend(_checkins(state, where, today))
     alerts = tuple(_alerts(state, items, where, today, now))
     if protocol is None and view.lifecycle == "active":
         alerts += (_no_protocol(state.patient_id, profile.site, catalog, now),)
     return Forecast(
-        state.patient_id, where, protocol_id, anchor, tuple(items), not_reminded, alerts
+        state.patient_id, where, protocol_id, anchor, tuple(items), not_reminded, alerts, unmapped
     )
 
 
@@ -155,7 +164,7 @@ def due(state: PatientState, now: datetime, catalog: Catalog) -> tuple[Due, ...]
     return tuple(d for d in plan.items if d.earliest <= today)
 
 
-def _protocol_profile(view: View) -> ProtocolProfile:
+def _protocol_profile(view: View, where: Standing) -> ProtocolProfile:
     p = view.profile
     assert p is not None
     return ProtocolProfile(
@@ -163,26 +172,56 @@ def _protocol_profile(view: View) -> ProtocolProfile:
         receptors={"er": p.er, "pr": p.pr, "her2": p.her2},
         stage=p.stage,
         intent=p.intent,
-        flags=p.flags,
+        flags=p.flags | view.derived_flags(),  # e.g. an ATA response short of excellent
         protocol=p.protocol,
+        subtype=p.subtype,
+        in_remission=where.status in _IN_REMISSION,
     )
 
 
+_IN_REMISSION = frozenset({"complete_remission", "partial_remission"})
+
+
+def _unmapped(view: View, catalog: Catalog) -> tuple[str, ...]:
+    """The codes of final lab results this patient has that mean nothing to the catalog."""
+    done = view.done
+    return tuple(
+        name
+        for name in done[::2]
+        if isinstance(name, str) and _LOINC.match(name) and not catalog.knows_code(name)
+    )
+
+
+def lab_code_mapped(code: str, catalog: Catalog) -> bool:
+    """Whether a lab result under `code` can count for some surveillance item (a marker's
+    value set, a related code, or a rule's own code). For adapters that log and count the
+    results that cannot."""
+    return catalog.knows_code(code)
+
+
+_LOINC = re.compile(r"^[0-9]{1,7}-[0-9]$")
+
+
 def _surveillance(
-    state: PatientState, protocol: object, anchor: date, protocol_id: str
+    state: PatientState,
+    catalog: Catalog,
+    protocol: Protocol,
+    anchor: date,
+    protocol_id: str,
+    selection: ProtocolProfile,
 ) -> list[Due]:
     view = state.view
     assert view.profile is not None
     zone = view.profile.time_zone
     enrolled = local_date(to_datetime(view.enrolled_at), zone) if view.enrolled_at else None
     result: list[Due] = []
-    for rule in protocol.applicable_rules(_protocol_profile(view)):  # type: ignore[attr-defined]
+    for rule in protocol.applicable_rules(selection):
         override = view.override(rule.id)
         action = override[0] if override else None
         if action is OverrideAction.DISCONTINUE:
             continue
         every = override[1] if action is OverrideAction.CHANGE_FREQUENCY and override else None
-        names = (rule.id, *rule.satisfied_by.items, *rule.satisfied_by.loinc)
+        names = (rule.id, *rule.satisfied_by.items, *catalog.rule_codes(protocol, rule))
         last = _last_done(view, names, zone)
         if last is not None and last < anchor:
             last = None
@@ -318,6 +357,20 @@ def _alerts(
                 respond_by=respond,
             )
         )
+    relapse = view.molecular_relapse_at
+    if relapse and relapse >= since:
+        raised = to_datetime(relapse)
+        alerts.append(
+            CareTeamAlert(
+                patient_id=pid,
+                alert_id=alert_id(pid, AlertKind.MOLECULAR_RELAPSE, str(relapse)),
+                kind=AlertKind.MOLECULAR_RELAPSE,
+                severity=Severity.HIGH,
+                reason="MRD positive in two consecutive samples after an MRD-negative result",
+                raised_at=raised,
+                respond_by=raised + timedelta(days=MOLECULAR_RELAPSE_RESPONSE_DAYS),
+            )
+        )
     for due in items:
         if due.kind is ReminderKind.DUE and today >= due.overdue:
             alerts.append(
@@ -422,7 +475,7 @@ def settle(state: PatientState, now: datetime, catalog: Catalog) -> Settlement:
         if rid in emitted or output is not None
     )
     new_state = state._replace(emitted=kept) if kept != state.emitted else state
-    return Settlement(new_state, outputs, _wake_at(state.view, plan, today, zone, now))
+    return Settlement(new_state, outputs, _wake_at(state.view, plan, today, zone))
 
 
 def _reminder(
@@ -459,22 +512,19 @@ def _cancel_reason(plan: Forecast, item: str) -> str:
     return "done, rescheduled or no longer due"
 
 
-def _wake_at(view: View, plan: Forecast, today: date, zone: str, now: datetime) -> datetime | None:
-    """The first instant at which `settle` could emit something without a new event: the
-    start of the day a window opens or closes (a closed check-in window makes room for the
-    next) or the patient counts as lost to follow-up, or the instant a response has lasted
-    four weeks (often later today: waking at the start of a day would miss it by a day)."""
+def _wake_at(view: View, plan: Forecast, today: date, zone: str) -> datetime | None:
+    """The first day on which `settle` could emit something without a new event: a window
+    opening or closing (a closed check-in window makes room for the next), or the day the
+    patient counts as lost to follow-up. (A response is confirmed by an assessment, an event,
+    never by time passing.)"""
     moments = [d for due in plan.items for d in (due.earliest, due.overdue) if d > today]
     contact = _last_contact(view, plan.standing)
     if contact is not None:
         moments.append(add_months(contact, LOST_TO_FOLLOW_UP_MONTHS))
-    wakes = [start_of_day(m, zone).astimezone(UTC) for m in moments if m > today]
-    episode = plan.standing.episode
-    if episode is not None and not episode.confirmed:
-        lasted = to_datetime(episode.started + CONFIRMATION)
-        if lasted > now:
-            wakes.append(lasted)
-    return min(wakes, default=None)
+    moments = [m for m in moments if m > today]
+    if not moments:
+        return None
+    return start_of_day(min(moments), zone).astimezone(UTC)
 
 
 __all__ = [
@@ -485,6 +535,7 @@ __all__ = [
     "Standing",
     "due",
     "forecast",
+    "lab_code_mapped",
     "settle",
     "standing",
 ]

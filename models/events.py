@@ -86,6 +86,9 @@ class Flag(StrEnum):
     METASTATIC = "metastatic"
     TG_ANTIBODIES = "tg_antibodies"
     NPM1_MUTATED = "npm1_mutated"
+    # The ATA response to therapy is not excellent (indeterminate, biochemical or structural
+    # incomplete): derived by the fold from ATA assessments, or set at enrolment when known.
+    ATA_INCOMPLETE_RESPONSE = "ata_incomplete_response"
 
 
 class Modality(StrEnum):
@@ -255,6 +258,15 @@ class ScanResulted(EventBase):
     finding: ScanFinding
 
 
+class ScanCancelled(EventBase):
+    """A scheduled scan was cancelled (HL7 SIU^S15, FHIR Appointment cancelled): no pre-scan
+    check-in for it any more. A scan already done stays done."""
+
+    type: Literal["scan.cancelled"] = "scan.cancelled"
+    order_id: EventId
+    item: ItemCode
+
+
 class VisitCompleted(EventBase):
     """A clinic visit or procedure that is not a scan or a lab (history and physical, exam)."""
 
@@ -271,6 +283,7 @@ class LabResulted(EventBase):
     status: ResultStatus = ResultStatus.FINAL
     performing_lab: Annotated[str, Field(max_length=100)] | None = None
     method: Annotated[str, Field(max_length=100)] | None = None
+    comparator: Literal["<", "<=", ">", ">="] | None = None
 
 
 class CheckinAnswered(EventBase):
@@ -333,6 +346,7 @@ Fact = Annotated[
     | ScanScheduled
     | ScanCompleted
     | ScanResulted
+    | ScanCancelled
     | VisitCompleted
     | LabResulted
     | CheckinAnswered
@@ -373,6 +387,7 @@ EVENT_TYPES: tuple[type[EventBase], ...] = (
     SurveillanceDischarged,
     EventRetracted,
     EventCorrected,
+    ScanCancelled,
 )
 
 _EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

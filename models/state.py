@@ -31,6 +31,7 @@ from models.events import (
     PatientTransferred,
     ResponseAssessed,
     ResultStatus,
+    ScanCancelled,
     ScanCompleted,
     ScanFinding,
     ScanResulted,
@@ -389,6 +390,7 @@ _REDUCERS: dict[type, tuple[Code, Callable[..., _Fields]]] = {
     SurveillanceDischarged: (Code.DISCHARGED, _nothing),
     EventRetracted: (Code.RETRACTED, _target),
     EventCorrected: (Code.CORRECTED, _target),
+    ScanCancelled: (Code.SCAN_CANCELLED, _scan_completed),  # the same fields: item, order
 }
 
 

@@ -36,8 +36,8 @@ from typing import Any, Protocol
 from faust.types import TP
 from pydantic import ValidationError
 
-from models.clocks import Settlement, settle
-from models.events import Event
+from models.clocks import Settlement, lab_code_mapped, settle
+from models.events import Event, LabResulted
 from models.outputs import CareTeamAlert, Output
 from models.state import (
     PatientState,
@@ -284,6 +284,8 @@ class PatientProcessor:
                 patient.repair = True
             patient.state = state
             patient.pending.append((event, record))
+            if isinstance(event, LabResulted) and not lab_code_mapped(event.loinc, self.catalog):
+                self._unmapped(event)
         if not patient.pending:
             return
         tick_now = self.index.now(patient.partition)
@@ -295,6 +297,16 @@ class PatientProcessor:
             return
         batch.applied += len(patient.pending)
         self._settled(batch, patient_id, patient, settlement)
+
+    def _unmapped(self, event: LabResulted) -> None:
+        """A result whose code no marker value set knows moves no clock: say so (issue 13)."""
+        self.metrics.unmapped_lab_results.labels(loinc=event.loinc).inc()
+        log.warning(
+            "lab result from %s under LOINC %s maps to no surveillance marker: it satisfies "
+            "nothing (add the code to models/protocols/value_sets/markers.yaml if it should)",
+            event.source,
+            event.loinc,
+        )
 
     def _one_by_one(
         self, batch: _Batch, patient_id: str, patient: _Patient, tick_now: datetime | None

@@ -515,11 +515,12 @@ def _profile_from(raw: dict[str, object]) -> Profile:
 def explain_last_response(state: PatientState) -> Evaluation | None:
     """The latest criteria evaluation with its words (re-derived: the view keeps no prose)."""
     retracted = state.view.retracted
+    site = state.view.profile.site if state.view.profile is not None else None
     memories: dict[str, CriteriaMemory] = {}
     last: Evaluation | None = None
     for record in state.journal:
         if record.code == Code.ASSESSED and record.digest not in retracted:
             assessment = as_assessment(state.blobs[record.aux])
             memory = memories.get(assessment.system, CriteriaMemory())
-            last, memories[assessment.system] = evaluate(memory, assessment)
+            last, memories[assessment.system] = evaluate(memory, assessment, site)
     return last

@@ -25,6 +25,7 @@ from notifier.channels import WRONG_TARGET, ChannelResult, DeliveryChannel, Serv
 from notifier.clock import Clock
 from notifier.messages import MessageRenderer
 from notifier.metrics import NotifierMetrics
+from notifier.outages import NOT_AN_OUTAGE, OutageNotices, failure_in_words, reminder_horizon
 from notifier.outbox import Claimed, Finish, SqlOutbox
 from notifier.policy import Defer, DeliveryPolicy, GiveUp, Send, Suppress
 from notifier.recipient_store import SqlRecipients
@@ -145,6 +146,7 @@ class Dispatcher:
         # For /healthz: the last round that completed, and each channel's last results.
         self.last_round_ok: float | None = None
         self.channel_health: dict[Channel, ChannelHealth] = {}
+        self.outages = OutageNotices()
         self._claims = count(1)
 
     def close(self) -> None:
@@ -216,6 +218,7 @@ class Dispatcher:
             ),
         )
         if not claimed:
+            await loop.run_in_executor(self._pool, self._send_outage_notices)
             return 0
         by_patient: dict[str, list[Claimed]] = defaultdict(list)
         for item in claimed:
@@ -257,7 +260,18 @@ class Dispatcher:
         finally:
             results.close()
             await writer
+        await loop.run_in_executor(self._pool, self._send_outage_notices)
         return len(claimed)
+
+    def _send_outage_notices(self) -> None:
+        """One care-team notice when patient sends start failing, one when they recover
+        (with the reminders whose window closed meanwhile); retried each round until sent."""
+        care = self.channels.get(Channel.CARE_TEAM)
+        for notice in self.outages.pending():
+            if care is not None and care.send(None, notice.message).ok:
+                self.outages.delivered(notice)
+            else:
+                log.error("outage notice could not be sent to the care team; retrying")
 
     def _deliver_all(
         self,
@@ -340,6 +354,8 @@ class Dispatcher:
                 finish((row, outcome, now))
                 if channel is Channel.SMS and row.purpose == "reminder":
                     sent.append(now)
+                if channel is not Channel.CARE_TEAM:
+                    self.outages.recovered(now)
                 return
         refusals = [
             service["service"]
@@ -349,9 +365,9 @@ class Dispatcher:
         ]
         if len(refusals) == len(results):  # every channel would have reached someone else
             reason = "refused, not sent: " + "; ".join(refusals)
-            self._give_up(row, reason, results, decision.channels[-1])
+            self._give_up(row, reason, results, decision.channels[-1], grouped=False)
             return
-        self._failed(row, results, decision.channels[-1], finish)
+        self._failed(row, results, decision.channels[-1], finish, recipient)
 
     def _channel_send(
         self, channel: Channel, address: str | None, message: Message
@@ -372,9 +388,22 @@ class Dispatcher:
         results: list[dict[str, Any]],
         last: Channel,
         finish: Callable[[Finished], None],
+        recipient: Recipient | None = None,
     ) -> None:
         now = self.clock()
-        verdict = self.policy.after_failure(row.attempts + 1, now)
+        why = failure_in_words(results)
+        if row.purpose != "care_team_alert" and any(
+            s["status"] not in NOT_AN_OUTAGE for r in results for s in r["services"]
+        ):
+            self.outages.failed(tuple(r["channel"] for r in results), now)
+        horizon = reminder_horizon(row.payload, recipient) if row.purpose == "reminder" else None
+        verdict = self.policy.after_failure(
+            row.attempts + 1,
+            now,
+            row.purpose,  # type: ignore[arg-type]
+            horizon,
+            why,
+        )
         if isinstance(verdict, GiveUp):
             self._give_up(row, verdict.reason, results, last)
             return
@@ -394,13 +423,20 @@ class Dispatcher:
         )
 
     def _give_up(
-        self, row: Claimed, reason: str, results: list[dict[str, Any]], last: Channel
+        self,
+        row: Claimed,
+        reason: str,
+        results: list[dict[str, Any]],
+        last: Channel,
+        grouped: bool = True,
     ) -> None:
         # written at once, so that the trail shows "failed" before the alert it raises
         outcome = Finish(
             "failed", reason, attempted=True, channel=last.value, provider_result=results
         )
         self._finish(row, outcome, self.clock())
+        if grouped and row.purpose == "reminder" and self.outages.during_outage(row):
+            return  # reported once, in the outage's recovery notice, with the others
         self._raise_failure_alert(row, reason)
 
     def _raise_failure_alert(self, row: Claimed, reason: str) -> None:

@@ -60,6 +60,7 @@ def policy_from(settings: NotifierSettings) -> DeliveryPolicy:
             cap_policy=settings.cap_policy,
             max_attempts=settings.max_attempts,
             backoff_base=timedelta(seconds=settings.backoff_base_seconds),
+            max_backoff=timedelta(seconds=settings.retry_max_backoff_seconds),
         )
     )
 

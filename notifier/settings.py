@@ -72,6 +72,17 @@ class NotifierSettings(BaseSettings):
         "RW_CARE_TEAM_URLS is empty.",
     )
 
+    crisis_sms: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON, per language: the crisis-resources SMS to send instead of the "
+        'built-in US one (911, 988), e.g. {"es": "{clinic}: si corre peligro, llame al 112. '
+        '... {phone}. {stop}"}. Placeholders {clinic}, {phone}, {stop}; one GSM-7 segment.',
+    )
+    crisis_email: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON, per language: the crisis-resources e-mail body instead of the "
+        "built-in US one. Placeholders {clinic}, {phone}.",
+    )
     clinic_name: str = "Your clinic"
     callback_number: str | None = None
     portal_url: str | None = None

@@ -286,3 +286,29 @@ async def test_recipient_saved_without_zone_gets_sms_in_the_reminders_zone_hours
         )
     finally:
         rig.dispatcher.close()
+
+
+async def test_a_dropped_connection_while_recording_is_retried_not_resent(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    monkeypatch.setattr(dispatcher_module, "WRITE_RETRY_DELAYS", (0.0, 0.0, 0.0))
+    real = rig.outbox.finish_many
+    drops = {"left": 2}
+
+    def flaky(batch):  # the connection drops twice, then the database is back
+        if drops["left"]:
+            drops["left"] -= 1
+            raise OperationalError(
+                "UPDATE deliveries", {}, Exception("server closed the connection")
+            )
+        return real(batch)
+
+    monkeypatch.setattr(rig.outbox, "finish_many", flaky)
+    rig.outbox.record([reminder()], rig.clock())
+    await rig.dispatcher.dispatch_once()
+    assert drops["left"] == 0 and rig.row().status == "sent"
+    rig.clock.advance(timedelta(minutes=10))  # past the lease: nothing left to re-send
+    await rig.dispatcher.dispatch_once()
+    assert len(rig.sms.sent) == 1

@@ -286,6 +286,7 @@ def crash_test(total: int, kill_after: int) -> dict[str, object]:
         env = _env(
             **{
                 "RW_ALLOW_DEV_KEY": "1",
+                "RW_NO_CARE_TEAM": "1",  # a care-team channel is required unless said so
                 "RW_DATABASE_URL": url,
                 "RW_KAFKA_BOOTSTRAP": broker.bootstrap,
                 "RW_TOPIC_PREFIX": prefix,

@@ -327,6 +327,33 @@ def _checkins(state: PatientState, where: Standing, today: date) -> list[Due]:
     return result
 
 
+def checkin_alert(
+    patient_id: str, digest: int, score: int, flags: int, raised: datetime
+) -> CareTeamAlert:
+    """The care-team alert of one check-in answer (`flags` bit 0: self-harm), by event digest.
+
+    Also raised at once for an answer parked before its enrolment (`models.parking`): the
+    same id, so the notifier sends it once.
+    """
+    if flags & 1:
+        respond = raised + timedelta(minutes=checkins.SELF_HARM_RESPONSE_MINUTES)
+        kind, severity = AlertKind.SELF_HARM, Severity.IMMEDIATE
+        reason = "check-in reply mentions self-harm: contact the patient now"
+    else:
+        respond = raised + timedelta(days=checkins.HIGH_FEAR_RESPONSE_DAYS)
+        kind, severity = AlertKind.HIGH_FEAR, Severity.HIGH
+        reason = f"FCR-1r score {score} (>= {checkins.HIGH_FEAR_SCORE}): offer support"
+    return CareTeamAlert(
+        patient_id=patient_id,
+        alert_id=alert_id(patient_id, kind, str(digest)),
+        kind=kind,
+        severity=severity,
+        reason=reason,
+        raised_at=raised,
+        respond_by=respond,
+    )
+
+
 def _alerts(
     state: PatientState, items: list[Due], where: Standing, today: date, now: datetime
 ) -> list[CareTeamAlert]:
@@ -337,26 +364,7 @@ def _alerts(
     for digest, score, flags, at in view.alerts:
         if at < since:
             continue
-        raised = to_datetime(at)
-        if flags & 1:
-            respond = raised + timedelta(minutes=checkins.SELF_HARM_RESPONSE_MINUTES)
-            kind, severity = AlertKind.SELF_HARM, Severity.IMMEDIATE
-            reason = "check-in reply mentions self-harm: contact the patient now"
-        else:
-            respond = raised + timedelta(days=checkins.HIGH_FEAR_RESPONSE_DAYS)
-            kind, severity = AlertKind.HIGH_FEAR, Severity.HIGH
-            reason = f"FCR-1r score {score} (>= {checkins.HIGH_FEAR_SCORE}): offer support"
-        alerts.append(
-            CareTeamAlert(
-                patient_id=pid,
-                alert_id=alert_id(pid, kind, str(digest)),
-                kind=kind,
-                severity=severity,
-                reason=reason,
-                raised_at=raised,
-                respond_by=respond,
-            )
-        )
+        alerts.append(checkin_alert(pid, digest, score, flags, to_datetime(at)))
     relapse = view.molecular_relapse_at
     if relapse and relapse >= since:
         raised = to_datetime(relapse)

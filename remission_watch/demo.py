@@ -61,6 +61,7 @@ class Demo:
             local_timeouts=True,
             fetch_max_wait_ms=20,
             confirm_changelog_ends=True,
+            simulated_time=True,  # the demo publishes simulated ticks
             due_bucket_seconds=86_400,
         )
         self.names = TopicNames(self.streams.topic_prefix)
@@ -198,7 +199,7 @@ async def _simulate(demo: Demo, cohort: Cohort, steps: int, progress: bool) -> i
         enrolled = 0
         while upcoming is not None and upcoming.type == "patient.enrolled":
             await producer.send(
-                demo.names.for_event(upcoming.type),
+                demo.names.for_event(upcoming),
                 upcoming.model_dump_json().encode(),
                 key=upcoming.patient_id.encode(),
             )
@@ -215,7 +216,7 @@ async def _simulate(demo: Demo, cohort: Cohort, steps: int, progress: bool) -> i
                 now = START + timedelta(days=step * demo.options.step_days)
                 while upcoming is not None and upcoming.recorded_at <= now:
                     await producer.send(
-                        demo.names.for_event(upcoming.type),
+                        demo.names.for_event(upcoming),
                         upcoming.model_dump_json().encode(),
                         key=upcoming.patient_id.encode(),
                     )

@@ -293,6 +293,9 @@ def crash_test(total: int, kill_after: int) -> dict[str, object]:
                 "RW_EMAIL_URL": sink.url(),
                 "RW_SEND_WINDOW_START": "00:00",
                 "RW_SEND_WINDOW_END": "00:00",
+                # the same, under the names the code before issue 11 reads (deprecated now)
+                "RW_QUIET_START": "00:00",
+                "RW_QUIET_END": "00:00",
                 "RW_SENDING_STALE_SECONDS": "5",
                 "RW_HTTP_PORT": str(port),
                 "RW_DISPATCH_INTERVAL_SECONDS": "0.1",

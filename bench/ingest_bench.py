@@ -151,7 +151,7 @@ async def mllp_figures(
 
 def _load_share(bootstrap: str, prefix: str, folder: str, path: str, tag: str) -> tuple[int, float]:
     async def run() -> tuple[int, float]:
-        sink = KafkaEventSink(bootstrap, TopicNames(prefix), timeout=120)
+        sink = KafkaEventSink(bootstrap, TopicNames(prefix), timeout=120, linger_ms=5)
         await sink.start()
         intake = _intake(_config(folder, tag), sink, defer=True)
         start = time.perf_counter()

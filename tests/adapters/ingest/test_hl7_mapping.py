@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import hl7_samples as s
 import pytest
@@ -312,13 +312,10 @@ async def test_a_message_over_the_size_limit_is_refused(
 def test_quarantine_keeps_rejects_encrypted_and_purges_after_retention(
     quarantine: QuarantineStore,
 ) -> None:
-    from datetime import timedelta
-
-    from conftest import NOW
-
-    old = quarantine.put(b"MSH|old", "reason", NOW - timedelta(days=31), "C-1", "LAB")
-    new = quarantine.put(b"MSH|new", "reason", NOW - timedelta(days=1), "C-2", "LAB")
-    assert quarantine.purge(NOW) == 1
+    now = datetime(2027, 2, 6, 16, 0, tzinfo=UTC)
+    old = quarantine.put(b"MSH|old", "reason", now - timedelta(days=31), "C-1", "LAB")
+    new = quarantine.put(b"MSH|new", "reason", now - timedelta(days=1), "C-2", "LAB")
+    assert quarantine.purge(now) == 1
     assert [e.id for e in quarantine.entries()] == [new] and old != new
     assert quarantine.get(new).raw == b"MSH|new"
 

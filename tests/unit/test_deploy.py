@@ -34,6 +34,7 @@ from notifier.settings import (
     DEV_INBOUND_SECRET,
     NotifierSettings,
 )
+from remission_watch.logs import LogSettings
 from streams.settings import StreamsSettings
 from streams.topics import topic_plan
 
@@ -49,6 +50,7 @@ CLASSES: dict[str, type[BaseSettings]] = {
     "streams": StreamsSettings,
     "notifier": NotifierSettings,
     "ingest": IngestSettings,
+    "every command": LogSettings,
 }
 # Which settings class a `remission-watch` subcommand (or deploy script) builds.
 ROLE_CLASS = {

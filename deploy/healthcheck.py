@@ -7,7 +7,8 @@ What each role checks, honestly:
 
 - notifier: GET http://127.0.0.1:$RW_HTTP_PORT/healthz (the service's own endpoint).
 - worker:   GET http://127.0.0.1:$RW_METRICS_PORT/healthz when RW_METRICS_PORT is set (200
-            while the Faust app runs), else the broker probe below.
+            while the agent runs, the event loop turns and the lag is worked; see
+            streams/health.py), else the broker probe below.
 - ticker:   GET http://127.0.0.1:$RW_METRICS_PORT/healthz when RW_METRICS_PORT is set (the
             ticker serves /metrics and /healthz there), else only that the Kafka broker it
             publishes to answers an ApiVersions request.

@@ -190,6 +190,7 @@ async def test_sigkill_mid_stream_loses_nothing(
         raise
     await wait_for_states(settings, want_states)
     sent = [o.reminder_id for r in records if isinstance(o := parse_output(r.value), Reminder)]
+    print(f"reminders: {len(set(sent) & want_ids)} of {len(want_ids)} on the topic")  # -s shows it
     assert set(sent) == want_ids  # nothing lost, and no reminder under another id
     report = await rebuild(settings)
     assert report.ok, report

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import signal
+import sys
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -32,9 +33,16 @@ def register(sub: Any) -> None:
     )
     ticker.set_defaults(handler=run_ticker_command)
 
-    rebuild = sub.add_parser("rebuild", help="recompute state from the topics; exit 1 on a diff")
+    rebuild = sub.add_parser(
+        "rebuild",
+        help="recompute state from the topics and compare with the live table",
+        description="Folds every patient's events from the source topics and compares the "
+        "result with the live state as facts. Prints per patient what differs. Exit 0: same, "
+        "1: differences, 2: could not run.",
+    )
     _common(rebuild)
     rebuild.add_argument("--live-from", choices=("changelog", "snapshots"), default="changelog")
+    rebuild.add_argument("--json", action="store_true", help="print the report as JSON")
     rebuild.set_defaults(handler=run_rebuild_command)
 
 
@@ -111,9 +119,22 @@ def run_ticker_command(args: argparse.Namespace) -> int:
 
 
 def run_rebuild_command(args: argparse.Namespace) -> int:
-    from streams.rebuild import rebuild
+    """Exit 0 when every state equals its rebuild, 1 on a difference, 2 if it cannot run."""
+    import logging
 
+    from streams.rebuild import CannotRebuild, rebuild, render_report
+
+    # aiokafka logs every failed connection attempt; the one line below says what to do.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     settings = settings_from(args)
-    report = asyncio.run(rebuild(settings, live_from=args.live_from))
-    print(json.dumps({**asdict(report), "ok": report.ok}, indent=2))
+    try:
+        report = asyncio.run(rebuild(settings, live_from=args.live_from))
+    except CannotRebuild as exc:
+        print(f"rebuild: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        found = {pid: [d._asdict() for d in ds] for pid, ds in report.differences.items()}
+        print(json.dumps({**asdict(report), "differences": found, "ok": report.ok}, indent=2))
+    else:
+        print(render_report(report, args.live_from))
     return 0 if report.ok else 1

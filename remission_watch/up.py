@@ -26,7 +26,12 @@ async def run_up(stop: asyncio.Event, environ: Mapping[str, str]) -> None:
         if "RW_KAFKA_BOOTSTRAP" not in environ:
             broker = stack.enter_context(EmbeddedBroker())
             overrides["kafka_bootstrap"] = broker.bootstrap
-            log.info("embedded Kafka-protocol broker on %s (memory only)", broker.bootstrap)
+            log.warning(
+                "embedded Kafka-protocol broker on %s keeps nothing: it holds every event, "
+                "state and reminder in memory only, and all of it is gone when `up` stops. "
+                "Set RW_KAFKA_BOOTSTRAP to a Kafka cluster to keep them.",
+                broker.bootstrap,
+            )
         if "RW_ALLOW_DEV_KEY" not in environ and "RW_ENCRYPTION_KEYS" not in environ:
             overrides["allow_dev_key"] = True
             log.warning(

@@ -75,17 +75,22 @@ def load_catalog(folder: Path | None) -> Any:
 
 def run_worker_command(args: argparse.Namespace) -> int:
     from streams.embedded import EmbeddedBroker
+    from streams.topics import TopicsChanged
     from streams.worker import run_worker
 
     settings = settings_from(args)
     _logging(settings)
     catalog = load_catalog(args.protocols)
-    if not args.embedded:
-        return run_worker(settings, catalog)
-    with EmbeddedBroker() as broker:
-        print(f"embedded broker on {broker.bootstrap}", flush=True)
-        embedded = {"kafka_bootstrap": broker.bootstrap, "fetch_max_wait_ms": 20}
-        return run_worker(settings.model_copy(update=embedded), catalog)
+    try:
+        if not args.embedded:
+            return run_worker(settings, catalog)
+        with EmbeddedBroker() as broker:
+            print(f"embedded broker on {broker.bootstrap} (memory only: keeps nothing)", flush=True)
+            embedded = {"kafka_bootstrap": broker.bootstrap, "fetch_max_wait_ms": 20}
+            return run_worker(settings.model_copy(update=embedded), catalog)
+    except TopicsChanged as exc:
+        print(f"worker stopped: {exc}", file=sys.stderr)
+        return 2
 
 
 def run_ticker_command(args: argparse.Namespace) -> int:

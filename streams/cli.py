@@ -1,4 +1,4 @@
-"""Subcommands of `remission-watch` for the streams service: worker, ticker, rebuild."""
+"""Subcommands of `remission-watch` for the streams service: worker, ticker, rebuild, publish."""
 
 from __future__ import annotations
 
@@ -44,6 +44,50 @@ def register(sub: Any) -> None:
     rebuild.add_argument("--live-from", choices=("changelog", "snapshots"), default="changelog")
     rebuild.add_argument("--json", action="store_true", help="print the report as JSON")
     rebuild.set_defaults(handler=run_rebuild_command)
+    _register_publish(sub)
+
+
+def _register_publish(sub: Any) -> None:
+    publish = sub.add_parser(
+        "publish",
+        help="validate a JSON Lines file of events and send each to its topic",
+        description="Validates each line with the event models and sends the valid ones to "
+        "their topics, keyed by patient_id, in file order. Bad lines are listed (line number "
+        "and reason) and not sent. Exit 0: all sent, 1: bad lines, 2: could not run.",
+    )
+    _common(publish)
+    publish.add_argument("file", type=Path, help="events, one JSON object per line")
+    publish.add_argument("--dry-run", action="store_true", help="validate only; send nothing")
+    publish.add_argument("--json", action="store_true", help="print the report as JSON")
+    publish.set_defaults(handler=run_publish_command)
+
+
+def run_publish_command(args: argparse.Namespace) -> int:
+    """Exit 0 when every line was sent, 1 when some lines were bad, 2 if it could not run."""
+    import logging
+
+    from aiokafka.errors import KafkaError
+
+    from streams.publish import CannotPublish, as_json, publish, render
+    from streams.topics import TopicsChanged
+
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # the line below says it all
+    settings = settings_from(args)
+
+    def progress(sent: int, done: int, size: int) -> None:
+        share = f" ({100 * done // size}% of the file)" if size else ""
+        print(f"published {sent} events{share}", file=sys.stderr, flush=True)
+
+    try:
+        report = asyncio.run(publish(args.file, settings, dry_run=args.dry_run, progress=progress))
+    except (CannotPublish, TopicsChanged) as exc:
+        print(f"publish: {exc}", file=sys.stderr)
+        return 2
+    except KafkaError as exc:
+        print(f"publish: the broker at {settings.kafka_bootstrap} failed: {exc}", file=sys.stderr)
+        return 2
+    print(as_json(report) if args.json else render(report, args.file, args.dry_run))
+    return 1 if report.bad else 0
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

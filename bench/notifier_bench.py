@@ -51,7 +51,7 @@ from notifier.sinks import SmtpSink, free_port
 from notifier.tls import prefer_ca_directory
 
 PG_SERVER = os.environ.get("RW_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-NO_QUIET_HOURS = PolicyConfig(quiet_start=datetime.min.time(), quiet_end=datetime.min.time())
+NO_QUIET_HOURS = PolicyConfig(window_start=datetime.min.time(), window_end=datetime.min.time())
 
 
 @contextmanager
@@ -224,8 +224,8 @@ def crash_test(total: int, kill_after: int) -> dict[str, object]:
                 "RW_KAFKA_BOOTSTRAP": broker.bootstrap,
                 "RW_TOPIC_PREFIX": prefix,
                 "RW_EMAIL_URL": sink.url(),
-                "RW_QUIET_START": "00:00",
-                "RW_QUIET_END": "00:00",
+                "RW_SEND_WINDOW_START": "00:00",
+                "RW_SEND_WINDOW_END": "00:00",
                 "RW_SENDING_STALE_SECONDS": "5",
                 "RW_HTTP_PORT": str(port),
                 "RW_DISPATCH_INTERVAL_SECONDS": "0.1",

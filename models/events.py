@@ -21,9 +21,11 @@ from pydantic import (
     Field,
     TypeAdapter,
     field_validator,
+    model_validator,
 )
 
 from models.criteria import Assessment
+from models.stages import STAGE_PATTERN, stage_problem
 
 SCHEMA_VERSION: Final = 1
 
@@ -32,7 +34,15 @@ EventId = Annotated[str, Field(min_length=1, max_length=200)]
 ItemCode = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_]{0,63}$")]
 
 
+# A cancer site on the wire: one of `CancerSite` (those with a surveillance protocol) or any
+# other site in the same spelling ("pancreas"), which is enrolled with no surveillance protocol
+# and one care-team notice (models.clocks), never refused.
+SiteCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
+
+
 class CancerSite(StrEnum):
+    """The sites that have a surveillance protocol in `models/protocols/data/`."""
+
     BREAST = "breast"
     COLORECTAL = "colorectal"
     HODGKIN = "hodgkin"
@@ -76,6 +86,9 @@ class Flag(StrEnum):
     METASTATIC = "metastatic"
     TG_ANTIBODIES = "tg_antibodies"
     NPM1_MUTATED = "npm1_mutated"
+    # The ATA response to therapy is not excellent (indeterminate, biochemical or structural
+    # incomplete): derived by the fold from ATA assessments, or set at enrolment when known.
+    ATA_INCOMPLETE_RESPONSE = "ata_incomplete_response"
 
 
 class Modality(StrEnum):
@@ -167,10 +180,11 @@ class PatientEnrolled(EventBase):
     """A patient joins surveillance. Re-enrolment replaces the profile (a correction of facts)."""
 
     type: Literal["patient.enrolled"] = "patient.enrolled"
-    site: CancerSite
+    site: SiteCode
     subtype: Annotated[str, Field(max_length=64)] | None = None
     receptors: Receptors = Receptors()
-    stage: Annotated[str, Field(pattern=r"^(0|I|II|III|IV)[A-C]?[0-9]?$")] | None = None
+    # An AJCC 8th edition stage group of `site` (models.stages), or less detail of one.
+    stage: Annotated[str, Field(pattern=STAGE_PATTERN)] | None = None
     intent: Intent = Intent.CURATIVE
     time_zone: str = "UTC"
     language: Language = Language.EN
@@ -185,6 +199,14 @@ class PatientEnrolled(EventBase):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
         return value
+
+    @model_validator(mode="after")
+    def _stage_of_site(self) -> PatientEnrolled:
+        if self.stage is not None:
+            problem = stage_problem(self.site, self.stage)
+            if problem is not None:
+                raise ValueError(problem)
+        return self
 
 
 class TreatmentStarted(EventBase):

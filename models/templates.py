@@ -9,6 +9,7 @@ GSM-7 alphabet and within 160 characters, so it is one segment (UCS-2 would allo
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date
 from typing import Literal
@@ -24,6 +25,7 @@ __all__ = [
     "Message",
     "MessageContext",
     "MessageKind",
+    "clinic_name_problem",
     "format_date",
     "kind_for",
     "render",
@@ -36,6 +38,31 @@ DEFAULT_LANGUAGE = "en"
 # What a one-segment SMS leaves room for (see tests/unit/test_templates.py).
 MAX_CLINIC_NAME = 30
 MAX_PORTAL_URL = 40
+# Words that name a diagnosis or its treatment, in English and Spanish, matched without accents
+# or case anywhere in a clinic name: "Valley Cancer Center" would put a diagnosis into every
+# SMS, subject line and sender id (HIPAA minimum necessary; DOMAIN.md section 5).
+DIAGNOSIS_WORDS = (
+    "cancer",
+    "oncolog",  # oncology, oncologia, oncologic, oncologico
+    "onkolog",
+    "tumor",  # tumor, tumour, tumores
+    "tumour",
+    "carcinom",
+    "sarcom",
+    "melanom",
+    "lymphom",
+    "linfom",
+    "leukemi",
+    "leukaemi",
+    "leucemi",
+    "myelom",
+    "mielom",
+    "metasta",
+    "chemo",
+    "quimio",
+    "radioterap",
+    "neoplas",
+)
 _PHONE = re.compile(r"^\+?[0-9][0-9 ().-]{5,13}[0-9]$")  # at most 15 characters
 _URL = re.compile(r"^[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+$")  # RFC 3986 characters
 
@@ -68,13 +95,34 @@ class MessageContext:
 
     def __post_init__(self) -> None:
         name = self.clinic_name
-        if not name.strip() or len(name) > MAX_CLINIC_NAME or not name.isprintable():
-            raise ValueError(f"clinic_name must be 1-{MAX_CLINIC_NAME} printable characters")
+        problem = clinic_name_problem(name)
+        if problem is not None:
+            raise ValueError(problem)
         if not _PHONE.match(self.callback_number):
             raise ValueError(f"callback_number {self.callback_number!r} is not a phone number")
         url = self.portal_url
         if url is not None and (len(url) > MAX_PORTAL_URL or not _URL.match(url)):
             raise ValueError(f"portal_url must be a URL of at most {MAX_PORTAL_URL} characters")
+
+
+def clinic_name_problem(name: str) -> str | None:
+    """Why `name` cannot be the clinic name patient messages carry, or None if it can.
+
+    1-30 printable characters, and no word naming a diagnosis or its treatment in English or
+    Spanish ("Cancer", "Oncology", "Tumor", "Cáncer", "Oncología"...).
+    """
+    if not name.strip() or len(name) > MAX_CLINIC_NAME or not name.isprintable():
+        return f"clinic_name must be 1-{MAX_CLINIC_NAME} printable characters"
+    folded = "".join(
+        ch for ch in unicodedata.normalize("NFKD", name.casefold()) if not unicodedata.combining(ch)
+    )
+    found = [word for word in DIAGNOSIS_WORDS if word in folded]
+    if found:
+        return (
+            f"clinic_name {name!r} names a diagnosis or its treatment ({found[0]!r}); messages "
+            "must not disclose one: use a neutral name"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -132,6 +180,9 @@ _ALERT_TITLES = {
     AlertKind.SELF_HARM: "Reply may mention self-harm: contact the patient now",
     AlertKind.LOST_TO_FOLLOW_UP: "Patient may be lost to follow-up",
     AlertKind.DELIVERY_FAILED: "Patient message could not be delivered",
+    AlertKind.MOLECULAR_RELAPSE: "Result needs review: residual disease test turned positive",
+    AlertKind.NO_PROTOCOL: "Enrolled with no surveillance protocol",
+    AlertKind.UNMAPPED_RESULT: "Lab result with a code no surveillance item knows",
 }
 
 

@@ -73,6 +73,9 @@ _SMS = {
         "you too: {phone}. {stop}"
     ),
 }
+_SMS[MessageKind.CHECKIN_ASK_NUMBER] = (
+    "{clinic}: thanks. Please reply with just one number, 0 to 10. Call {phone}. {stop}"
+)
 _EMAIL = {
     MessageKind.OPT_OUT_CONFIRMATION: (
         "Hello,\n\nYou will get no more text messages from {clinic}. To start again, reply "
@@ -90,6 +93,11 @@ _EMAIL = {
     MessageKind.CHECKIN_SUPPORT: (
         "Hello,\n\nThank you for telling us how you feel. Someone from your care team will be "
         "in touch with you soon. You can also call us at {phone}." + _FOOTER
+    ),
+    MessageKind.CHECKIN_ASK_NUMBER: (
+        "Hello,\n\nThank you for your answer. To record it, we need just one number from 0 "
+        "to 10: please reply to our text message with that number. If you would like to talk "
+        "to someone, call us at {phone}." + _FOOTER
     ),
     MessageKind.CRISIS_RESOURCES: (
         "Hello,\n\nIf you are in danger now, call 911 or go to the nearest emergency room.\n\n"

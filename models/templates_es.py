@@ -1,7 +1,10 @@
 """Spanish texts for patient messages.
 
-SMS templates avoid á, í, ó, ú (not in GSM-7; é, ñ, ü, ¿ and ¡ are) by word choice, so a
-Spanish SMS is one 160-character segment too. Emails use full spelling.
+SMS templates avoid á, í, ó, ú (not in GSM-7; é, ñ, ü, ¿ and ¡ are) by word choice, never by
+dropping an accent a word needs ("mas" is "but", "más" is "more"), so a Spanish SMS is one
+160-character segment and correctly spelt. Emails use full spelling. Reviewed for orthography
+against the Real Academia Española's Ortografía (2010), accents on interrogatives and
+diacritical pairs (más/mas, sí/si, él/el, tú/tu, sé/se, dé/de).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ _FOOTER = (
 )
 
 _SMS_REMINDER = {
-    ReminderKind.DUE: "{clinic}: toca su %s{when}. Llame al {phone}{portal}. {stop}",
+    ReminderKind.DUE: "{clinic}: le toca su %s{when}. Llame al {phone}{portal}. {stop}",
     ReminderKind.OVERDUE: "{clinic}: su %s{when} sigue pendiente. Llame al {phone}{portal}. {stop}",
 }
 _EMAIL_REMINDER = {
@@ -75,6 +78,9 @@ _SMS = {
         "Le vamos a llamar: {phone}. {stop}"
     ),
 }
+_SMS[MessageKind.CHECKIN_ASK_NUMBER] = (
+    "{clinic}: gracias. Responda solo con una cifra del 0 al 10. Dudas: {phone}. {stop}"
+)
 _EMAIL = {
     MessageKind.OPT_OUT_CONFIRMATION: (
         "Hola:\n\nYa no recibirá mensajes de texto de {clinic}. Para volver a recibirlos, "
@@ -92,6 +98,11 @@ _EMAIL = {
     MessageKind.CHECKIN_SUPPORT: (
         "Hola:\n\nGracias por contarnos cómo se siente. Alguien de su equipo de salud se "
         "comunicará con usted pronto. También puede llamarnos al {phone}." + _FOOTER
+    ),
+    MessageKind.CHECKIN_ASK_NUMBER: (
+        "Hola:\n\nGracias por su respuesta. Para registrarla necesitamos un solo número del 0 "
+        "al 10: responda a nuestro mensaje de texto solo con ese número. Si desea hablar con "
+        "alguien, llámenos al {phone}." + _FOOTER
     ),
     MessageKind.CRISIS_RESOURCES: (
         "Hola:\n\nSi corre peligro ahora, llame al 911 o vaya a la sala de emergencias más "
@@ -133,7 +144,7 @@ SPANISH = LanguagePack(
         **_EMAIL,
     },
     when={kind: _WHEN[rk] for (_, rk), kind in REMINDERS.items()},
-    stop="Responda STOP para no recibir mas",
+    stop="Responda STOP para darse de baja",
     portal_sms=" o visite {url}",
     portal_email="\n\nTambién puede usar nuestro portal de pacientes: {url}",
 )

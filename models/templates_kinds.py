@@ -26,6 +26,7 @@ class MessageKind(StrEnum):
     CHECKIN_THANKS = "checkin_thanks"
     CHECKIN_SUPPORT = "checkin_support"
     CRISIS_RESOURCES = "crisis_resources"
+    CHECKIN_ASK_NUMBER = "checkin_ask_number"  # an answer with no single 0-10 number in it
 
 
 REMINDERS: Mapping[tuple[Category, ReminderKind], MessageKind] = {

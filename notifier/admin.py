@@ -7,9 +7,10 @@ from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from notifier.clock import Clock
+from notifier.contacts import canonical_email, canonical_phone
 from notifier.outbox import SqlOutbox
 from notifier.recipient_store import RecipientUpdate, SqlRecipients
 from notifier.recipients import PATIENT_CHANNELS, Channel, Consent, Recipient
@@ -19,11 +20,16 @@ class RecipientIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     phone: str | None = Field(default=None, max_length=32)
-    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: str | None = Field(default=None, max_length=254)
     time_zone: str | None = None
     language: str | None = Field(default=None, max_length=8)
-    quiet_start: time | None = None
-    quiet_end: time | None = None
+    # the daily window in which messages may go out, recipient's local time
+    send_window_start: time | None = Field(
+        default=None, validation_alias=AliasChoices("send_window_start", "quiet_start")
+    )
+    send_window_end: time | None = Field(
+        default=None, validation_alias=AliasChoices("send_window_end", "quiet_end")
+    )
     channel_order: list[Channel] | None = None
 
     @field_validator("time_zone")
@@ -39,9 +45,12 @@ class RecipientIn(BaseModel):
     @field_validator("phone")
     @classmethod
     def _phone(cls, value: str | None) -> str | None:
-        if value is not None and not 7 <= sum(ch.isdigit() for ch in value) <= 15:
-            raise ValueError("a phone number has 7 to 15 digits")
-        return value
+        return None if value is None else canonical_phone(value)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return None if value is None else canonical_email(value)
 
     @field_validator("channel_order")
     @classmethod
@@ -87,8 +96,8 @@ class AdminService:
             data.email,
             data.time_zone,
             data.language,
-            data.quiet_start,
-            data.quiet_end,
+            data.send_window_start,
+            data.send_window_end,
             order,
         )
         self.recipients.upsert(patient_id, change, self.clock())
@@ -148,9 +157,9 @@ def _shown(recipient: Recipient) -> dict[str, Any]:
         "email": mask_email(recipient.email),
         "time_zone": recipient.time_zone,
         "language": recipient.language,
-        "quiet_hours": [
-            recipient.quiet_start.isoformat() if recipient.quiet_start else None,
-            recipient.quiet_end.isoformat() if recipient.quiet_end else None,
+        "send_window": [
+            recipient.window_start.isoformat() if recipient.window_start else None,
+            recipient.window_end.isoformat() if recipient.window_end else None,
         ],
         "channel_order": [c.value for c in recipient.channel_order],
         "consents": {

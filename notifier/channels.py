@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import re
+import smtplib
 import threading
 import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 
 import apprise
 
@@ -18,6 +20,50 @@ from notifier.redaction import guard_third_party_loggers
 from notifier.smtp_hostname import announce_local_hostname_once
 
 SAMPLE_ADDRESS = {Channel.EMAIL: "probe@example.org", Channel.SMS: "+15550100"}
+WRONG_TARGET = "REFUSED_WRONG_TARGET"  # the plugin would deliver elsewhere: never sent
+
+
+def _digits(text: str) -> str:
+    return re.sub(r"\D", "", text)
+
+
+def pin_email_target(plugin: Any, address: str) -> None:
+    """Give an Apprise e-mail plugin exactly one recipient: `address`, as stored.
+
+    Apprise's own address parser is lossy (`mary.o'neil@example.org` becomes
+    `neil@example.org`: the apostrophe is taken for a name separator); the address was already
+    checked by `email-validator` when it was saved, so it is handed over unparsed."""
+    plugin.targets = [(False, address)]
+
+
+def target_mismatch(channel: Channel, plugin: Any, address: str) -> str | None:
+    """Why `plugin` would not deliver to exactly `address` (None: it would).
+
+    E-mail: one To (the address), no Cc/Bcc, and the address goes into `RCPT TO` unchanged.
+    SMS: the plugin's targets (when it has a list of them) are that one number, else the URL
+    it posts to holds it."""
+    if channel is Channel.EMAIL:
+        targets = [
+            entry if isinstance(entry, str) else entry[-1]
+            for entry in getattr(plugin, "targets", None) or []
+        ]
+        if targets != [address]:
+            return "e-mail plugin's recipient differs from the stored address"
+        if getattr(plugin, "cc", None) or getattr(plugin, "bcc", None):
+            return "e-mail URL adds Cc/Bcc recipients to a patient's message"
+        if smtplib.quoteaddr(address) != f"<{address}>":
+            return "the SMTP client would rewrite the address in RCPT TO"
+        return None
+    wanted = _digits(address)
+    targets = getattr(plugin, "targets", None)
+    if isinstance(targets, list) and targets:
+        numbers = [
+            _digits(entry if isinstance(entry, str) else str(entry[-1])) for entry in targets
+        ]
+        return None if numbers == [wanted] else "SMS plugin's number differs from the stored one"
+    if wanted and wanted in _digits(unquote(plugin.url(privacy=False))):
+        return None
+    return "SMS plugin's URL does not carry the stored number"
 
 
 @dataclass(frozen=True)
@@ -97,6 +143,7 @@ class _Target:
 
     def __init__(self, name: Channel, url: str, asset: apprise.AppriseAsset) -> None:
         self.name, self.url, self.asset = name, url, asset
+        self.is_email = urlsplit(url).scheme in ("mailto", "mailtos")
         self._plugin_class: type[Any] | None = None
         self._arguments: dict[str, Any] = {}
         self._slot: int | None = None  # where the address goes in the parsed `targets`
@@ -162,8 +209,13 @@ class AppriseChannel:
         announce_local_hostname_once()
         for index, url in enumerate(self.urls):
             probe = url if name is Channel.CARE_TEAM else with_address(url, SAMPLE_ADDRESS[name])
-            if apprise.Apprise.instantiate(probe) is None:
+            plugin = apprise.Apprise.instantiate(probe)
+            if plugin is None:
                 raise ValueError(f"{name}: Apprise URL #{index + 1} is not valid")
+            if name is Channel.EMAIL and (
+                getattr(plugin, "cc", None) or getattr(plugin, "bcc", None)
+            ):
+                raise ValueError(f"{name}: Apprise URL #{index + 1} adds Cc/Bcc recipients")
         self._targets = [_Target(name, url, self.asset) for url in self.urls]
         self._local = threading.local()
 
@@ -185,6 +237,12 @@ class AppriseChannel:
             plugin = target.plugin(address)
             if plugin is None:
                 return ServiceResult("invalid-url", "ERROR", 0)
+            if address is not None and self.name is not Channel.CARE_TEAM:
+                if target.is_email:
+                    pin_email_target(plugin, address)
+                refused = target_mismatch(self.name, plugin, address)
+                if refused is not None:
+                    return ServiceResult(refused, WRONG_TARGET, 0)
             plugin.request_rate_per_sec = 0  # our pool bounds the rate; see docs/notifier.md
             notifier = self._apprise()
             notifier.clear()

@@ -34,8 +34,10 @@ def register(sub: Any) -> None:
     add.add_argument("--email")
     add.add_argument("--time-zone")
     add.add_argument("--language")
-    add.add_argument("--quiet-start", help="HH:MM local")
-    add.add_argument("--quiet-end", help="HH:MM local")
+    add.add_argument(
+        "--send-window-start", "--quiet-start", help="HH:MM local: messages may go out from"
+    )
+    add.add_argument("--send-window-end", "--quiet-end", help="HH:MM local: ... until (excluded)")
     add.add_argument("--channel-order", help="e.g. sms,email")
     add.set_defaults(handler=_recipients_add)
     show = rsub.add_parser("show", help="show a recipient (contacts masked)")
@@ -117,8 +119,8 @@ def _recipients_add(args: argparse.Namespace) -> int:
         "email": args.email,
         "time_zone": args.time_zone,
         "language": args.language,
-        "quiet_start": args.quiet_start,
-        "quiet_end": args.quiet_end,
+        "send_window_start": args.send_window_start,
+        "send_window_end": args.send_window_end,
         "channel_order": args.channel_order.split(",") if args.channel_order else None,
     }
     return _admin(

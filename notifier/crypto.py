@@ -16,10 +16,6 @@ def normalise_phone(phone: str) -> str:
     return f"+{digits}" if digits else ""
 
 
-def normalise_email(email: str) -> str:
-    return email.strip().lower()
-
-
 class ContactCipher:
     """Encrypts with the first key, decrypts with any; hashes phones with a separate HMAC key.
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from models.outputs import AlertKind, CareTeamAlert, Reminder, Severity, alert_id, parse_output
 from models.templates import Message, MessageKind
-from notifier.channels import ChannelResult, DeliveryChannel, ServiceResult
+from notifier.channels import WRONG_TARGET, ChannelResult, DeliveryChannel, ServiceResult
 from notifier.clock import Clock
 from notifier.messages import MessageRenderer
 from notifier.metrics import NotifierMetrics
@@ -267,7 +267,17 @@ class Dispatcher:
         if row.payload is None:
             finish((row, Finish("suppressed", "nothing to send: no payload"), now))
             return
-        decision = self.policy.decide(row.purpose, recipient, now, sent)  # type: ignore[arg-type]
+        zone = None
+        if row.purpose == "reminder" and recipient is not None and not recipient.time_zone:
+            output = parse_output(row.payload)  # only then: parsing costs CPU per message
+            zone = output.time_zone if isinstance(output, Reminder) else None
+        decision = self.policy.decide(
+            row.purpose,  # type: ignore[arg-type]
+            recipient,
+            now,
+            sent,
+            reminder_zone=zone,
+        )
         if isinstance(decision, Defer):
             finish((row, Finish("deferred", decision.reason, decision.until), now))
         elif isinstance(decision, Suppress):
@@ -306,6 +316,16 @@ class Dispatcher:
                 if channel is Channel.SMS and row.purpose == "reminder":
                     sent.append(now)
                 return
+        refusals = [
+            service["service"]
+            for result in results
+            for service in result["services"]
+            if service["status"] == WRONG_TARGET
+        ]
+        if len(refusals) == len(results):  # every channel would have reached someone else
+            reason = "refused, not sent: " + "; ".join(refusals)
+            self._give_up(row, reason, results, decision.channels[-1])
+            return
         self._failed(row, results, decision.channels[-1], finish)
 
     def _channel_send(
@@ -326,19 +346,7 @@ class Dispatcher:
         now = self.clock()
         verdict = self.policy.after_failure(row.attempts + 1, now)
         if isinstance(verdict, GiveUp):
-            # written at once, so that the trail shows "failed" before the alert it raises
-            self._finish(
-                row,
-                Finish(
-                    "failed",
-                    verdict.reason,
-                    attempted=True,
-                    channel=last.value,
-                    provider_result=results,
-                ),
-                now,
-            )
-            self._raise_failure_alert(row, verdict.reason)
+            self._give_up(row, verdict.reason, results, last)
             return
         finish(
             (
@@ -354,6 +362,16 @@ class Dispatcher:
                 now,
             )
         )
+
+    def _give_up(
+        self, row: Claimed, reason: str, results: list[dict[str, Any]], last: Channel
+    ) -> None:
+        # written at once, so that the trail shows "failed" before the alert it raises
+        outcome = Finish(
+            "failed", reason, attempted=True, channel=last.value, provider_result=results
+        )
+        self._finish(row, outcome, self.clock())
+        self._raise_failure_alert(row, reason)
 
     def _raise_failure_alert(self, row: Claimed, reason: str) -> None:
         now = self.clock()

@@ -78,7 +78,10 @@ class InboundHandler:
         action, replies, consent = await asyncio.to_thread(
             self._effects, intent, recipient, sms, now
         )
-        event_id = derive_id("checkin", sms.message_id) if action == "checkin" else None
+        answered = action in ("checkin", "unscored") or (
+            action.startswith("opt_out") and intent.self_harm
+        )
+        event_id = derive_id("checkin", sms.message_id) if answered else None
         record = InboundRecord(
             sms.message_id,
             patient_id,
@@ -101,24 +104,40 @@ class InboundHandler:
         self, intent: Intent, recipient: Recipient, sms: InboundSms, now: datetime
     ) -> tuple[str, list[tuple[str, str]], Consent | None]:
         pid = recipient.patient_id
+        crisis = [(derive_id("reply", sms.message_id), MessageKind.CRISIS_RESOURCES.value)]
         if intent.kind == "opt_out":
+            # A self-harm disclosure inside an opt-out still reaches a human (the event) and
+            # gets the crisis resources; the opt-out is honoured as well.
+            extra = crisis if intent.self_harm else []
             consent = recipient.consents.get(Channel.SMS)
             if consent is None or not consent.granted:
-                return "opt_out_repeat", [], None
+                return "opt_out_repeat", extra, None
             # The acknowledgement is kept on the revocation so that START can restore it.
-            word = sms.body.strip().upper()[:20]
-            revoke = Consent(Channel.SMS, False, f"sms {word}", now, consent.unencrypted_ack)
+            # The method says "sms" and that it was a reply, never the wording (free text).
+            revoke = Consent(
+                Channel.SMS, False, "sms reply (opt-out)", now, consent.unencrypted_ack
+            )
             # One confirmation per consent given: two STOPs at once share the reply id.
             reply = derive_id("reply", pid, MessageKind.OPT_OUT_CONFIRMATION, consent.occurred_at)
-            return "opt_out", [(reply, MessageKind.OPT_OUT_CONFIRMATION.value)], revoke
+            return "opt_out", [(reply, MessageKind.OPT_OUT_CONFIRMATION.value), *extra], revoke
         if intent.kind == "opt_in":
             consent = recipient.consents.get(Channel.SMS)
             if consent is None or consent.granted or not consent.method.startswith("sms "):
                 return "unrecognised", [], None  # only undoes an opt-out made by text
-            grant = Consent(Channel.SMS, True, "sms START", now, consent.unencrypted_ack)
+            grant = Consent(Channel.SMS, True, "sms reply (START)", now, consent.unencrypted_ack)
             return "opt_in", [], grant
         if intent.kind == "help":
             return "help", [(derive_id("reply", sms.message_id), MessageKind.HELP.value)], None
+        if intent.kind == "ambiguous":
+            if intent.self_harm:
+                return "checkin", crisis, None
+            checkin = self.inbox.open_checkin(pid, now - CHECKIN_WINDOW)
+            if checkin is None:
+                return "unrecognised", [], None
+            # Kept unscored (the event has no score) and the patient is asked once per
+            # check-in for a single number: a second unclear reply shares the reply id.
+            ask = derive_id("reply", pid, MessageKind.CHECKIN_ASK_NUMBER, checkin)
+            return "unscored", [(ask, MessageKind.CHECKIN_ASK_NUMBER.value)], None
         if intent.kind == "checkin" and (
             intent.self_harm or self.inbox.checkin_sent_since(pid, now - CHECKIN_WINDOW)
         ):

@@ -104,19 +104,28 @@ class SqlInbox:
 
     def checkin_sent_since(self, patient_id: str, since: datetime) -> bool:
         """Was a check-in reminder delivered to this patient since `since`?"""
+        return self.open_checkin(patient_id, since) is not None
+
+    def open_checkin(self, patient_id: str, since: datetime) -> str | None:
+        """The latest check-in reminder delivered to this patient since `since` (its id)."""
         table = DeliveryRow.__table__
-        query = select(table.c.payload).where(
-            table.c.patient_id == patient_id,
-            table.c.purpose == "reminder",
-            table.c.status == "sent",
-            table.c.sent_at >= since,
+        query = (
+            select(table.c.payload)
+            .where(
+                table.c.patient_id == patient_id,
+                table.c.purpose == "reminder",
+                table.c.status == "sent",
+                table.c.sent_at >= since,
+            )
+            .order_by(table.c.sent_at.desc())
         )
         with self.engine.connect() as conn:
             payloads = [p for (p,) in conn.execute(query) if p]
         reminders = [r for r in map(parse_output, payloads) if isinstance(r, Reminder)]
-        return any(
-            r.category is Category.CHECKIN or r.kind is ReminderKind.CHECKIN for r in reminders
-        )
+        checkins = [
+            r for r in reminders if r.category is Category.CHECKIN or r.kind is ReminderKind.CHECKIN
+        ]
+        return checkins[0].reminder_id if checkins else None
 
 
 def _consent_row(patient_id: str, consent: Consent, now: datetime) -> dict[str, object]:

@@ -17,8 +17,8 @@ Purpose = Literal["reminder", "care_team_alert", "reply"]
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    quiet_start: time = time(8, 0)
-    quiet_end: time = time(21, 0)
+    window_start: time = time(8, 0)
+    window_end: time = time(21, 0)
     sms_daily_cap: int = 1
     sms_weekly_cap: int = 3
     cap_policy: Literal["defer", "email"] = "defer"
@@ -70,7 +70,11 @@ class DeliveryPolicy:
         now: datetime,
         sms_sent: Sequence[datetime] = (),
         cancelled_reason: str | None = None,
+        reminder_zone: str | None = None,
     ) -> Decision:
+        """`reminder_zone`: the patient's zone as the reminder carries it; used when the
+        recipient has none on file (47 CFR 64.1200(c)(1): hours at the called party's
+        location). Neither: the reminder is not sent (no silent UTC default)."""
         if cancelled_reason is not None:
             return Suppress(f"cancelled: {cancelled_reason}")
         if purpose == "care_team_alert":
@@ -81,18 +85,26 @@ class DeliveryPolicy:
             if recipient.phone:
                 return Send((Channel.SMS,), "reply to the patient's own message")
             return Suppress("reply: no phone on file")
-        return self._reminder(recipient, now, sms_sent)
+        return self._reminder(recipient, now, sms_sent, reminder_zone)
 
     def _reminder(
-        self, recipient: Recipient, now: datetime, sms_sent: Sequence[datetime]
+        self,
+        recipient: Recipient,
+        now: datetime,
+        sms_sent: Sequence[datetime],
+        reminder_zone: str | None,
     ) -> Decision:
         usable = tuple(ch for ch in recipient.channel_order if recipient.usable(ch))
         if not usable:
             why = "; ".join(recipient.why_unusable(ch) for ch in recipient.channel_order)
             return Suppress(f"no usable channel: {why}")
-        zone = ZoneInfo(recipient.time_zone)
-        start = recipient.quiet_start or self.config.quiet_start
-        end = recipient.quiet_end or self.config.quiet_end
+        zone_name = recipient.time_zone or reminder_zone
+        if zone_name is None:
+            return Suppress("no time zone for this patient (recipient or reminder): not sent")
+        zone = ZoneInfo(zone_name)
+        where = "" if recipient.time_zone else " (the reminder's zone: recipient has none)"
+        start = recipient.window_start or self.config.window_start
+        end = recipient.window_end or self.config.window_end
         reasons: list[str] = []
         earliest = now
         if usable[0] is Channel.SMS:
@@ -108,10 +120,13 @@ class DeliveryPolicy:
         opening = next_allowed(earliest, zone, start, end)
         if opening > now:
             if opening > earliest:
-                reasons.append(f"quiet hours {start:%H:%M}-{end:%H:%M} {recipient.time_zone}")
+                reasons.append(
+                    f"outside sending window {start:%H:%M}-{end:%H:%M} {zone_name}{where}"
+                )
             return Defer(opening, "; ".join(reasons))
         order = " then ".join(usable)
-        return Send(usable, "; ".join([*reasons, f"consent and hours allow: {order}"]))
+        hours = f"{now.astimezone(zone):%H:%M} {zone_name}{where}"
+        return Send(usable, "; ".join([*reasons, f"consent and hours ({hours}) allow: {order}"]))
 
     def after_failure(self, attempts: int, now: datetime) -> Retry | GiveUp:
         """`attempts` made so far (all channels failed on each). Exponential backoff, then stop."""

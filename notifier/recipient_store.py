@@ -9,7 +9,8 @@ from typing import Protocol
 
 from sqlalchemy import Engine, select, update
 
-from notifier.crypto import ContactCipher, normalise_email, normalise_phone
+from notifier.contacts import canonical_email, canonical_phone
+from notifier.crypto import ContactCipher
 from notifier.database import insert_for
 from notifier.recipients import Channel, Consent, Recipient, format_hhmm, parse_hhmm
 from notifier.tables import AuditRow, ConsentRow, RecipientRow
@@ -23,8 +24,8 @@ class RecipientUpdate:
     email: str | None = None
     time_zone: str | None = None
     language: str | None = None
-    quiet_start: time | None = None
-    quiet_end: time | None = None
+    window_start: time | None = None  # the daily sending window, local time
+    window_end: time | None = None
     channel_order: tuple[Channel, ...] | None = None
 
 
@@ -44,21 +45,23 @@ class SqlRecipients:
     def upsert(self, patient_id: str, change: RecipientUpdate, now: datetime) -> None:
         values: dict[str, object] = {"updated_at": now}
         if change.phone is not None:
-            values["phone_token"] = self.cipher.encrypt(normalise_phone(change.phone))
-            values["phone_hash"] = self.cipher.phone_hash(change.phone)
+            phone = canonical_phone(change.phone)  # ContactError: refused, nothing stored
+            values["phone_token"] = self.cipher.encrypt(phone)
+            values["phone_hash"] = self.cipher.phone_hash(phone)
         if change.email is not None:
-            values["email_token"] = self.cipher.encrypt(normalise_email(change.email))
+            values["email_token"] = self.cipher.encrypt(canonical_email(change.email))
         for name in ("time_zone", "language"):
             if getattr(change, name) is not None:
                 values[name] = getattr(change, name)
-        if change.quiet_start is not None:
-            values["quiet_start"] = format_hhmm(change.quiet_start)
-        if change.quiet_end is not None:
-            values["quiet_end"] = format_hhmm(change.quiet_end)
+        # the columns keep their first names: they hold the *sending* window's bounds
+        if change.window_start is not None:
+            values["quiet_start"] = format_hhmm(change.window_start)
+        if change.window_end is not None:
+            values["quiet_end"] = format_hhmm(change.window_end)
         if change.channel_order is not None:
             values["channel_order"] = ",".join(change.channel_order)
         table = RecipientRow.__table__
-        defaults = {"patient_id": patient_id, "created_at": now, "time_zone": "UTC"}
+        defaults = {"patient_id": patient_id, "created_at": now, "time_zone": None}
         defaults |= {"language": "en", "channel_order": "sms,email"}
         stmt = self._insert(table).values(defaults | values)
         stmt = stmt.on_conflict_do_update(index_elements=[table.c.patient_id], set_=values)
@@ -99,8 +102,8 @@ class SqlRecipients:
             email=self.cipher.decrypt(row.email_token) if row.email_token else None,
             time_zone=row.time_zone,
             language=row.language,
-            quiet_start=parse_hhmm(row.quiet_start),
-            quiet_end=parse_hhmm(row.quiet_end),
+            window_start=parse_hhmm(row.quiet_start),
+            window_end=parse_hhmm(row.quiet_end),
             channel_order=tuple(Channel(c) for c in row.channel_order.split(",") if c),
             consents=consents,
         )

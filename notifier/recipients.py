@@ -32,10 +32,10 @@ class Recipient:
     patient_id: str
     phone: str | None = None
     email: str | None = None
-    time_zone: str = "UTC"
+    time_zone: str | None = None  # None: not on file; the reminder's zone is used
     language: str = "en"
-    quiet_start: time | None = None
-    quiet_end: time | None = None
+    window_start: time | None = None
+    window_end: time | None = None
     channel_order: tuple[Channel, ...] = PATIENT_CHANNELS
     consents: dict[Channel, Consent] = field(default_factory=dict)
 

@@ -51,8 +51,8 @@ def channels_from(settings: NotifierSettings) -> dict[Channel, DeliveryChannel]:
 def policy_from(settings: NotifierSettings) -> DeliveryPolicy:
     return DeliveryPolicy(
         PolicyConfig(
-            quiet_start=settings.quiet_start,
-            quiet_end=settings.quiet_end,
+            window_start=settings.send_window_start,
+            window_end=settings.send_window_end,
             sms_daily_cap=settings.sms_daily_cap,
             sms_weekly_cap=settings.sms_weekly_cap,
             cap_policy=settings.cap_policy,

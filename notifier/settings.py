@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import time
 from typing import Annotated, Literal
 
 from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from models.templates import clinic_name_problem
 
 # Well-known, public, *insecure* secrets used only when RW_ALLOW_DEV_KEY=1 (embedded runs, tests).
 DEV_ENCRYPTION_KEY = "cnctZGV2LWtleS1ub3QtZm9yLXByb2R1Y3Rpb24tISE="
@@ -63,8 +66,24 @@ class NotifierSettings(BaseSettings):
     callback_number: str | None = None
     portal_url: str | None = None
 
-    quiet_start: time = time(8, 0)
-    quiet_end: time = time(21, 0)
+    send_window_start: time = Field(
+        default=time(8, 0),
+        description="Start (HH:MM, the patient's local time) of the daily window in which "
+        "reminders may go out (47 CFR 64.1200(c)(1): 8 a.m.); a recipient's own window wins.",
+    )
+    send_window_end: time = Field(
+        default=time(21, 0),
+        description="End (HH:MM, the patient's local time, excluded) of that sending window "
+        "(21:00; Florida 20:00); outside [start, end) a reminder waits. Equal values: no limit.",
+    )
+    quiet_start: time | None = Field(
+        default=None,
+        description="Deprecated alias of RW_SEND_WINDOW_START (it always meant the start of "
+        "the *allowed* window); warns at start-up.",
+    )
+    quiet_end: time | None = Field(
+        default=None, description="Deprecated alias of RW_SEND_WINDOW_END; warns at start-up."
+    )
     sms_daily_cap: int = Field(default=1, ge=0)
     sms_weekly_cap: int = Field(default=3, ge=0)
     cap_policy: Literal["defer", "email"] = "defer"
@@ -83,10 +102,39 @@ class NotifierSettings(BaseSettings):
     def _split_keys(cls, value: object) -> object:
         return _comma_list(value)
 
+    @field_validator("clinic_name")
+    @classmethod
+    def _neutral_clinic_name(cls, value: str) -> str:
+        # Every SMS and subject carries it: no diagnosis word (models.templates).
+        problem = clinic_name_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
     @field_validator("care_team_urls", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:
         return _comma_list(value)
+
+    @model_validator(mode="after")
+    def _window_aliases(self) -> NotifierSettings:
+        for old, new in (("quiet_start", "send_window_start"), ("quiet_end", "send_window_end")):
+            value = getattr(self, old)
+            if value is None:
+                continue
+            if new in self.model_fields_set and getattr(self, new) != value:
+                raise ValueError(
+                    f"RW_{old.upper()} (deprecated) and RW_{new.upper()} disagree: "
+                    f"keep only RW_{new.upper()}"
+                )
+            warnings.warn(
+                f"RW_{old.upper()} is deprecated: it sets the window in which messages are "
+                f"*allowed*; use RW_{new.upper()}",
+                FutureWarning,
+                stacklevel=2,
+            )
+            setattr(self, new, value)
+        return self
 
     @model_validator(mode="after")
     def _secrets_present(self) -> NotifierSettings:

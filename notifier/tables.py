@@ -46,7 +46,7 @@ class RecipientRow(NotifierTable, table=True):
     phone_token: str | None = Field(default=None, sa_type=Text)  # Fernet token
     phone_hash: str | None = Field(default=None, max_length=64, index=True)  # HMAC-SHA256 hex
     email_token: str | None = Field(default=None, sa_type=Text)  # Fernet token
-    time_zone: str = Field(default="UTC", max_length=64)
+    time_zone: str | None = Field(default=None, max_length=64)  # None: the reminder's zone
     language: str = Field(default="en", max_length=8)
     quiet_start: str | None = Field(default=None, max_length=5)  # "HH:MM", None = default
     quiet_end: str | None = Field(default=None, max_length=5)

@@ -4,49 +4,106 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import sys
 from collections.abc import Sequence
 
-# Modules that expose `register(subparsers)`. Imported lazily so a broken optional adapter
-# cannot stop the offline commands (timeline, protocols) from working.
-COMMAND_MODULES = (
-    "remission_watch.commands",
-    "remission_watch.protocol_files",
-    "remission_watch.schemas",
-    "streams.cli",
-    "notifier.cli",
-    "remission_watch.platform",
-)
+# Command -> (the module whose `register(subparsers)` adds it, its one-line help). Only the module
+# of the command being run is imported: `--help` and `timeline` then start without loading Kafka,
+# SQLAlchemy or FastAPI. The help is repeated here for `--help`; a test keeps it equal to what the
+# modules register.
+COMMANDS = {
+    "timeline": (
+        "remission_watch.commands",
+        "fold a JSONL file of events (no Kafka) and show each patient's state and reminders",
+    ),
+    "protocols": (
+        "remission_watch.protocol_files",
+        "validate and list surveillance protocol files",
+    ),
+    "schemas": ("remission_watch.schemas", "write the JSON Schemas of events and outputs"),
+    "worker": ("streams.cli", "run the patient agent (Faust worker)"),
+    "ticker": ("streams.cli", "publish wall-clock ticks to every ticks partition"),
+    "rebuild": ("streams.cli", "recompute state from the topics; exit 1 on a diff"),
+    "notifier": ("notifier.cli", "run the notifier: consumer, dispatcher, HTTP API"),
+    "notifier-admin": ("notifier.cli", "notifier recipients, consent and deliveries"),
+    "demo": (
+        "remission_watch.platform",
+        "run the whole platform on embedded parts through five simulated years",
+    ),
+    "up": (
+        "remission_watch.platform",
+        "run broker (embedded unless RW_KAFKA_BOOTSTRAP is set), worker, ticker and "
+        "notifier on the wall clock until Ctrl-C",
+    ),
+}
+COMMAND_MODULES = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
+
+EPILOG = "exit status: 0 ok, 1 a problem found in the data, 2 could not run"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None, *, full: bool = True) -> argparse.ArgumentParser:
+    """The parser; with `full`, every module registers its commands, else only `command`'s."""
     parser = argparse.ArgumentParser(
         prog="remission-watch",
         description="Keep cancer survivors under surveillance on schedule.",
+        epilog=EPILOG,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    wanted = COMMANDS.get(command or "", ("", ""))[0]
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(sub)
+        if full or name == wanted:
+            _register(name, sub)
+        else:
+            for command_name, (module, help_text) in COMMANDS.items():
+                if module == name:
+                    sub.add_parser(command_name, help=help_text, add_help=False)
     return parser
 
 
+def _register(name: str, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        return  # an optional adapter that is not installed: its commands are absent
+    module.register(sub)
+
+
+def _command_word(argv: Sequence[str]) -> str | None:
+    """The subcommand named on the command line (options before it take no values)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_word(argv), full=False)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    # Unless a command configures logging, a library's log lines would reach stderr through
+    # Python's last-resort handler and bury the one-line explanation below.
+    logging.getLogger("aiokafka").addHandler(logging.NullHandler())
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`| head`): nothing more to say
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit's flush cannot fail
+        return 0
+    except Exception as exc:
+        from remission_watch.problems import explain
+
+        message = explain(exc)
+        if message is None:
+            raise
+        print(f"remission-watch {args.command}: {message}", file=sys.stderr)
+        logging.getLogger("asyncio").disabled = True  # "Unclosed consumer" after a failed start
+        return 2
 
 
 if __name__ == "__main__":

@@ -7,13 +7,13 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from remission_watch.protocol_files import load_builtin_catalog
-
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "timeline",
         help="fold a JSONL file of events (no Kafka) and show each patient's state and reminders",
+        epilog="exit status: 0 every line used, 1 some lines skipped or no events, 2 could not "
+        "read the file or write the page",
     )
     p.add_argument("events", type=Path, help="a file of events, one JSON object per line")
     p.add_argument("--at", help="assess at this ISO date or datetime (default: now, UTC)")
@@ -31,19 +31,65 @@ def parse_at(text: str | None) -> datetime:
     return moment
 
 
-def _timeline(args: argparse.Namespace) -> int:
-    from remission_watch.timeline import dumps, render_text, timeline
+class UnusableFile(Exception):
+    """The events file cannot be used at all; the message says why, in one line."""
 
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def read_event_lines(path: Path) -> list[str]:
+    """The file's lines (UTF-8, a byte-order mark allowed), or `UnusableFile` saying why not."""
+    if path.is_dir():
+        raise UnusableFile(f"{path} is a folder; give a file of events (e.g. {path}/all.jsonl)", 2)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UnusableFile(f"{path}: no such file", 2) from None
+    except OSError as exc:
+        raise UnusableFile(f"{path}: cannot read: {exc.strerror or exc}", 2) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise UnusableFile(
+            f"{path}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x}); the file is probably "
+            "Latin-1 or Windows-1252: save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
+            2,
+        ) from None
+    lines = text.splitlines()
+    first = next((line.lstrip() for line in lines if line.strip()), None)
+    if first is None:
+        raise UnusableFile(f"{path} is empty: no events to fold (one JSON object per line)", 1)
+    if first.startswith("["):
+        raise UnusableFile(
+            f"{path} holds a JSON array; timeline reads JSON Lines, one event object per line "
+            f"(convert with: jq -c '.[]' {path} > events.jsonl)",
+            1,
+        )
+    return lines
+
+
+def _timeline(args: argparse.Namespace) -> int:
     try:
         at = parse_at(args.at)
     except ValueError:
         print(f"--at {args.at!r} is not an ISO date (e.g. 2027-03-01)", file=sys.stderr)
         return 2
-    if not args.events.is_file():
-        print(f"{args.events}: no such file", file=sys.stderr)
+    if args.html and not args.html.parent.is_dir():
+        print(f"--html {args.html}: folder {args.html.parent} does not exist", file=sys.stderr)
         return 2
-    with args.events.open(encoding="utf-8") as lines:
-        report = timeline(lines, at, load_builtin_catalog(), with_sends=bool(args.html))
+    try:
+        lines = read_event_lines(args.events)
+    except UnusableFile as exc:
+        print(exc, file=sys.stderr)
+        return exc.code
+
+    from remission_watch.protocol_files import load_builtin_catalog
+    from remission_watch.timeline import dumps, render_text, timeline
+
+    report = timeline(lines, at, load_builtin_catalog(), with_sends=bool(args.html))
     print(dumps(report) if args.json else render_text(report))
     if args.html:
         from remission_watch.picture import write_html
@@ -53,4 +99,4 @@ def _timeline(args: argparse.Namespace) -> int:
     if args.json:
         for bad in report["bad_lines"]:
             print(f"{args.events}:{bad['line']}: skipped: {bad['reason']}", file=sys.stderr)
-    return 0
+    return 1 if report["bad_lines"] else 0

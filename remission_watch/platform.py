@@ -9,10 +9,8 @@ import logging
 import os
 import signal
 import sys
+from typing import Any
 
-from remission_watch.demo import run_demo
-from remission_watch.demo_cohort import DemoOptions
-from remission_watch.demo_report import print_report
 from remission_watch.logs import configure_logging
 
 
@@ -25,9 +23,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "runs it through the real Kafka path with an accelerated clock, then prints what was "
         "sent, deferred, suppressed and escalated, and why.",
     )
-    demo.add_argument("--patients", type=int, default=40, help="cohort size (default 40)")
-    demo.add_argument("--years", type=float, default=5.0, help="simulated years (default 5)")
-    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--patients", type=_at_least(1, int), default=40, help="cohort size (default 40)"
+    )
+    demo.add_argument(
+        "--years", type=_at_least(0.1, float), default=5.0, help="simulated years (default 5)"
+    )
+    demo.add_argument(
+        "--seed", type=int, default=7, help="the cohort's seed: the same seed, the same figures"
+    )
     demo.add_argument("--json", action="store_true", help="print the report as JSON")
     demo.set_defaults(handler=_demo)
 
@@ -39,7 +43,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.set_defaults(handler=_up)
 
 
+def _at_least(low: float, kind: type[int] | type[float]) -> Any:
+    """An argparse type: a number of `kind` not below `low`, else a one-line usage error."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low:g}, got {text}")
+        return value
+
+    return parse
+
+
 def _demo(args: argparse.Namespace) -> int:
+    from remission_watch.demo import run_demo
+    from remission_watch.demo_cohort import DemoOptions
+    from remission_watch.demo_report import print_report
+
     configure_logging(logging.WARNING, fmt="text")
     options = DemoOptions(patients=args.patients, years=args.years, seed=args.seed)
     try:

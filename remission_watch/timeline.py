@@ -36,6 +36,7 @@ def read_events(lines: Iterable[str]) -> Iterator[tuple[int, Event | BadLine]]:
 
 
 def _first_error(exc: ValidationError) -> str:
+    """Every problem of the line, each named by its field (a typo'd name shows as extra)."""
     errors = exc.errors(include_url=False, include_input=False)
     if not errors:
         return "invalid event"
@@ -43,9 +44,14 @@ def _first_error(exc: ValidationError) -> str:
     if first.get("type") == "union_tag_invalid":
         tag = (first.get("ctx") or {}).get("tag")
         return f"unknown event type {tag!r} (see docs/wire-format.md)"
-    where = ".".join(str(part) for part in first.get("loc", ()))
-    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{where}: {first.get('msg', 'invalid')}{more}" if where else str(first.get("msg"))
+    problems = []
+    for error in errors:
+        where = ".".join(str(part) for part in error.get("loc", ()))
+        message = str(error.get("msg", "invalid"))
+        if error.get("type") == "extra_forbidden":
+            message = "not a field of this event type (misspelt?)"
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)
 
 
 def fold_lines(
@@ -107,7 +113,8 @@ def describe(state: PatientState, plan: Forecast) -> dict[str, Any]:
             }
             for e in view.episodes
         ],
-        "clocks": [{"item": name, "last_done": day(at)} for name, at in sorted(view.done_items())],
+        "clocks": [{"item": name, "last_done": day(at)} for name, at in sorted(view.done_items())]
+        + [{"item": name, "last_done": on.isoformat()} for name, on in view.done_day_items()],
         "reminders": [
             {
                 "reminder_id": d.reminder_id,

@@ -11,7 +11,7 @@ import socket
 import struct
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -159,6 +159,13 @@ async def ensure_topics(
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
         existing = await _partition_counts(admin)
+        # Apache Kafka answers CreateTopics once its controller has the topics; the broker's
+        # metadata may show them a moment later. A count that differs is final at once.
+        for _ in range(100):
+            if all(name in existing for name in partitions):
+                break
+            await asyncio.sleep(0.1)
+            existing = await _partition_counts(admin)
         wrong = {n: existing.get(n) for n, c in partitions.items() if existing.get(n) != c}
         if wrong:
             raise PartitionMismatch(wrong)
@@ -184,19 +191,21 @@ async def topic_configs(
     return found
 
 
-async def partition_counts(bootstrap: str) -> dict[str, int]:
-    """Every topic on the broker with its partition count (asks for all: naming a missing
-    topic can make a broker auto-create it)."""
+async def partition_counts(bootstrap: str, topics: Iterable[str] | None = None) -> dict[str, int]:
+    """The partition count of each of `topics` that exists (None: of every topic, which
+    never makes a broker auto-create one, as naming a missing topic can)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="rw-admin")
     await admin.start()
     try:
-        return await _partition_counts(admin)
+        return await _partition_counts(admin, None if topics is None else list(topics))
     finally:
         await admin.close()
 
 
-async def _partition_counts(admin: AIOKafkaAdminClient) -> dict[str, int]:
-    metadata = await admin.describe_topics()
+async def _partition_counts(
+    admin: AIOKafkaAdminClient, topics: list[str] | None = None
+) -> dict[str, int]:
+    metadata = await admin.describe_topics(topics)
     return {
         topic["topic"]: len(topic["partitions"])
         for topic in metadata

@@ -22,7 +22,7 @@ from models.state import (
 )
 from streams.codecs import BadInput, Stored, decode_event
 from streams.differences import Difference, differences
-from streams.embedded import confirmed_ends
+from streams.embedded import confirmed_ends, partition_counts
 from streams.settings import StreamsSettings
 from streams.topics import TopicNames, changelog_topics
 
@@ -57,32 +57,32 @@ async def read_all(
     under-report the latest offset. Raises `CannotRebuild` when the broker cannot be reached
     or a topic does not exist.
     """
+    # Asked of the broker: a consumer's metadata cache holds only the topics it already
+    # knows (on Apache Kafka a fresh consumer knows none; tansu tells it every topic).
+    try:
+        counts = await partition_counts(bootstrap, topics)
+    except KafkaConnectionError:
+        raise CannotRebuild(
+            f"cannot reach a Kafka broker at {bootstrap}: is it running, "
+            "and is RW_KAFKA_BOOTSTRAP (or --bootstrap) right?"
+        ) from None
+    absent = sorted(set(topics) - counts.keys())
+    if absent:
+        raise CannotRebuild(
+            f"{', '.join(absent)}: no such topic on {bootstrap} "
+            "(check RW_TOPIC_PREFIX and RW_APP_ID; has a worker run there?)"
+        )
+    parts = [TopicPartition(topic, p) for topic, n in counts.items() for p in range(n)]
+    if not parts:
+        return []
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=50,
     )
+    await consumer.start()
     try:
-        await consumer.start()
-    except KafkaConnectionError:
-        await consumer.stop()  # else it warns "Unclosed AIOKafkaConsumer" when collected
-        raise CannotRebuild(
-            f"cannot reach a Kafka broker at {bootstrap}: is it running, "
-            "and is RW_KAFKA_BOOTSTRAP (or --bootstrap) right?"
-        ) from None
-    try:
-        absent = sorted(set(topics) - await consumer.topics())  # also refreshes the metadata
-        if absent:
-            raise CannotRebuild(
-                f"{', '.join(absent)}: no such topic on {bootstrap} "
-                "(check RW_TOPIC_PREFIX and RW_APP_ID; has a worker run there?)"
-            )
-        parts = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         ends = await confirmed_ends(bootstrap, await consumer.end_offsets(parts))

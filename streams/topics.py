@@ -139,7 +139,7 @@ class TopicsChanged(RuntimeError):
 async def topics_problem(settings: StreamsSettings) -> str | None:
     """What is wrong with the topics the worker reads and writes, in words, or None."""
     counts, _ = topic_plan(settings)
-    found = await partition_counts(settings.kafka_bootstrap)
+    found = await partition_counts(settings.kafka_bootstrap)  # all: never auto-creates
     gone = sorted(name for name in counts if name not in found)
     if gone:
         return (

@@ -77,6 +77,14 @@ class Catalog:
     def __len__(self) -> int:
         return len(self._by_id)
 
+    def covers(self, site: str) -> bool:
+        """Whether any protocol is written for `site`."""
+        return site in self._by_site
+
+    def sites(self) -> tuple[str, ...]:
+        """The sites that have at least one protocol, sorted."""
+        return tuple(sorted(self._by_site))
+
     def select(self, profile: ProtocolProfile) -> Protocol | None:
         """The protocol for `profile`, or None when no protocol applies.
 

@@ -9,9 +9,10 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.events import CancerSite, Flag, Intent, ReceptorStatus
-from models.protocols.profile import ProtocolProfile, stage_parts, stages_overlap
+from models.protocols.profile import ProtocolProfile, stages_overlap
+from models.stages import STAGE_PATTERN, stage_parts
 
-Stage = Annotated[str, Field(pattern=r"^(0|I|II|III|IV)[A-C]?[0-9]?$")]
+Stage = Annotated[str, Field(pattern=STAGE_PATTERN)]
 
 
 class Frozen(BaseModel):

@@ -30,6 +30,8 @@ class RulePlan:
     at_months: tuple[int, ...]
     at_labels: tuple[str, ...]
     first: tuple[int, int] | None
+    first_after_enrolment: int | None
+    first_strict: bool
     first_in_weeks: bool
     first_label: str
     end_month: int | None

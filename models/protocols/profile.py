@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import TYPE_CHECKING
+
+from models.stages import stage_parts
 
 if TYPE_CHECKING:
     from models.events import PatientEnrolled
-
-_STAGE = re.compile(r"^(0|I|II|III|IV)([A-C])?([0-9])?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +38,7 @@ class ProtocolProfile:
         """The profile of a `PatientEnrolled` event."""
         receptors = enrolled.receptors
         return cls(
-            site=enrolled.site.value,
+            site=enrolled.site,
             receptors={
                 "er": receptors.er.value,
                 "pr": receptors.pr.value,
@@ -51,17 +49,6 @@ class ProtocolProfile:
             flags=frozenset(flag.value for flag in enrolled.flags),
             protocol=enrolled.protocol,
         )
-
-
-@lru_cache(maxsize=64)
-def stage_parts(stage: str | None) -> tuple[str, ...]:
-    """The parts of a stage group: IIB1 -> (II, B, 1); III -> (III,); None or unparsable -> ()."""
-    if stage is None:
-        return ()
-    match = _STAGE.match(stage)
-    if match is None:
-        return ()
-    return tuple(part for part in match.groups() if part)
 
 
 def stages_overlap(listed: tuple[str, ...], patient: tuple[str, ...]) -> bool:

@@ -31,6 +31,7 @@ def next_window(
     anchor: date,
     last_done: date | None,
     every_months_override: int | None = None,
+    enrolled: date | None = None,
 ) -> Window | None:
     """The next window of `rule`, or None when its schedule has ended.
 
@@ -41,14 +42,15 @@ def next_window(
     (or `first_after_*`) after the anchor. A fixed-offset rule is due at the first offset whose
     window opens after `last_done`. `every_months_override` (a clinician's change) replaces the
     interval, minimum and maximum alike, until the schedule ends. Windows whose due date falls
-    after the end of the schedule are not given.
+    after the end of the schedule are not given. `enrolled` (the enrolment date) places a first
+    window that must also wait `first_after_enrolment_months` after it.
     """
     plan = rule.plan
     if last_done is not None and last_done < anchor:
         last_done = None
     if plan.at_months and every_months_override is None:
         return _next_offset(plan, anchor, last_done)
-    return _next_interval(plan, anchor, last_done, every_months_override)
+    return _next_interval(plan, anchor, last_done, every_months_override, enrolled)
 
 
 def _next_offset(plan: RulePlan, anchor: date, last_done: date | None) -> Window | None:
@@ -62,33 +64,56 @@ def _next_offset(plan: RulePlan, anchor: date, last_done: date | None) -> Window
 
 
 def _next_interval(
-    plan: RulePlan, anchor: date, last_done: date | None, override: int | None
+    plan: RulePlan,
+    anchor: date,
+    last_done: date | None,
+    override: int | None,
+    enrolled: date | None,
 ) -> Window | None:
+    first = _first_window(plan, anchor, enrolled)
     # Done before the first window opened (e.g. a PSA before its nadir): it does not count.
-    if (
-        plan.first is not None
-        and last_done is not None
-        and last_done < add_days(_first(plan, anchor, plan.first[0]), -plan.earliest_days)
-    ):
+    if first is not None and last_done is not None and last_done < first[0]:
         last_done = None
     if last_done is None:
-        if plan.first is not None:
-            due = _first(plan, anchor, plan.first[0])
-            latest = _first(plan, anchor, plan.first[1])
+        if first is not None:
+            _, opens, due, latest = first
             label = plan.first_label
         else:
             low, high, label = _interval(plan, 0, override)
             due, latest = add_months(anchor, low), add_months(anchor, high)
+            opens = add_days(due, -plan.earliest_days)
     else:
         months = months_between(anchor, last_done)
         if plan.end_month is not None and months >= plan.end_month:
             return None
         low, high, label = _interval(plan, months, override)
         due, latest = add_months(last_done, low), add_months(last_done, high)
+        opens = add_days(due, -plan.earliest_days)
     if plan.end_month is not None and due > add_months(anchor, plan.end_month):
         return None
-    earliest = add_days(due, -plan.earliest_days)
-    return Window(earliest, due, add_days(latest, plan.grace_days), label, plan.source)
+    return Window(opens, due, add_days(latest, plan.grace_days), label, plan.source)
+
+
+def _first_window(
+    plan: RulePlan, anchor: date, enrolled: date | None
+) -> tuple[date, date, date, date] | None:
+    """(counts_from, opens, due, latest) of the first one when `first_after_*` places it.
+
+    A result before `counts_from` (the anchor-based window's opening) is not the first one.
+    `first_after_enrolment` may push the due date later; it does not make a result done
+    after `counts_from` count less (the enrolment date is only the latest possible date of
+    what it stands for).
+    """
+    if plan.first is None:
+        return None
+    due = _first(plan, anchor, plan.first[0])
+    latest = _first(plan, anchor, plan.first[1])
+    counts_from = due if plan.first_strict else add_days(due, -plan.earliest_days)
+    if plan.first_after_enrolment is not None and enrolled is not None:
+        due = max(due, add_months(enrolled, plan.first_after_enrolment))
+        latest = max(latest, due)
+    opens = due if plan.first_strict else add_days(due, -plan.earliest_days)
+    return counts_from, opens, due, latest
 
 
 def _interval(plan: RulePlan, months: int, override: int | None) -> tuple[int, int, str]:

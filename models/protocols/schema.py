@@ -118,6 +118,13 @@ class Rule(Frozen):
     at_months: tuple[Months, ...] | None = None
     first_after_months: tuple[Months, Months] | None = None
     first_after_weeks: tuple[Weeks, Weeks] | None = None
+    # Not before this many months after enrolment either (the enrolment date stands for the
+    # diagnosis and its diagnostic imaging, of which it is the latest possible date).
+    first_after_enrolment_months: Months | None = None
+    # The first window opens at its minimum, not `earliest_days` before it, and a result from
+    # before the minimum does not count as the first (a PSA before 6 weeks, a mammogram before
+    # 6 months after radiation).
+    first_strict: bool = False
     until_years: Annotated[int, Field(ge=1, le=100)] | None = None
     window: WindowSpec = WindowSpec()
     when: Conditions | None = None
@@ -139,6 +146,12 @@ class Rule(Frozen):
             raise ValueError("both phases and at_months: give one schedule")
         if self.first_after_months is not None and self.first_after_weeks is not None:
             raise ValueError("both first_after_months and first_after_weeks: give one")
+        has_first = self.first_after_months is not None or self.first_after_weeks is not None
+        if (self.first_strict or self.first_after_enrolment_months) and not has_first:
+            raise ValueError(
+                "first_strict and first_after_enrolment_months refine first_after_months or "
+                "first_after_weeks: give one of those"
+            )
         _check_range("first_after_months", self.first_after_months)
         _check_range("first_after_weeks", self.first_after_weeks)
         if self.phases is not None:
@@ -242,6 +255,8 @@ def _compile(rule: Rule) -> RulePlan:
         at_months=offsets,
         at_labels=tuple(f"at {offset} months (of {schedule} months)" for offset in offsets),
         first=first,
+        first_after_enrolment=rule.first_after_enrolment_months,
+        first_strict=rule.first_strict,
         first_in_weeks=rule.first_after_weeks is not None,
         first_label=f"first one: {range_text(first, unit)} in" if first else "",
         end_month=_end_month(rule),

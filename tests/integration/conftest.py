@@ -1,21 +1,70 @@
-"""Shared fixtures for integration tests: one embedded Kafka-protocol broker per session."""
+"""Shared fixtures for integration tests: the brokers, each started once per session.
+
+`kafka_bootstrap` is the embedded tansu broker unless a test is parametrised over `broker`
+(`tests.integration.brokers.on_both_brokers`): then it runs once on tansu and once on a real
+Apache Kafka 4.x node started from the jars that `tests/kafka/pom.xml` resolves.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from streams.embedded import EmbeddedBroker
+from tests.integration.brokers import Broker
+from tests.kafka.broker import KafkaCluster, unavailable
+
+
+def require_apache_kafka() -> None:
+    """Skip when no Apache Kafka can be started here, saying how to enable it; in CI, fail.
+
+    CI (CI=true) runs these tests: a missing Java or missing jars there is an error, unless
+    `.ci/run` said out loud that this machine cannot have them (RW_APACHE_KAFKA=skip).
+    """
+    reason = unavailable()
+    if os.environ.get("RW_APACHE_KAFKA") == "skip":
+        pytest.skip(f"RW_APACHE_KAFKA=skip; {reason or 'unset it to run them'}")
+    if reason is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI runs the Apache Kafka tests, but {reason}", pytrace=False)
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> Iterator[str]:
-    """The bootstrap address of a broker: RW_TEST_KAFKA_BOOTSTRAP if set, else embedded tansu."""
+def tansu_bootstrap() -> Iterator[str]:
+    """The embedded broker's address, or RW_TEST_KAFKA_BOOTSTRAP when that is set."""
     external = os.environ.get("RW_TEST_KAFKA_BOOTSTRAP")
     if external:
         yield external
         return
     with EmbeddedBroker() as broker:
         yield broker.bootstrap
+
+
+@pytest.fixture(scope="session")
+def apache_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+    """One combined KRaft node (broker and controller) for the whole session, with a PLAINTEXT
+    listener, an SSL listener requiring a client certificate and a SASL_SSL listener."""
+    require_apache_kafka()
+    folder = Path(tmp_path_factory.mktemp("apache-kafka"))
+    with KafkaCluster(folder, size=1, secure=True) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def broker(request: pytest.FixtureRequest) -> Broker:
+    kind = getattr(request, "param", "tansu")
+    if kind == "kafka":
+        cluster: KafkaCluster = request.getfixturevalue("apache_kafka")
+        return Broker("kafka", cluster.bootstrap)
+    bootstrap: str = request.getfixturevalue("tansu_bootstrap")
+    return Broker("external" if os.environ.get("RW_TEST_KAFKA_BOOTSTRAP") else "tansu", bootstrap)
+
+
+@pytest.fixture
+def kafka_bootstrap(broker: Broker) -> str:
+    return broker.bootstrap

@@ -14,6 +14,7 @@ from models.templates import (
     Message,
     MessageContext,
     MessageKind,
+    clinic_name_problem,
     format_date,
     kind_for,
     render,
@@ -62,7 +63,7 @@ WHAT = {
     "en": {"scan": "imaging appointment", "lab": "blood test", "visit": "clinic visit"},
     "es": {"scan": "estudio de imagen", "lab": "prueba de sangre", "visit": "consulta de control"},
 }
-STOP = {"en": "Reply STOP to opt out", "es": "Responda STOP para no recibir mas"}
+STOP = {"en": "Reply STOP to opt out", "es": "Responda STOP para darse de baja"}
 
 
 def _plain(text: str) -> str:
@@ -76,7 +77,7 @@ def _every_message() -> list[tuple[MessageKind, str, str]]:
 
 def test_assumptions_of_this_file() -> None:
     assert len(CLINIC) == 30 and len(PORTAL) == 40
-    assert len(REMINDER_KINDS) == 6 and len(CHECKIN_KINDS) == 3 and len(MessageKind) == 14
+    assert len(REMINDER_KINDS) == 6 and len(CHECKIN_KINDS) == 3 and len(MessageKind) == 15
 
 
 @pytest.mark.parametrize(("kind", "language", "channel"), _every_message())
@@ -276,7 +277,7 @@ def test_kind_for(
     assert kind_for(category, kind, reason) is expected
 
 
-_CLINIC_NAMES = st.text(min_size=1, max_size=30).filter(lambda s: s.strip() and s.isprintable())
+_CLINIC_NAMES = st.text(min_size=1, max_size=30).filter(lambda s: clinic_name_problem(s) is None)
 _PHONES = st.from_regex(r"\A\+?[0-9][0-9 ().-]{5,13}[0-9]\Z")
 _URLS = st.none() | st.text(
     st.sampled_from("abcxyzABC019._~:/?#[]@!$&'()*+,;=%-"), min_size=1, max_size=40
@@ -326,3 +327,77 @@ def test_care_team_alert_names_patient_kind_item_and_deadline(kind: AlertKind) -
 
 def test_care_team_alert_without_an_item_leaves_the_line_out() -> None:
     assert "Item:" not in render_care_team_alert(_alert(AlertKind.SELF_HARM, item=None)).body
+
+
+# Spanish words that need a written accent and that an SMS, short of á/í/ó/ú in GSM-7, is
+# tempted to write without one (RAE, Ortografía 2010: "mas" is "but", "más" is "more").
+_UNACCENTED = (
+    "mas",
+    "rapida",
+    "rapido",
+    "numero",
+    "telefono",
+    "dia",
+    "aqui",
+    "tambien",
+    "pagina",
+    "proxima",
+    "proximo",
+    "codigo",
+    "medico",
+    "recibira",
+    "comunicara",
+)
+
+
+@pytest.mark.parametrize("kind", list(MessageKind))
+@pytest.mark.parametrize("channel", ["sms", "email"])
+def test_spanish_texts_drop_no_accent_a_word_needs(kind: MessageKind, channel: str) -> None:
+    text = render(kind, "es", channel, MAXIMAL)  # type: ignore[arg-type]
+    words = (text.subject + " " + text.body).lower().split()
+    assert not [w for w in words if w.strip(".,;:()¿?¡!") in _UNACCENTED]
+
+
+def test_the_spanish_opt_out_line_is_correct_spanish_in_gsm7() -> None:
+    body = render(MessageKind.HELP, "es", "sms", MAXIMAL).body
+    assert body.endswith("Responda STOP para darse de baja")
+    assert is_gsm7(body)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Valley Cancer Center",
+        "Centro de Cáncer",
+        "CANCER CARE",
+        "Northside Oncology",
+        "Oncología del Valle",
+        "Tumor Clinic",
+        "Tumour Board Clinic",
+        "Hematology-Oncology",
+        "Instituto de Quimioterapia",
+        "Lymphoma Care",
+    ],
+)
+def test_a_clinic_name_with_a_diagnosis_word_is_refused(name: str) -> None:
+    assert clinic_name_problem(name) is not None
+    with pytest.raises(ValueError, match="names a diagnosis"):
+        MessageContext(name, PHONE)
+
+
+@pytest.mark.parametrize("name", ["Riverside Clinic", "Clínica del Valle", CLINIC, "Dr. Vance"])
+def test_a_neutral_clinic_name_is_accepted(name: str) -> None:
+    assert clinic_name_problem(name) is None
+
+
+def test_the_notifier_settings_refuse_a_diagnosis_in_the_clinic_name() -> None:
+    from pydantic import ValidationError
+
+    from notifier.settings import NotifierSettings
+
+    with pytest.raises(ValidationError, match="names a diagnosis"):
+        NotifierSettings(
+            clinic_name="Valley Cancer Center", callback_number=PHONE, allow_dev_key=True
+        )
+    ok = NotifierSettings(clinic_name="Valley Clinic", callback_number=PHONE, allow_dev_key=True)
+    assert ok.clinic_name == "Valley Clinic"

@@ -50,7 +50,7 @@ def test_bad_lines_are_reported_and_the_rest_is_processed(
         capsys, str(EXAMPLES / "thyroid-with-bad-lines.jsonl"), "--at", "2024-06-01", "--json"
     )
     report = json.loads(out)
-    assert code == 0
+    assert code == 1  # a problem found in the data; the rest is still shown
     assert [b["line"] for b in report["bad_lines"]] == [9, 10, 11, 12]
     reasons = " ".join(b["reason"] for b in report["bad_lines"])
     assert "timezone" in reasons and "no enrolment" in reasons and "scan.teleported" in reasons
@@ -74,6 +74,62 @@ def test_a_missing_file_or_bad_date_is_a_clear_error(
     assert code == 2 and "no such file" in err
     code, _, err = run(capsys, str(EXAMPLES / "hodgkin.jsonl"), "--at", "yesterday")
     assert code == 2 and "not an ISO date" in err
+
+
+def test_a_utf8_byte_order_mark_is_accepted(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    events = tmp_path / "bom.jsonl"
+    events.write_bytes(b"\xef\xbb\xbf" + (EXAMPLES / "hodgkin.jsonl").read_bytes())
+    code, out, _ = run(capsys, str(events), "--at", "2024-01-01", "--json")
+    assert code == 0 and json.loads(out)["bad_lines"] == []
+    assert json.loads(out)["patients"][0]["patient_id"] == "EX-HL-01"
+
+
+@pytest.mark.parametrize(
+    ("content", "code", "words"),
+    [
+        (b'{"source": "caf\xe9"}\n', 2, "x.jsonl:1: not UTF-8 (byte 0xe9)"),
+        (b'[{"type": "patient.enrolled"}]\n', 1, "holds a JSON array; timeline reads JSON Lines"),
+        (b"", 1, "is empty: no events"),
+        (b"\n  \n", 1, "is empty: no events"),
+    ],
+)
+def test_a_file_that_cannot_be_used_gets_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, content: bytes, code: int, words: str
+) -> None:
+    events = tmp_path / "x.jsonl"
+    events.write_bytes(content)
+    got, out, err = run(capsys, str(events))
+    assert got == code and out == ""
+    assert len(err.strip().splitlines()) == 1 and words in err
+
+
+def test_a_folder_or_a_missing_html_folder_is_named(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run(capsys, str(tmp_path))
+    assert code == 2 and "is a folder" in err
+    page = tmp_path / "missing" / "page.html"
+    code, out, err = run(capsys, str(EXAMPLES / "hodgkin.jsonl"), "--html", str(page))
+    assert code == 2 and out == "" and f"folder {page.parent} does not exist" in err
+
+
+def test_every_problem_of_a_line_is_spelled_out(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    enrolment = json.loads((EXAMPLES / "hodgkin.jsonl").read_text().splitlines()[0])
+    enrolment["sitee"] = enrolment.pop("site")  # a typo'd field name
+    enrolment["occurred_at"] = enrolment["occurred_at"][:19]  # and no time zone
+    events = tmp_path / "typo.jsonl"
+    events.write_text(json.dumps(enrolment) + "\n")
+    code, out, _ = run(capsys, str(events), "--json")
+    (bad,) = json.loads(out)["bad_lines"]
+    assert code == 1
+    assert "site: Field required" in bad["reason"]
+    assert "sitee: not a field of this event type" in bad["reason"]
+    assert "occurred_at: Input should have timezone info" in bad["reason"]
+    assert "more)" not in bad["reason"]
 
 
 def test_html_picture_shows_episodes_windows_and_sends(

@@ -58,7 +58,7 @@ def enrol(
     patient_id: str = "p-1",
     phone: str | None = PHONE,
     email: str | None = EMAIL,
-    zone: str = "America/New_York",
+    zone: str | None = "America/New_York",
     consent: tuple[Channel, ...] = (Channel.SMS, Channel.EMAIL),
     order: tuple[Channel, ...] = (Channel.SMS, Channel.EMAIL),
 ) -> None:

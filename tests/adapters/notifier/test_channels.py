@@ -13,7 +13,7 @@ from notifier.recipients import Channel
 EMAIL_URLS = [
     "mailto://127.0.0.1:2525?from=clinic@example.org&mode=insecure",
     "mailtos://user:pass@smtp.example.org?from=Clinic%20Desk%20%3Cdesk@example.org%3E",
-    "mailto://smtp.example.org/copy@clinic.test?from=clinic@example.org&cc=cc@clinic.test",
+    "mailto://smtp.example.org/copy@clinic.test?from=clinic@example.org",
     "mailto://user@example.org?pass=secret&smtp=relay.example.org&mode=ssl",
 ]
 ADDRESSES = ["pat.smith@patmail.test", "a.b+tag@example.org", "o'brien@example.ie"]

@@ -222,3 +222,25 @@ def test_result_writer_survives_a_failing_write(caplog: pytest.LogCaptureFixture
     writer.close()
     thread.join(timeout=5)
     assert written == [["good"]] and "recording 1 results failed" in caplog.text
+
+
+async def test_recipient_saved_without_zone_gets_sms_in_the_reminders_zone_hours(
+    engine: Engine, cipher: ContactCipher
+) -> None:
+    # shared/cases: no zone on file, patient in Los Angeles, 00:30 local = 08:30 UTC.
+    clock = FakeClock(datetime(2027, 3, 10, 8, 30, tzinfo=UTC))
+    rig = Rig(engine, cipher, clock)
+    try:
+        enrol(rig.recipients, clock(), zone=None)
+        assert rig.recipients.get("p-1").time_zone is None
+        la = reminder().model_copy(update={"time_zone": "America/Los_Angeles"})
+        rig.outbox.record([la], clock())
+        await rig.dispatcher.dispatch_once()
+        assert rig.sms.sent == []
+        row = rig.row()
+        assert row.status == "deferred"
+        assert row.next_attempt_at == datetime(
+            2027, 3, 10, 8, tzinfo=ZoneInfo("America/Los_Angeles")
+        )
+    finally:
+        rig.dispatcher.close()

@@ -17,6 +17,7 @@ from models.templates import MessageKind
 from notifier.channels import FakeChannel
 from notifier.checkins import FakeCheckinSink
 from notifier.clock import FakeClock
+from notifier.recipient_store import RecipientUpdate
 from notifier.recipients import Channel
 from notifier.service import NotifierService
 from notifier.settings import NotifierSettings
@@ -220,3 +221,52 @@ async def test_metrics_count_deliveries_without_patient_data(api: Api) -> None:
     text = response.text
     assert 'rw_notifier_deliveries_total{purpose="reminder",status="sent"} 1.0' in text
     assert "p-1" not in text and "555" not in text  # no patient ids, no numbers
+
+
+@pytest.mark.parametrize("wording", ["ALTO", "PARAR", "CANCELAR", "Stop please", "No more texts"])
+async def test_reasonable_opt_out_wording_revokes_with_one_confirmation(
+    api: Api, wording: str
+) -> None:
+    # shared/cases (notifier): these were "unrecognised" and consent stayed granted.
+    # 47 CFR 64.1200(a)(10): revocation by any reasonable means.
+    response = await api.inbound(wording, "m-1")
+    assert response.json() == {"action": "opt_out"}
+    assert not api.consent()
+    assert len(api.sms.sent) == 1
+    assert api.sms.sent[0][1] == api.service.renderer.for_reply(
+        MessageKind.OPT_OUT_CONFIRMATION, "en"
+    )
+    trail = api.service.outbox.audit_for("p-1")
+    assert wording not in json.dumps([entry.reason for entry in trail])  # wording not stored
+
+
+async def test_spanish_help_is_answered_in_the_recipients_language(api: Api) -> None:
+    api.service.recipients.upsert("p-1", RecipientUpdate(language="es"), api.service.clock())
+    response = await api.inbound("Ayuda", "m-1")
+    assert response.json() == {"action": "help"}
+    assert api.sms.sent[0][1] == api.service.renderer.for_reply(MessageKind.HELP, "es")
+    assert api.sms.sent[0][1] != api.service.renderer.for_reply(MessageKind.HELP, "en")
+
+
+async def test_ambiguous_answer_is_kept_unscored_and_the_patient_asked_once(api: Api) -> None:
+    # shared/cases: "My scan is in 3 days, I'd say 8" was recorded as 3.
+    await _send_checkin(api)
+    first = await api.inbound("My scan is in 3 days, I'd say 8", "m-1")
+    second = await api.inbound("maybe 7 or 8", "m-2")
+    assert [r.json()["action"] for r in (first, second)] == ["unscored", "unscored"]
+    assert [(e.score, e.free_text) for e in api.checkins.published] == [(None, True)] * 2
+    asks = [m for _, m in api.sms.sent]
+    assert asks == [api.service.renderer.for_reply(MessageKind.CHECKIN_ASK_NUMBER, "en")]
+    answer = await api.inbound("8", "m-3")
+    assert answer.json() == {"action": "checkin"}
+    assert api.checkins.published[-1].score == 8
+
+
+async def test_self_harm_inside_an_opt_out_still_reaches_the_crisis_path(api: Api) -> None:
+    response = await api.inbound("STOP I want to kill myself", "m-1")
+    assert response.json() == {"action": "opt_out"}
+    assert not api.consent()
+    (event,) = api.checkins.published
+    assert event.self_harm and event.score is None
+    kinds = {m for _, m in api.sms.sent}
+    assert api.service.renderer.for_reply(MessageKind.CRISIS_RESOURCES, "en") in kinds

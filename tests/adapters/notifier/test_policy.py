@@ -75,14 +75,14 @@ def test_quiet_hours_defer_to_eight_local() -> None:
     decision = policy.decide("reminder", recipient(), late)
     assert isinstance(decision, Defer)
     assert decision.until == datetime(2027, 3, 11, 8, tzinfo=NY)
-    assert "quiet hours" in decision.reason
+    assert "outside sending window" in decision.reason
 
 
 def test_recipient_quiet_hours_override_the_default() -> None:
     from datetime import time
 
     evening = datetime(2027, 3, 10, 20, 30, tzinfo=NY)
-    decision = policy.decide("reminder", recipient(quiet_end=time(20, 0)), evening)
+    decision = policy.decide("reminder", recipient(window_end=time(20, 0)), evening)
     assert isinstance(decision, Defer)
 
 
@@ -91,7 +91,7 @@ def test_daily_cap_defers_to_next_local_morning() -> None:
     decision = policy.decide("reminder", recipient(), NOON_NY, sms_sent=sent)
     assert isinstance(decision, Defer)
     assert decision.until == datetime(2027, 3, 11, 8, tzinfo=NY)  # midnight, then quiet hours
-    assert "daily SMS cap" in decision.reason and "quiet hours" in decision.reason
+    assert "daily SMS cap" in decision.reason and "outside sending window" in decision.reason
 
 
 def test_cap_policy_email_falls_back_to_email_now() -> None:
@@ -131,3 +131,27 @@ def test_exponential_backoff_then_give_up() -> None:
         delays.append(verdict.at - NOON_NY)
     assert delays == [timedelta(minutes=1), timedelta(minutes=2), timedelta(minutes=4)]
     assert isinstance(p.after_failure(4, NOON_NY), GiveUp)
+
+
+LA_MIDNIGHT_30 = datetime(2027, 3, 10, 0, 30, tzinfo=ZoneInfo("America/Los_Angeles"))
+
+
+def test_recipient_without_zone_uses_the_reminders_zone_not_utc() -> None:
+    # shared/cases: saved without a zone, patient in Los Angeles; 00:30 there is 08:30 UTC,
+    # inside a UTC window: the old default sent the SMS at 00:30 local. 47 CFR 64.1200(c)(1).
+    decision = policy.decide(
+        "reminder", recipient(time_zone=None), LA_MIDNIGHT_30, reminder_zone="America/Los_Angeles"
+    )
+    assert isinstance(decision, Defer)
+    assert decision.until == datetime(2027, 3, 10, 8, tzinfo=ZoneInfo("America/Los_Angeles"))
+    assert "America/Los_Angeles (the reminder's zone" in decision.reason
+
+
+def test_recipients_own_zone_wins_over_the_reminders() -> None:
+    decision = policy.decide("reminder", recipient(), NOON_NY, reminder_zone="Asia/Tokyo")
+    assert isinstance(decision, Send) and "America/New_York" in decision.reason
+
+
+def test_no_zone_anywhere_is_not_sent_rather_than_guessed() -> None:
+    decision = policy.decide("reminder", recipient(time_zone=None), NOON_NY)
+    assert isinstance(decision, Suppress) and "no time zone" in decision.reason

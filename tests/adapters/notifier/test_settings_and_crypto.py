@@ -33,11 +33,11 @@ def test_production_settings_from_the_environment(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("RW_ADMIN_TOKEN", GOOD["admin_token"])
     monkeypatch.setenv("RW_CALLBACK_NUMBER", "+1 555 0100")
     monkeypatch.setenv("RW_CARE_TEAM_URLS", "json://a.example/x, mailto://b.example")
-    monkeypatch.setenv("RW_QUIET_END", "20:00")
+    monkeypatch.setenv("RW_SEND_WINDOW_END", "20:00")
     settings = NotifierSettings()
     assert len(settings.encryption_keys) == 2
     assert settings.care_team_urls == ["json://a.example/x", "mailto://b.example"]
-    assert settings.quiet_end.hour == 20
+    assert settings.send_window_end.hour == 20
     assert settings.topic("reminders") == "rw.reminders.v1"
     assert GOOD["admin_token"] not in repr(settings)
 
@@ -75,3 +75,19 @@ def test_cipher_rotation_and_stable_phone_hash() -> None:
         "+15550001111"
     )
     assert "+1555" not in repr(both)
+
+
+def test_old_quiet_hour_names_still_work_but_warn(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RW_QUIET_START", "09:00")  # it always meant: sending allowed from
+    with pytest.warns(FutureWarning, match="RW_SEND_WINDOW_START"):
+        settings = NotifierSettings(allow_dev_key=True)
+    assert settings.send_window_start.hour == 9
+
+
+def test_old_and_new_window_names_that_disagree_are_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RW_QUIET_END", "20:00")
+    monkeypatch.setenv("RW_SEND_WINDOW_END", "21:00")
+    with pytest.raises(ValidationError, match="disagree"):
+        NotifierSettings(allow_dev_key=True)

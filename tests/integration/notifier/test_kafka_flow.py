@@ -27,8 +27,9 @@ from notifier.recipients import Channel
 from notifier.service import NotifierService
 from notifier.sinks import HttpSmsSink, SmtpSink, free_port
 from streams.embedded import ensure_topics
+from tests.integration.brokers import on_both_brokers
 
-pytestmark = [pytest.mark.integration]
+pytestmark = [pytest.mark.integration, on_both_brokers]
 _prefixes = itertools.count()
 EMAIL_FIRST = (Channel.EMAIL, Channel.SMS)
 
@@ -72,7 +73,7 @@ def kafka_service(
         kafka_bootstrap=kafka_bootstrap,
         topic_prefix=prefix,
         consumer_group=f"{prefix}notifier",
-        kafka_session_timeout_ms=3000,
+        kafka_session_timeout_ms=6000,  # Kafka refuses less (group.min.session.timeout.ms)
         kafka_rebalance_timeout_ms=1000,
         kafka_heartbeat_interval_ms=500,
         http_port=free_port(),

@@ -1,4 +1,4 @@
-"""The patient agent against the embedded broker: plain producers in, plain consumers out."""
+"""The patient agent on tansu and on Apache Kafka: plain producers in, plain consumers out."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ from streams.rebuild import rebuild
 from streams.settings import StreamsSettings
 from streams.ticker import Ticker, TickPublisher
 from streams.topics import TopicNames
+from tests.integration.brokers import on_both_brokers
 from tests.integration.streams.conftest import collect, produce, running_app
 from tests.unit.streams.conftest import T0, event, treated
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, on_both_brokers]
 
 
 async def test_ticks_turn_events_into_reminders(

@@ -80,7 +80,10 @@ def test_a_breast_survivor_is_due_a_visit_and_a_mammogram(ev, catalog) -> None:
     end = date(2024, 4, 17)  # day 100 after T0, local date in New York
     assert due["history_physical"].due == date(2024, 7, 17)  # 3 months after the end
     assert due["history_physical"].overdue > date(2024, 10, 17)  # overdue after 6 months
-    assert due["mammogram"].due == date(2024, 10, 17)  # first 6-12 months after radiation
+    # ASCO 2006/2012: not before RT end + 6 months (2024-10-17) nor before the diagnostic
+    # mammogram + 1 year; enrolment (day 0, 2024-01-08) is that mammogram's latest date.
+    assert due["mammogram"].due == date(2025, 1, 8)
+    assert due["mammogram"].earliest == date(2025, 1, 8)
     assert plan.standing.anchor == end
     assert "ASCO" in due["mammogram"].source
     assert any("Tumour markers" in what for what, _, _ in plan.not_reminded)

@@ -217,7 +217,7 @@ async def test_bad_input_is_dead_lettered_and_the_stream_goes_on(harness: Harnes
     bad = [
         (NAMES.labs, b"\xff\xfe not json"),
         (NAMES.labs, b'{"type": "lab.exploded"}'),
-        (NAMES.patients, event("p1", "x1", "patient.enrolled", T0, site="spleen")),
+        (NAMES.patients, event("p1", "x1", "patient.enrolled", T0, site="breast", stage="IIID")),
         (NAMES.checkins, event("p1", "x2", "checkin.answered", T0, phone=phone)),
         (NAMES.scans, event("ghost", "x3", "visit.completed", T0)),
         (NAMES.patients, None),

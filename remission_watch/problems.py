@@ -1,0 +1,109 @@
+"""One line, for a person, about why a command could not run: settings, broker, database.
+
+The composition root calls `explain` on whatever a command raised. It never prints a setting's
+value (only names and rules), and it names the address that could not be reached with any
+password hidden.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+SETTINGS_HELP = "see the settings table in docs/operations.md"
+DB_URL_EXAMPLE = "postgresql+psycopg://USER:PASSWORD@HOST:5432/DB or sqlite:///PATH"
+
+
+def explain(exc: BaseException) -> str | None:
+    """A one-line explanation of `exc`, or None when it is not a mistake a user can fix."""
+    for cause in _chain(exc):
+        module = type(cause).__module__
+        if module.startswith("pydantic") and type(cause).__name__ == "ValidationError":
+            return _invalid(cause)
+        if module.startswith("aiokafka") or module.startswith("kafka"):
+            return _broker(cause)
+        if module.startswith("sqlalchemy"):
+            found = _database(cause)
+            if found:
+                return found
+        if type(cause) is ValueError and "Apprise URL" in str(cause):
+            return (
+                f"{cause}: check RW_EMAIL_URL, RW_SMS_URL and RW_CARE_TEAM_URLS against "
+                "Apprise's URL formats (https://github.com/caronc/apprise/wiki)"
+            )
+        if isinstance(cause, ConnectionError) and not isinstance(cause, BrokenPipeError):
+            return f"could not connect: {cause}; is the service running at the configured address?"
+    return None
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and what caused it (a broker error often arrives wrapped)."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _invalid(exc: Any) -> str:
+    """Every problem of a settings (or input) validation, named, without the values given."""
+    is_settings = str(exc.title).endswith("Settings")
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        loc = [str(part) for part in error.get("loc", ())]
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        if not loc:
+            problems.append(message)
+        elif is_settings:
+            name = "RW_" + loc[0].upper()
+            missing = error.get("type") == "missing"
+            problems.append(f"{name} is missing" if missing else f"{name}: {message}")
+        else:
+            problems.append(f"{'.'.join(loc)}: {message}")
+    if not is_settings:
+        return "invalid input: " + "; ".join(problems)
+    return f"settings: {'; '.join(problems)} ({SETTINGS_HELP})"
+
+
+def _broker(exc: BaseException) -> str:
+    text = str(exc)
+    hosts = re.findall(r"\('([^']+)', (\d+)", text)
+    where = ", ".join(f"{host}:{port}" for host, port in hosts)
+    where = where or os.environ.get("RW_KAFKA_BOOTSTRAP", "the configured address")
+    if "://" in where:
+        return (
+            f"RW_KAFKA_BOOTSTRAP (or --bootstrap) is {where}: write host:port[,host:port], "
+            "without a scheme"
+        )
+    return (
+        f"cannot reach the Kafka broker at {where} ({type(exc).__name__}); start it, or point "
+        "RW_KAFKA_BOOTSTRAP (or --bootstrap) at a running broker"
+    )
+
+
+def _database(exc: BaseException) -> str | None:
+    name = type(exc).__name__
+    url = _shown_url(os.environ.get("RW_DATABASE_URL"))
+    if name in ("NoSuchModuleError", "ArgumentError"):
+        return (
+            f"RW_DATABASE_URL {url} is not a database URL SQLAlchemy can use; "
+            f"write it as {DB_URL_EXAMPLE}"
+        )
+    if name == "OperationalError":
+        orig = getattr(exc, "orig", None) or exc
+        first = str(orig).strip().splitlines()[0] if str(orig).strip() else name
+        return f"cannot use the database {url}: {first}; start it, or correct RW_DATABASE_URL"
+    return None
+
+
+def _shown_url(url: str | None) -> str:
+    if not url:
+        return "(RW_DATABASE_URL unset: the default sqlite:///./var/notifier.db)"
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)

@@ -1,0 +1,166 @@
+"""The command line as a new user meets it: fast help, one-line errors, honest exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from remission_watch.cli import COMMANDS, main
+
+HEAVY = ("sqlalchemy", "aiokafka", "faust", "fastapi", "apprise", "notifier", "streams")
+
+
+def modules_loaded_by(argv: list[str]) -> set[str]:
+    """The heavy top-level packages imported while running `remission-watch ARGV`."""
+    script = (
+        "import sys, json\n"
+        "from remission_watch.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    loaded = json.loads(done.stderr.strip().splitlines()[-1])
+    return {name for name in HEAVY if name in loaded}
+
+
+def test_help_lists_every_command_and_loads_no_service() -> None:
+    assert modules_loaded_by(["--help"]) == set()
+
+
+def test_timeline_loads_no_service(tmp_path: pytest.TempPathFactory) -> None:
+    from pathlib import Path
+
+    events = Path(__file__).resolve().parents[2] / "examples" / "hodgkin.jsonl"
+    assert modules_loaded_by(["timeline", str(events), "--at", "2024-01-01"]) == set()
+
+
+def test_the_help_table_matches_what_each_module_registers() -> None:
+    registered: dict[str, str] = {}
+    for module in dict.fromkeys(m for m, _ in COMMANDS.values()):
+        parser = argparse.ArgumentParser()
+        sub = parser.add_subparsers()
+        importlib.import_module(module).register(sub)
+        helps = {a.dest: a.help for a in sub._choices_actions}
+        for name in sub.choices:
+            registered[name] = helps[name]
+            assert COMMANDS[name][0] == module, name
+    assert registered == {name: help_text for name, (_, help_text) in COMMANDS.items()}
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in list(os.environ):
+        if name.startswith("RW_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_missing_settings_are_named_in_one_line_without_values(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = "Sh0rt-S3cret"  # too short: refused, and never echoed
+    clean_env.setenv("RW_CALLBACK_NUMBER", "+1 555 0100")
+    clean_env.setenv("RW_ENCRYPTION_KEYS", "not-a-fernet-key-" + secret)
+    clean_env.setenv("RW_INBOUND_SECRET", secret)
+    assert main(["notifier"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("remission-watch notifier: settings: RW_")
+    assert secret not in err and "S3cret" not in err
+
+
+def test_a_setting_of_the_wrong_type_is_named(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean_env.setenv("RW_HTTP_PORT", "eighty")
+    clean_env.setenv("RW_SMS_DAILY_CAP", "-1")
+    assert main(["notifier"]) == 2
+    err = capsys.readouterr().err
+    assert "RW_HTTP_PORT:" in err and "RW_SMS_DAILY_CAP:" in err and "eighty" not in err
+
+
+def test_a_database_url_with_a_wrong_scheme_says_how_to_write_it(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean_env.setenv("RW_ALLOW_DEV_KEY", "1")
+    clean_env.setenv("RW_DATABASE_URL", "postgres://rw:hunter2@127.0.0.1:5432/rw")
+    assert main(["notifier-admin", "recipients", "show", "P1"]) == 2
+    err = capsys.readouterr().err
+    assert "postgresql+psycopg://" in err and "hunter2" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_an_unreachable_database_names_its_address(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = closed_port()
+    clean_env.setenv("RW_ALLOW_DEV_KEY", "1")
+    clean_env.setenv("RW_DATABASE_URL", f"postgresql+psycopg://rw:hunter2@127.0.0.1:{port}/rw")
+    assert main(["notifier-admin", "recipients", "show", "P1"]) == 2
+    err = capsys.readouterr().err
+    assert f"127.0.0.1:{port}" in err and "hunter2" not in err and "RW_DATABASE_URL" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`remission-watch ARGS` in its own process, as a user runs it."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("RW_")} | (env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "remission_watch.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environ,
+    )
+
+
+def test_an_unreachable_broker_names_its_address() -> None:
+    port = closed_port()
+    done = run_cli("rebuild", "--bootstrap", f"127.0.0.1:{port}")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"remission-watch rebuild: cannot reach the Kafka broker at 127.0.0.1:{port} "
+        "(KafkaConnectionError); start it, or point RW_KAFKA_BOOTSTRAP (or --bootstrap) at a "
+        "running broker"
+    ]
+
+
+def test_a_broker_address_with_a_scheme_is_explained() -> None:
+    done = run_cli("rebuild", env={"RW_KAFKA_BOOTSTRAP": f"http://127.0.0.1:{closed_port()}"})
+    assert done.returncode == 2
+    assert "without a scheme" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--patients", "0"], "--patients: must be at least 1"),
+        (["--years", "-1"], "--years: must be at least 0.1"),
+        (["--patients", "many"], "'many' is not a number"),
+    ],
+)
+def test_demo_refuses_an_empty_run_before_starting_anything(
+    args: list[str], words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["demo", *args])
+    assert stopped.value.code == 2
+    assert words in capsys.readouterr().err

@@ -58,9 +58,11 @@ async def read_all(
     or a topic does not exist.
     """
     # Asked of the broker: a consumer's metadata cache holds only the topics it already
-    # knows (on Apache Kafka a fresh consumer knows none; tansu tells it every topic).
+    # knows (on Apache Kafka a fresh consumer knows none; tansu tells it every topic). All
+    # topics are asked for: naming a missing one makes tansu create it.
     try:
-        counts = await partition_counts(bootstrap, topics)
+        every = await partition_counts(bootstrap)
+        counts = {topic: every[topic] for topic in topics if topic in every}
     except KafkaConnectionError:
         raise CannotRebuild(
             f"cannot reach a Kafka broker at {bootstrap}: is it running, "

@@ -42,14 +42,19 @@ async def test_an_ordinary_load_is_the_same_and_a_lost_fact_is_shown(
     lines = [line for line in EXAMPLES.read_text().splitlines() if line]
     events = [decode_event(line.encode()) for line in lines]
     want = replay(events)
+    pairs = [
+        (names.for_event(e.type), e.patient_id, line.encode())
+        for e, line in zip(events, lines, strict=True)
+    ]
+    first = [p for p, e in zip(pairs, events, strict=True) if e.type == "patient.enrolled"]
     async with running_app(settings, catalog):
-        await produce(
-            settings.kafka_bootstrap,
-            [
-                (names.for_event(e.type), e.patient_id, line.encode())
-                for e, line in zip(events, lines, strict=True)
-            ],
+        # Enrolments first, acknowledged by their snapshots: an event read before its
+        # patient's enrolment is another issue's subject (parking), not this test's.
+        await produce(settings.kafka_bootstrap, first)
+        await collect(
+            settings.kafka_bootstrap, names.patient_state, lambda rs: len(rs) >= len(first), 60
         )
+        await produce(settings.kafka_bootstrap, [p for p in pairs if p not in first])
 
         def all_applied(records: list) -> bool:
             latest = {r.key.decode(): load_state(r.value) for r in records}

@@ -66,12 +66,10 @@ def run_publish_command(args: argparse.Namespace) -> int:
     """Exit 0 when every line was sent, 1 when some lines were bad, 2 if it could not run."""
     import logging
 
-    from aiokafka.errors import KafkaError
-
     from streams.publish import CannotPublish, as_json, publish, render
     from streams.topics import TopicsChanged
 
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # the line below says it all
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # one line says it all
     settings = settings_from(args)
 
     def progress(sent: int, done: int, size: int) -> None:
@@ -81,10 +79,7 @@ def run_publish_command(args: argparse.Namespace) -> int:
     try:
         report = asyncio.run(publish(args.file, settings, dry_run=args.dry_run, progress=progress))
     except (CannotPublish, TopicsChanged) as exc:
-        print(f"publish: {exc}", file=sys.stderr)
-        return 2
-    except KafkaError as exc:
-        print(f"publish: the broker at {settings.kafka_bootstrap} failed: {exc}", file=sys.stderr)
+        print(f"remission-watch publish: {exc}", file=sys.stderr)
         return 2
     print(as_json(report) if args.json else render(report, args.file, args.dry_run))
     return 1 if report.bad else 0
@@ -173,13 +168,13 @@ def run_rebuild_command(args: argparse.Namespace) -> int:
 
     from streams.rebuild import CannotRebuild, rebuild, render_report
 
-    # aiokafka logs every failed connection attempt; the one line below says what to do.
+    # aiokafka logs every failed connection attempt; one line (from the CLI) says what to do.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     settings = settings_from(args)
     try:
         report = asyncio.run(rebuild(settings, live_from=args.live_from))
     except CannotRebuild as exc:
-        print(f"rebuild: {exc}", file=sys.stderr)
+        print(f"remission-watch rebuild: {exc}", file=sys.stderr)
         return 2
     if args.json:
         found = {pid: [d._asdict() for d in ds] for pid, ds in report.differences.items()}

@@ -9,7 +9,6 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaConnectionError
 
 from models.events import Event
 from models.state import (
@@ -28,7 +27,7 @@ from streams.topics import TopicNames, changelog_topics
 
 
 class CannotRebuild(RuntimeError):
-    """The rebuild could not run (broker unreachable, topics missing): one line says why."""
+    """The rebuild could not run (topics missing): one line says why."""
 
 
 @dataclass(frozen=True)
@@ -54,20 +53,13 @@ async def read_all(
     """Every record of `topics`, from the beginning to the end, without joining a group.
 
     The end is each partition's high watermark (`confirmed_ends`): some brokers (tansu)
-    under-report the latest offset. Raises `CannotRebuild` when the broker cannot be reached
-    or a topic does not exist.
+    under-report the latest offset. Raises `CannotRebuild` when a topic does not exist.
     """
     # Asked of the broker: a consumer's metadata cache holds only the topics it already
     # knows (on Apache Kafka a fresh consumer knows none; tansu tells it every topic). All
     # topics are asked for: naming a missing one makes tansu create it.
-    try:
-        every = await partition_counts(bootstrap)
-        counts = {topic: every[topic] for topic in topics if topic in every}
-    except KafkaConnectionError:
-        raise CannotRebuild(
-            f"cannot reach a Kafka broker at {bootstrap}: is it running, "
-            "and is RW_KAFKA_BOOTSTRAP (or --bootstrap) right?"
-        ) from None
+    every = await partition_counts(bootstrap)  # an unreachable broker raises; the CLI says so
+    counts = {topic: every[topic] for topic in topics if topic in every}
     absent = sorted(set(topics) - counts.keys())
     if absent:
         raise CannotRebuild(

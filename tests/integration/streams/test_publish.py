@@ -30,7 +30,7 @@ def run_publish(settings: StreamsSettings, *args: str) -> subprocess.CompletedPr
         "RW_APP_ID": settings.app_id,
         "RW_PARTITIONS": str(settings.partitions),
     }
-    command = [sys.executable, "-m", "streams", "publish", *args]
+    command = [sys.executable, "-m", "remission_watch.cli", "publish", *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -97,7 +97,7 @@ async def test_a_clean_file_is_exit_0_and_progress_is_reported(
 def test_what_cannot_run_is_one_line_and_exit_2(settings: StreamsSettings, tmp_path: Path) -> None:
     nowhere = settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"})
     cases = {
-        str(EXAMPLES): (nowhere, "cannot reach a Kafka broker at"),
+        str(EXAMPLES): (nowhere, "cannot reach the Kafka broker at"),
         str(tmp_path / "missing.jsonl"): (settings, "no such file"),
         str(tmp_path): (settings, "is a folder"),
     }

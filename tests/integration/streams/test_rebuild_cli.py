@@ -31,7 +31,7 @@ def run_rebuild(settings: StreamsSettings, *args: str) -> subprocess.CompletedPr
         "RW_TOPIC_PREFIX": settings.topic_prefix,
         "RW_APP_ID": settings.app_id,
     }
-    command = [sys.executable, "-m", "streams", "rebuild", *args]
+    command = [sys.executable, "-m", "remission_watch.cli", "rebuild", *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -92,8 +92,9 @@ def test_an_unreachable_broker_is_one_line_and_exit_2(settings: StreamsSettings)
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.strip().splitlines() == [
-        f"rebuild: cannot reach a Kafka broker at {nowhere.kafka_bootstrap}: is it running, "
-        "and is RW_KAFKA_BOOTSTRAP (or --bootstrap) right?"
+        f"remission-watch rebuild: cannot reach the Kafka broker at {nowhere.kafka_bootstrap} "
+        "(KafkaConnectionError); start it, or point RW_KAFKA_BOOTSTRAP (or --bootstrap) at a "
+        "running broker"
     ]
 
 

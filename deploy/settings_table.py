@@ -61,8 +61,8 @@ FALLBACK_MEANINGS: dict[str, str] = {
     "allow_dev_key": "Dev/test only: fill missing secrets with public, insecure dev values. "
     "Never in production.",
     "inbound_secret": "Secret. HMAC key of the inbound-SMS webhook's X-RW-Signature "
-    "(at least 16 characters). Required unless dev mode.",
-    "admin_token": "Secret. Bearer token of the admin API (at least 16 characters). "
+    "(at least 32 characters). Required unless dev mode.",
+    "admin_token": "Secret. Bearer token of the admin API (at least 32 characters). "
     "Required unless dev mode.",
     "email_url": "Apprise URL for e-mail (mailto:// or mailtos://); the address is added per "
     "message. Secret when it holds SMTP credentials. Unset: no e-mail channel.",

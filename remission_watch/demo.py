@@ -10,8 +10,6 @@ waits until the agent has settled that tick before the next week starts.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import tempfile
 import time
@@ -26,6 +24,7 @@ from sqlalchemy import text
 from models.events import Event
 from notifier.admin import ConsentIn, RecipientIn
 from notifier.clock import FakeClock
+from notifier.inbound import signed_headers
 from notifier.recipients import Channel
 from notifier.service import NotifierService
 from notifier.settings import DEV_INBOUND_SECRET, NotifierSettings
@@ -62,6 +61,7 @@ class Demo:
             local_timeouts=True,
             fetch_max_wait_ms=20,
             confirm_changelog_ends=True,
+            simulated_time=True,  # the demo publishes simulated ticks
             due_bucket_seconds=86_400,
         )
         self.names = TopicNames(self.streams.topic_prefix)
@@ -137,11 +137,11 @@ class Demo:
         raw = json.dumps(
             {"from": patient.phone, "body": body, "message_id": f"demo-{len(self.replies)}"}
         ).encode()
-        signature = hmac.new(DEV_INBOUND_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+        signed = signed_headers(DEV_INBOUND_SECRET, raw)  # timestamped: see docs/notifier.md
         response = await client.post(
             f"http://127.0.0.1:{self.notifier.http_port}/inbound/sms",
             content=raw,
-            headers={"X-RW-Signature": signature, "Content-Type": "application/json"},
+            headers={**signed, "Content-Type": "application/json"},
         )
         action = response.json().get("action") or response.json().get("error", "?")
         self.replies.append(
@@ -199,7 +199,7 @@ async def _simulate(demo: Demo, cohort: Cohort, steps: int, progress: bool) -> i
         enrolled = 0
         while upcoming is not None and upcoming.type == "patient.enrolled":
             await producer.send(
-                demo.names.for_event(upcoming.type),
+                demo.names.for_event(upcoming),
                 upcoming.model_dump_json().encode(),
                 key=upcoming.patient_id.encode(),
             )
@@ -216,7 +216,7 @@ async def _simulate(demo: Demo, cohort: Cohort, steps: int, progress: bool) -> i
                 now = START + timedelta(days=step * demo.options.step_days)
                 while upcoming is not None and upcoming.recorded_at <= now:
                     await producer.send(
-                        demo.names.for_event(upcoming.type),
+                        demo.names.for_event(upcoming),
                         upcoming.model_dump_json().encode(),
                         key=upcoming.patient_id.encode(),
                     )

@@ -31,6 +31,8 @@ class JsonFormatter(logging.Formatter):
         entry |= {k: v for k, v in vars(record).items() if k not in _STANDARD}
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # already formatted (and masked) by RedactingFilter
+            entry["error"] = record.exc_text
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 

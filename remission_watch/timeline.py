@@ -132,6 +132,9 @@ def describe(state: PatientState, plan: Forecast) -> dict[str, Any]:
             for d in sorted(plan.items, key=lambda d: (d.due, d.item))
         ],
         "not_reminded": [{"what": w, "reason": r, "source": s} for w, r, s in plan.not_reminded],
+        "unmapped_results": [
+            {"loinc": code, "last": day(view.done_at(code))} for code in plan.unmapped
+        ],
         "alerts": [
             {
                 "alert_id": a.alert_id,
@@ -239,6 +242,11 @@ def render_text(report: dict[str, Any]) -> str:
                 )
         for a in p["alerts"]:
             out.append(f"  ALERT {a['severity']}: {a['kind']}: {a['reason']}")
+        for u in p.get("unmapped_results", ()):
+            out.append(
+                f"  UNMAPPED lab result: LOINC {u['loinc']} (last {u['last']}) is in no marker "
+                "value set: it satisfied nothing"
+            )
         for n in p["not_reminded"]:
             out.append(f"  not reminded: {n['what']} ({n['reason']})")
     if report["bad_lines"]:

@@ -11,14 +11,8 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from models.events import Event
-from models.state import (
-    PatientState,
-    UnknownPatient,
-    evolve,
-    fold_order,
-    load_state,
-    replay,
-)
+from models.parking import foldable
+from models.state import PatientState, evolve, fold_order, load_state, replay
 from streams.codecs import BadInput, Stored, decode_event
 from streams.differences import Difference, differences
 from streams.embedded import confirmed_ends, partition_counts
@@ -92,8 +86,9 @@ async def read_all(
 
 
 def fold(events: Iterable[Event]) -> tuple[dict[str, PatientState], int]:
-    """One state per patient from their events in any order; patients never enrolled are
-    skipped (the live agent dead-letters their events). Returns states and skipped count.
+    """One state per patient from their events in any order; patients never enrolled, and
+    corrections and retractions whose target never came, are skipped (the live agent keeps
+    them parked, then dead-letters them). Returns states and skipped count.
 
     A patient whose events the core refuses as a whole (one event outside the journal's
     range, say) is folded event by event, leaving out the ones it refuses, as the agent does.
@@ -104,12 +99,14 @@ def fold(events: Iterable[Event]) -> tuple[dict[str, PatientState], int]:
     states: dict[str, PatientState] = {}
     skipped = 0
     for patient_id, mine in by_patient.items():
+        kept, waiting = foldable(mine)
+        skipped += len(waiting)
+        if not kept:
+            continue
         try:
-            states[patient_id] = replay(mine)[patient_id]
-        except UnknownPatient:
-            skipped += len(mine)
+            states[patient_id] = replay(kept)[patient_id]
         except Exception:  # refused by the core: find which events, below
-            state, refused = _one_by_one(mine)
+            state, refused = _one_by_one(kept)
             skipped += refused
             if state is not None:
                 states[patient_id] = state
@@ -183,7 +180,9 @@ async def read_live(settings: StreamsSettings, live_from: str) -> dict[str, Pati
     for record in await read_all(settings.kafka_bootstrap, [topic]):
         if record.key is not None:
             latest[key(record.key)] = record.value
-    return {pid: load_state(unwrap(value)) for pid, value in latest.items() if value is not None}
+    # A patient with parked events only (no enrolment yet) has an empty state: no state.
+    states = {pid: unwrap(value) for pid, value in latest.items() if value is not None}
+    return {pid: load_state(state) for pid, state in states.items() if state}
 
 
 def changelog_key(raw: bytes) -> str:

@@ -15,11 +15,11 @@ from models.outputs import Reminder, parse_output
 from models.protocols import Catalog
 from streams.codecs import Stored, encode_tick
 from streams.metrics import StreamsMetrics
-from streams.processor import Incoming, PatientProcessor
+from streams.processor import Incoming, PatientProcessor, TickRule
 from streams.settings import StreamsSettings
 from streams.sink import MemorySink
 from streams.topics import TopicNames
-from tests.unit.streams.conftest import T0, treated
+from tests.unit.streams.conftest import T0, patient_key, treated
 
 NAMES = TopicNames()
 PATIENTS = ["p1", "p2", "p3"]
@@ -37,6 +37,7 @@ def made(
         names=NAMES,
         metrics=StreamsMetrics(),
         bucket_seconds=StreamsSettings().due_bucket_seconds,
+        ticks=TickRule(simulated=True),
     )
     return processor, sink
 
@@ -54,7 +55,7 @@ async def test_a_tick_whose_due_index_writes_were_lost_wakes_everyone_again(
     catalog: Catalog,
 ) -> None:
     events = [
-        Incoming(raw, NAMES.patients, 0, n)
+        Incoming(raw, NAMES.patients, 0, n, patient_key(raw))
         for pid in PATIENTS
         for n, raw in enumerate(treated(pid))
     ]

@@ -100,7 +100,7 @@ def test_the_checkpoint_model_is_three_monthly_then_at_least_yearly(catalog: Cat
     ]
     markers = rule_of(catalog, checkpoint.id, "tumour_markers")
     assert "17842-6" in catalog.rule_codes(checkpoint, markers)  # CA 27.29
-    assert "seed 001" in checkpoint.source
+    assert "docs/sources.md" in checkpoint.source
 
 
 @pytest.mark.parametrize(

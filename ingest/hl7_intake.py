@@ -54,11 +54,12 @@ class Hl7Intake:
         quarantine: QuarantineStore | None,
         clock: Callable[[], datetime] = wall_clock,
         defer: bool = False,
+        known_lab: Callable[[str], bool] | None = None,
     ) -> None:
         """`defer`: for backfills, do not wait for Kafka message by message; `drain()` waits
         for everything and only then remembers the control ids."""
         self.config, self.sink, self.ledger, self.quarantine = config, sink, ledger, quarantine
-        self.clock, self.defer = clock, defer
+        self.clock, self.defer, self.known_lab = clock, defer, known_lab
         self._unconfirmed: list[tuple[str, str, str]] = []
         self._key, self._prefix = config.pseudonym.key(), config.pseudonym.prefix
         self._largest = max(f.max_message_bytes for f in config.feeds)
@@ -112,7 +113,7 @@ class Hl7Intake:
             return self._answer(header, "AA", None, 0)
         recorded = parse_dtm(header.sent_at_text, feed.zone, "MSH^1^7")
         patient = feed.pseudonym(self._key, self._prefix, find_mrn(reader, feed))
-        ctx = Context(reader, header, feed, patient, recorded, self.ledger)
+        ctx = Context(reader, header, feed, patient, recorded, self.ledger, self.known_lab)
         try:
             mapped = map_message(ctx)
         except ValidationError as exc:

@@ -86,6 +86,11 @@ class Hl7Intake:
         except (WireError, MessageError) as exc:
             error = exc if isinstance(exc, MessageError) else MessageError(str(exc), exc.code)
             return self._refuse(segments, header, error)
+        except Exception as exc:  # a bug: its message may quote data, so only its type is told
+            log.error("control id %s: internal error %s", header.control_id if header else "-",
+                      type(exc).__name__)  # fmt: skip
+            error = MessageError(f"internal error ({type(exc).__name__})", "207")
+            return self._refuse(segments, header, error)
 
     async def _accept(self, reader: Reader, header: Header, text: str, size: int) -> Outcome:
         feed = self.config.hl7_feed(header.facility, header.application)

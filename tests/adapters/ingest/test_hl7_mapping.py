@@ -341,3 +341,16 @@ async def test_only_labs_surveillance_uses_reach_kafka(
     )
     intake = Hl7Intake(everything, sink, MemoryLedger(), None, known_lab=lambda code: False)
     assert (await intake.handle(s.tumour_markers())).events == 5
+
+
+async def test_an_internal_error_answers_ae_and_logs_no_data(
+    intake: Hl7Intake, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(_ctx: object) -> None:
+        raise ValueError("MRN0003003 Testpatient")  # a bug whose message quotes data
+
+    monkeypatch.setattr("ingest.hl7_intake.map_message", broken)
+    outcome = await intake.handle(s.tumour_markers())
+    assert outcome.code == "AE" and b"|207^" in (outcome.ack or b"")
+    assert "ValueError" in caplog.text
+    assert "MRN0003003" not in caplog.text and b"MRN0003003" not in (outcome.ack or b"")

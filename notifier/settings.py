@@ -72,6 +72,17 @@ class NotifierSettings(BaseSettings):
         "RW_CARE_TEAM_URLS is empty.",
     )
 
+    crisis_sms: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON, per language: the crisis-resources SMS to send instead of the "
+        'built-in US one (911, 988), e.g. {"es": "{clinic}: si corre peligro, llame al 112. '
+        '... {phone}. {stop}"}. Placeholders {clinic}, {phone}, {stop}; one GSM-7 segment.',
+    )
+    crisis_email: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON, per language: the crisis-resources e-mail body instead of the "
+        "built-in US one. Placeholders {clinic}, {phone}.",
+    )
     clinic_name: str = "Your clinic"
     callback_number: str | None = None
     portal_url: str | None = None
@@ -97,8 +108,19 @@ class NotifierSettings(BaseSettings):
     sms_daily_cap: int = Field(default=1, ge=0)
     sms_weekly_cap: int = Field(default=3, ge=0)
     cap_policy: Literal["defer", "email"] = "defer"
-    max_attempts: int = Field(default=5, ge=1)
+    max_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="Send attempts before a reply to a patient is given up. Reminders are "
+        "retried until their due window closes; care-team alerts until delivered.",
+    )
     backoff_base_seconds: float = Field(default=60.0, gt=0)
+    retry_max_backoff_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Longest wait between two tries of a failing delivery (seconds): a channel "
+        "that recovers is used again within it.",
+    )
     send_concurrency: int = Field(default=16, ge=1)
     dispatch_batch: int = Field(default=200, ge=1)
     dispatch_interval_seconds: float = Field(default=1.0, gt=0)

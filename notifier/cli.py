@@ -84,9 +84,15 @@ def _print(value: object) -> None:
 def _run(args: argparse.Namespace) -> int:
     from remission_watch.logs import configure_logging
 
+    # Refusals first (settings errors: explained by remission_watch.problems; no care-team
+    # channel: one line, exit 2), then logging: a refused start leaves the handlers alone.
+    service = _service()
+    try:
+        service.check_care_team()
+    except Exception:
+        service.close()
+        raise
     configure_logging(args.log_level)
-    service = _service()  # settings errors: explained by remission_watch.problems
-    service.check_care_team()  # NoCareTeamChannel: a one-line refusal (exit 2)
 
     async def main() -> None:
         stop = asyncio.Event()

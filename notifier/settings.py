@@ -187,32 +187,40 @@ class NotifierSettings(BaseSettings):
         return self
 
     def _refuse_placeholders(self) -> None:
+        """Every missing, placeholder or weak secret at once, so one start-up names them all.
+
+        Raises ValueError listing each problem by its variable name; no value is ever quoted.
+        """
+        problems: list[str] = []
         if not self.callback_number:
-            raise ValueError(
+            problems.append(
                 "RW_CALLBACK_NUMBER is required: every message names a call-back number"
             )
-        if not self.encryption_keys:
-            raise ValueError("RW_ENCRYPTION_KEYS is required (or RW_ALLOW_DEV_KEY=1 for dev runs)")
         keys = [k.get_secret_value() for k in self.encryption_keys]
-        if DEV_ENCRYPTION_KEY in keys:
-            raise ValueError("RW_ENCRYPTION_KEYS holds the public dev key outside dev mode")
+        if not keys:
+            problems.append("RW_ENCRYPTION_KEYS is required (or RW_ALLOW_DEV_KEY=1 for dev runs)")
+        elif DEV_ENCRYPTION_KEY in keys:
+            problems.append("RW_ENCRYPTION_KEYS holds the public dev key outside dev mode")
         seen: dict[str, str] = {key: "RW_ENCRYPTION_KEYS" for key in keys}
         for name in ("inbound_secret", "admin_token", "contact_hash_key"):
             secret: SecretStr | None = getattr(self, name)
             if secret is None and name == "contact_hash_key":
                 continue  # derived from the first key (HKDF): distinct by construction
             if secret is None or _looks_like_placeholder(secret.get_secret_value()):
-                raise ValueError(f"RW_{name.upper()} is missing or a placeholder")
+                problems.append(f"RW_{name.upper()} is missing or a placeholder")
+                continue
             value = secret.get_secret_value()
             if len(value) < MIN_SECRET_LENGTH or len(set(value)) < MIN_DISTINCT_CHARACTERS:
-                raise ValueError(
+                problems.append(
                     f"RW_{name.upper()} must be at least {MIN_SECRET_LENGTH} characters with "
                     f"at least {MIN_DISTINCT_CHARACTERS} different ones (e.g. "
                     "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
                 )
-            if value in seen:
-                raise ValueError(f"RW_{name.upper()} must differ from {seen[value]}")
-            seen[value] = f"RW_{name.upper()}"
+            elif value in seen:
+                problems.append(f"RW_{name.upper()} must differ from {seen[value]}")
+            seen.setdefault(value, f"RW_{name.upper()}")
+        if problems:
+            raise ValueError("; ".join(problems))
 
     def topic(self, name: str) -> str:
         """The full topic name: `{prefix}{name}.v1`."""

@@ -67,6 +67,16 @@ def test_missing_or_placeholder_secrets_fail_fast(change: dict[str, object]) -> 
         NotifierSettings(**{**GOOD, **change})  # type: ignore[arg-type]
 
 
+def test_every_missing_or_weak_secret_is_named_in_one_error() -> None:
+    weak = "aaaaaaaaaaaaaaaa"
+    with pytest.raises(ValidationError) as caught:
+        NotifierSettings(inbound_secret=weak)  # type: ignore[arg-type]
+    message = str(caught.value)
+    for name in ("RW_CALLBACK_NUMBER", "RW_ENCRYPTION_KEYS", "RW_INBOUND_SECRET", "RW_ADMIN_TOKEN"):
+        assert name in message, name
+    assert weak not in message
+
+
 def test_dev_mode_is_explicit() -> None:
     settings = NotifierSettings(allow_dev_key=True)
     assert settings.encryption_keys[0].get_secret_value() == DEV_ENCRYPTION_KEY

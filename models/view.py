@@ -83,6 +83,10 @@ _PAUSING_ADJUVANT = {
     Modality.TRANSPLANT,
 }
 _FINAL_LAB = {ResultStatus.FINAL, ResultStatus.CORRECTED}
+# A lab record's aux2: the status index in the low bits, a censored value's comparator above
+# (models.state._lab, models.labs.comparator_index).
+LAB_COMPARATOR_SHIFT = 4
+_LAB_STATUS_MASK = (1 << LAB_COMPARATOR_SHIFT) - 1
 _STATUSES = list(ResultStatus)
 _FINDINGS = list(ScanFinding)
 _OVERRIDES = list(OverrideAction)
@@ -453,7 +457,7 @@ def _visit(view: View, record: Record, name: str, _b: Blobs) -> View:
 
 
 def _lab(view: View, record: Record, name: str, _b: Blobs) -> View:
-    if _STATUSES[record.aux2] not in _FINAL_LAB:
+    if _STATUSES[record.aux2 & _LAB_STATUS_MASK] not in _FINAL_LAB:
         return view  # preliminary or pending: the clock does not move yet
     return _visit(view, record, name, _b)
 

@@ -155,6 +155,10 @@ def test_a_broker_address_with_a_scheme_is_explained() -> None:
         (["--patients", "0"], "--patients: must be at least 1"),
         (["--years", "-1"], "--years: must be at least 0.1"),
         (["--patients", "many"], "'many' is not a number"),
+        (["--years", "nan"], "--years: must be a finite number"),
+        (["--years", "inf"], "--years: must be a finite number"),
+        (["--years", "51"], "--years: must be at most 50"),
+        (["--patients", "100000000"], "--patients: must be at most 100000"),
     ],
 )
 def test_demo_refuses_an_empty_run_before_starting_anything(

@@ -64,6 +64,35 @@ class _FetchWaitConsumerThread(AIOKafkaConsumerThread):
         consumer._fetch_max_wait_ms = self.fetch_max_wait_ms  # read when the consumer starts
         return consumer
 
+    async def getmany(self, active_partitions: set[TP] | None, timeout: float) -> Any:
+        """Fetch for the partitions active now, not for whatever the live set becomes.
+
+        Faust hands aiokafka its live set of active partitions, and aiokafka reads "no
+        partitions" as "every partition". When table recovery ends it pauses the changelog
+        partitions, the set is empty for a moment, and a fetch still waiting then takes the
+        source partitions' records too; Faust drops them (their partitions are paused)
+        though the position has moved past them. Seen after a restart as records read but
+        never handled (docs/streams.md, "The restart test").
+        """
+        snapshot = None if active_partitions is None else set(active_partitions)
+        return await super().getmany(snapshot, timeout)
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        """Seek to the committed offsets, and to the beginning where the group committed none.
+
+        aiokafka seeks only where the committed offset is above 0, so records of a partition
+        the group never committed, once fetched and dropped (in a rebalance), stayed skipped.
+        """
+        committed = await super().seek_to_committed()
+        never = [
+            tp
+            for tp, offset in committed.items()
+            if not offset and not self.consumer._is_changelog_tp(tp)
+        ]
+        if never:
+            await self.seek_to_beginning(*never)
+        return committed
+
 
 def _consumer_class(app: faust.App, settings: StreamsSettings) -> type[FaustConsumer]:
     """Faust's consumer with our fetch wait and, if asked, confirmed changelog ends."""

@@ -128,6 +128,13 @@ class NotifierSettings(BaseSettings):
     tls_ca_directory: bool = True  # see notifier/tls.py: 25 ms less CPU per e-mail
     http_host: str = "127.0.0.1"
     http_port: int = 8081
+    public_url: str = Field(
+        default="http://127.0.0.1:8081",
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="Where patients reach the notifier's HTTP server (scheme, host, optional "
+        "path, no query): check-in e-mails link to {RW_PUBLIC_URL}/checkin/<signed token>. "
+        "Use https in production.",
+    )
 
     @field_validator("encryption_keys", mode="before")
     @classmethod

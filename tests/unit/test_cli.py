@@ -164,3 +164,11 @@ def test_demo_refuses_an_empty_run_before_starting_anything(
         main(["demo", *args])
     assert stopped.value.code == 2
     assert words in capsys.readouterr().err
+
+
+def test_a_worker_without_protocol_files_refuses_to_start() -> None:
+    done = run_cli("worker", "--protocols", "/nonexistent")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "remission-watch worker: no protocol files in /nonexistent (it should hold *.yaml files)"
+    ]

@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.templates import clinic_name_problem
+from streams.settings import KafkaBootstrap
 
 # Well-known, public, *insecure* secrets used only when RW_ALLOW_DEV_KEY=1 (embedded runs, tests).
 DEV_ENCRYPTION_KEY = "cnctZGV2LWtleS1ub3QtZm9yLXByb2R1Y3Rpb24tISE="
@@ -41,7 +42,7 @@ class NotifierSettings(BaseSettings):
     # with credentials); it names the setting and the rule.
     model_config = SettingsConfigDict(env_prefix="RW_", extra="ignore", hide_input_in_errors=True)
 
-    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_bootstrap: KafkaBootstrap = "127.0.0.1:9092"
     topic_prefix: str = "rw."
     consumer_group: str = "rw-notifier"
     kafka_session_timeout_ms: int = 10_000

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import signal
 import sys
@@ -24,10 +25,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "sent, deferred, suppressed and escalated, and why.",
     )
     demo.add_argument(
-        "--patients", type=_at_least(1, int), default=40, help="cohort size (default 40)"
+        "--patients",
+        type=_at_least(1, int, most=100_000),
+        default=40,
+        help="cohort size (default 40)",
     )
     demo.add_argument(
-        "--years", type=_at_least(0.1, float), default=5.0, help="simulated years (default 5)"
+        "--years",
+        type=_at_least(0.1, float, most=50),
+        default=5.0,
+        help="simulated years (default 5)",
     )
     demo.add_argument(
         "--seed", type=int, default=7, help="the cohort's seed: the same seed, the same figures"
@@ -43,16 +50,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.set_defaults(handler=_up)
 
 
-def _at_least(low: float, kind: type[int] | type[float]) -> Any:
-    """An argparse type: a number of `kind` not below `low`, else a one-line usage error."""
+def _at_least(low: float, kind: type[int] | type[float], most: float) -> Any:
+    """An argparse type: a finite number of `kind` from `low` to `most`, else a one-line usage
+    error (nan passes every comparison; a huge cohort would run for days)."""
 
     def parse(text: str) -> int | float:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
         if value < low:
             raise argparse.ArgumentTypeError(f"must be at least {low:g}, got {text}")
+        if value > most:
+            raise argparse.ArgumentTypeError(f"must be at most {most:g}, got {text}")
         return value
 
     return parse

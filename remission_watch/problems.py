@@ -15,12 +15,24 @@ SETTINGS_HELP = "see the settings table in docs/operations.md"
 DB_URL_EXAMPLE = "postgresql+psycopg://USER:PASSWORD@HOST:5432/DB or sqlite:///PATH"
 
 
+class CannotRun(Exception):
+    """A user's mistake that stops a command; the message is the whole explanation (exit 2).
+
+    Raise it from any command: `explain` prints it as one line, with no traceback. The message
+    must not hold a secret (a password, a token, a URL that could not be parsed).
+    """
+
+    explained = True
+
+
 def explain(exc: BaseException) -> str | None:
     """A one-line explanation of `exc`, or None when it is not a mistake a user can fix."""
     for cause in _chain(exc):
         if getattr(cause, "explained", False):  # a refusal that is its own explanation
             return str(cause)
         module = type(cause).__module__
+        if module.startswith("models.protocols") and hasattr(cause, "problems"):
+            return "invalid protocol files: " + "; ".join(cause.problems)
         if module.startswith("pydantic") and type(cause).__name__ == "ValidationError":
             return _invalid(cause)
         if module.startswith("aiokafka") or module.startswith("kafka"):

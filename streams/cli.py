@@ -106,10 +106,9 @@ def load_catalog(folder: Path | None) -> Any:
         from remission_watch.protocol_files import load_builtin_catalog
 
         return load_builtin_catalog()
-    from models.protocols import Catalog
+    from remission_watch.protocol_files import load_folder
 
-    files = sorted(folder.glob("*.yaml"))
-    return Catalog.from_texts({f.name: f.read_text(encoding="utf-8") for f in files})
+    return load_folder(folder)
 
 
 def run_worker_command(args: argparse.Namespace) -> int:

@@ -155,6 +155,10 @@ def test_a_broker_address_with_a_scheme_is_explained() -> None:
         (["--patients", "0"], "--patients: must be at least 1"),
         (["--years", "-1"], "--years: must be at least 0.1"),
         (["--patients", "many"], "'many' is not a number"),
+        (["--years", "nan"], "--years: must be a finite number"),
+        (["--years", "inf"], "--years: must be a finite number"),
+        (["--years", "51"], "--years: must be at most 50"),
+        (["--patients", "100000000"], "--patients: must be at most 100000"),
     ],
 )
 def test_demo_refuses_an_empty_run_before_starting_anything(
@@ -164,3 +168,35 @@ def test_demo_refuses_an_empty_run_before_starting_anything(
         main(["demo", *args])
     assert stopped.value.code == 2
     assert words in capsys.readouterr().err
+
+
+def test_a_worker_without_protocol_files_refuses_to_start() -> None:
+    done = run_cli("worker", "--protocols", "/nonexistent")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "remission-watch worker: no protocol files in /nonexistent (it should hold *.yaml files)"
+    ]
+
+
+@pytest.mark.parametrize("bootstrap", ["nothost:abc", "127.0.0.1:99999", "127.0.0.1:0", "host"])
+def test_a_bad_bootstrap_address_is_one_line_for_every_command(
+    bootstrap: str, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for command in (["rebuild"], ["ticker"], ["worker"], ["publish", "x.jsonl"]):
+        assert main([*command, "--bootstrap", bootstrap]) == 2
+        err = capsys.readouterr().err
+        assert err.splitlines() == [
+            f"remission-watch {command[0]}: settings: RW_KAFKA_BOOTSTRAP: {bootstrap!r} is not "
+            "host:port with a port from 1 to 65535 (RW_KAFKA_BOOTSTRAP, --bootstrap) "
+            "(see the settings table in docs/operations.md)"
+        ]
+    clean_env.setenv("RW_KAFKA_BOOTSTRAP", bootstrap)
+    from pydantic import ValidationError
+
+    from notifier.settings import NotifierSettings
+
+    with pytest.raises(ValidationError, match="is not host:port"):
+        NotifierSettings()
+    from streams.settings import check_bootstrap
+
+    assert check_bootstrap("a:9092, [::1]:9093") == "a:9092, [::1]:9093"

@@ -200,3 +200,30 @@ def test_a_bad_bootstrap_address_is_one_line_for_every_command(
     from streams.settings import check_bootstrap
 
     assert check_bootstrap("a:9092, [::1]:9093") == "a:9092, [::1]:9093"
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("notaurl-SuperSecretPw99", "RW_DATABASE_URL is not a URL (value not shown)"),
+        ("mysql://rw:SuperSecretPw99@db/rw", "RW_DATABASE_URL: scheme 'mysql' is not supported"),
+        ("sqlite:////nonexistent/dir/x.db", "folder /nonexistent/dir does not exist"),
+    ],
+)
+def test_an_unusable_database_url_is_refused_without_its_value(
+    url: str, words: str, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean_env.setenv("RW_ALLOW_DEV_KEY", "1")
+    clean_env.setenv("RW_DATABASE_URL", url)
+    for command in (["notifier"], ["notifier-admin", "recipients", "show", "P1"]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and words in err
+        assert "SuperSecretPw99" not in err
+    assert not os.path.exists("/nonexistent")
+
+
+def test_an_unparsable_database_url_is_never_echoed(clean_env: pytest.MonkeyPatch) -> None:
+    from remission_watch.problems import _shown_url
+
+    assert "Pw99" not in _shown_url("notaurl-SuperSecretPw99")

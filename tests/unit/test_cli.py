@@ -227,3 +227,23 @@ def test_an_unparsable_database_url_is_never_echoed(clean_env: pytest.MonkeyPatc
     from remission_watch.problems import _shown_url
 
     assert "Pw99" not in _shown_url("notaurl-SuperSecretPw99")
+
+
+@pytest.mark.parametrize(
+    ("at", "words"),
+    [
+        (
+            "2024-01-01",
+            "argument --at: '2024-01-01' needs a time zone (e.g. 2026-01-01T09:00:00+00:00)",
+        ),
+        ("notadate", "argument --at: 'notadate' is not an ISO date-time (e.g. 2026-01-01T09:00:00"),
+    ],
+)
+def test_ticker_at_without_a_zone_or_not_a_date_is_a_usage_error(
+    at: str, words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["ticker", "--at", at])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert words in err and "fromisoformat" not in err

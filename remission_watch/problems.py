@@ -73,7 +73,8 @@ def _invalid(exc: Any) -> str:
         elif is_settings:
             name = "RW_" + loc[0].upper()
             missing = error.get("type") == "missing"
-            problems.append(f"{name} is missing" if missing else f"{name}: {message}")
+            joint = " " if message.startswith("is ") else ": "
+            problems.append(f"{name} is missing" if missing else f"{name}{joint}{message}")
         else:
             problems.append(f"{'.'.join(loc)}: {message}")
     if not is_settings:
@@ -119,5 +120,5 @@ def _shown_url(url: str | None) -> str:
         from sqlalchemy.engine import make_url
 
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)
+    except Exception:  # never echo what could not be parsed: it may be all password
+        return "(not a URL; value not shown)"

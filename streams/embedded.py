@@ -11,7 +11,7 @@ import socket
 import struct
 import subprocess
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -164,20 +164,19 @@ async def ensure_topics(
         await admin.close()
 
 
-async def partition_counts(bootstrap: str, topics: Iterable[str]) -> dict[str, int]:
-    """The partition count of each of `topics` that exists."""
+async def partition_counts(bootstrap: str) -> dict[str, int]:
+    """Every topic on the broker with its partition count (asks for all: naming a missing
+    topic can make a broker auto-create it)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="rw-admin")
     await admin.start()
     try:
-        return await _partition_counts(admin, list(topics))
+        return await _partition_counts(admin)
     finally:
         await admin.close()
 
 
-async def _partition_counts(
-    admin: AIOKafkaAdminClient, topics: list[str] | None = None
-) -> dict[str, int]:
-    metadata = await admin.describe_topics(topics)
+async def _partition_counts(admin: AIOKafkaAdminClient) -> dict[str, int]:
+    metadata = await admin.describe_topics()
     return {
         topic["topic"]: len(topic["partitions"])
         for topic in metadata

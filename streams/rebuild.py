@@ -44,8 +44,8 @@ async def read_all(
     """
     # Asked of the broker: a consumer's metadata cache holds only the topics it already
     # knows (on Apache Kafka a fresh consumer knows none; tansu tells it every topic).
-    counts = await partition_counts(bootstrap, topics)
-    parts = [TopicPartition(topic, p) for topic, n in counts.items() for p in range(n)]
+    counts = await partition_counts(bootstrap)
+    parts = [TopicPartition(topic, p) for topic in topics for p in range(counts.get(topic, 0))]
     if not parts:
         return []
     consumer = AIOKafkaConsumer(

@@ -28,10 +28,11 @@ from models.outputs import (
 )
 from models.protocols import Catalog, ProtocolProfile, next_window
 from models.state import PatientState, epoch_seconds
-from models.view import ALERT_MEMORY_DAYS, CONFIRMATION, DAY, Episode, View
+from models.view import ALERT_MEMORY_DAYS, DAY, Episode, View, remission_standing
 
 LOST_TO_FOLLOW_UP_MONTHS = 15  # cancer registries' definition (DOMAIN.md §2)
 OVERDUE_RESPONSE_DAYS = 7
+MOLECULAR_RELAPSE_RESPONSE_DAYS = 2  # an MRD relapse calls for prompt review (Heuser 2021)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,16 +98,10 @@ def standing(view: View, now: datetime) -> Standing:
         return Standing(view.lifecycle, "surveillance stopped", None, episode)
     if view.open_treatments:
         return Standing("on_treatment", "active treatment: reminders paused", None, episode)
-    if episode is not None:
-        lasted = episode.confirmed or (epoch_seconds(now) - episode.started >= CONFIRMATION)
-        status = f"{episode.kind}_remission" if lasted else "responding"
-        detail = f"episode {episode.number} since {day(episode.started)} ({episode.basis})"
-        if not lasted:
-            detail += "; counts once it has lasted 4 weeks"
-        return Standing(status, detail, day(max(episode.started, view.last_treatment_end)), episode)
-    if view.progression_at and view.progression_at >= view.last_treatment_end:
-        since = day(view.progression_at)
-        return Standing("active_disease", f"progression or recurrence on {since}", None, None)
+    remission = remission_standing(view, day)  # episodes confirm by repeat assessment, not time
+    if remission is not None:
+        status, detail, anchor, episode = remission
+        return Standing(status, detail, day(anchor) if anchor else None, episode)
     intent = view.profile.intent if view.profile else "curative"
     if view.last_treatment_end and intent == "curative":
         end = day(view.last_treatment_end)
@@ -163,7 +158,7 @@ def _protocol_profile(view: View) -> ProtocolProfile:
         receptors={"er": p.er, "pr": p.pr, "her2": p.her2},
         stage=p.stage,
         intent=p.intent,
-        flags=p.flags,
+        flags=p.flags | view.derived_flags(),  # e.g. an ATA response short of excellent
         protocol=p.protocol,
     )
 
@@ -318,6 +313,20 @@ def _alerts(
                 respond_by=respond,
             )
         )
+    relapse = view.molecular_relapse_at
+    if relapse and relapse >= since:
+        raised = to_datetime(relapse)
+        alerts.append(
+            CareTeamAlert(
+                patient_id=pid,
+                alert_id=alert_id(pid, AlertKind.MOLECULAR_RELAPSE, str(relapse)),
+                kind=AlertKind.MOLECULAR_RELAPSE,
+                severity=Severity.HIGH,
+                reason="MRD positive in two consecutive samples after an MRD-negative result",
+                raised_at=raised,
+                respond_by=raised + timedelta(days=MOLECULAR_RELAPSE_RESPONSE_DAYS),
+            )
+        )
     for due in items:
         if due.kind is ReminderKind.DUE and today >= due.overdue:
             alerts.append(
@@ -461,15 +470,13 @@ def _cancel_reason(plan: Forecast, item: str) -> str:
 
 def _wake_at(view: View, plan: Forecast, today: date, zone: str) -> datetime | None:
     """The first day on which `settle` could emit something without a new event: a window
-    opening or closing (a closed check-in window makes room for the next), the day the
-    patient counts as lost to follow-up, or the day a response has lasted four weeks."""
+    opening or closing (a closed check-in window makes room for the next), or the day the
+    patient counts as lost to follow-up. (A response is confirmed by an assessment, an event,
+    never by time passing.)"""
     moments = [d for due in plan.items for d in (due.earliest, due.overdue) if d > today]
     contact = _last_contact(view, plan.standing)
     if contact is not None:
         moments.append(add_months(contact, LOST_TO_FOLLOW_UP_MONTHS))
-    episode = plan.standing.episode
-    if episode is not None and not episode.confirmed:
-        moments.append(local_date(to_datetime(episode.started + CONFIRMATION), zone))
     moments = [m for m in moments if m > today]
     if not moments:
         return None

@@ -86,6 +86,9 @@ class Flag(StrEnum):
     METASTATIC = "metastatic"
     TG_ANTIBODIES = "tg_antibodies"
     NPM1_MUTATED = "npm1_mutated"
+    # The ATA response to therapy is not excellent (indeterminate, biochemical or structural
+    # incomplete): derived by the fold from ATA assessments, or set at enrolment when known.
+    ATA_INCOMPLETE_RESPONSE = "ata_incomplete_response"
 
 
 class Modality(StrEnum):

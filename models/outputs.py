@@ -43,6 +43,7 @@ class AlertKind(StrEnum):
     SELF_HARM = "self_harm"
     LOST_TO_FOLLOW_UP = "lost_to_follow_up"
     DELIVERY_FAILED = "delivery_failed"
+    MOLECULAR_RELAPSE = "molecular_relapse"  # a confirmed MRD relapse (Heuser 2021, ELN MRD)
     NO_PROTOCOL = "no_protocol"  # enrolled for a site or profile no protocol covers
     UNMAPPED_RESULT = "unmapped_result"  # a lab code that no marker's value set holds
 

@@ -180,6 +180,7 @@ _ALERT_TITLES = {
     AlertKind.SELF_HARM: "Reply may mention self-harm: contact the patient now",
     AlertKind.LOST_TO_FOLLOW_UP: "Patient may be lost to follow-up",
     AlertKind.DELIVERY_FAILED: "Patient message could not be delivered",
+    AlertKind.MOLECULAR_RELAPSE: "Result needs review: residual disease test turned positive",
     AlertKind.NO_PROTOCOL: "Enrolled with no surveillance protocol",
     AlertKind.UNMAPPED_RESULT: "Lab result with a code no surveillance item knows",
 }

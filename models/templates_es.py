@@ -79,7 +79,7 @@ _SMS = {
     ),
 }
 _SMS[MessageKind.CHECKIN_ASK_NUMBER] = (
-    "{clinic}: gracias. Responda solo con un numero del 0 al 10. Dudas: {phone}. {stop}"
+    "{clinic}: gracias. Responda solo con una cifra del 0 al 10. Dudas: {phone}. {stop}"
 )
 _EMAIL = {
     MessageKind.OPT_OUT_CONFIRMATION: (

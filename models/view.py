@@ -17,7 +17,10 @@ from typing import Any, NamedTuple
 from pydantic import TypeAdapter
 
 from models.checkins import needs_alert
-from models.criteria import Assessment, CriteriaMemory, Response, evaluate
+from models.criteria import Assessment, CriteriaMemory, Evaluation, Response, evaluate
+from models.criteria.ata import ata_category
+from models.criteria.base import depth_rank
+from models.criteria.confirmation import RULES, ConfirmationRule, Outcome, Pending, confirm, level
 from models.events import (
     DeclaredStatus,
     Flag,
@@ -34,9 +37,15 @@ from models.events import (
 from models.journal import Record
 
 DAY = 86_400  # seconds
-CONFIRMATION = 28 * DAY  # a CR/PR counts once it has lasted 4 weeks (RECIST 1.1; seeds 000, 002)
 ALERT_MEMORY_DAYS = 30  # a check-in answer stays an open alert this long
+# An MRD result marks this surveillance item done (protocol rules list it in `satisfied_by`).
+MRD_ITEM = "mrd_result"
+# ATA categories that are not an excellent response: Tg follow-up every 6-12 months (Haugen
+# 2016, R62-R64); TgAb-positive patients are read as indeterminate (Haugen 2016, R56, R62).
+ATA_NOT_EXCELLENT = frozenset({"indeterminate", "biochemical_incomplete", "structural_incomplete"})
+ATA_INCOMPLETE_FLAG = "ata_incomplete_response"
 _NO_FLAGS: frozenset[str] = frozenset()
+_ATA_FLAGS = frozenset({"ata_incomplete_response"})  # ATA_INCOMPLETE_FLAG, below
 NO_IDS: frozenset[int] = frozenset()
 
 
@@ -84,6 +93,7 @@ _COMPLETE, _PARTIAL, _STABLE, _PROGRESSION = (
     Response.STABLE,
     Response.PROGRESSION,
 )
+_NOT_EVALUABLE = Response.NOT_EVALUABLE
 _REMISSION = (_COMPLETE, _PARTIAL)
 _PROGRESSION_FINDING = ScanFinding.PROGRESSION
 _VALUES = {response: response.value for response in Response}
@@ -95,6 +105,62 @@ _DECLARED_RESPONSE = {
     DeclaredStatus.PROGRESSION: Response.PROGRESSION,
     DeclaredStatus.RECURRENCE: Response.PROGRESSION,
 }
+
+
+def remission_standing(
+    view: View, day: Callable[[int], date]
+) -> tuple[str, str, int, Episode | None] | None:
+    """The remission part of a patient's standing: (status, detail, anchor, episode), or None
+    when neither an episode, a pending response nor a progression says anything. `day` turns a
+    journal time into the patient's local date (for the words). The anchor is a journal time.
+
+    Statuses: `complete_remission` / `partial_remission` (a confirmed episode),
+    `progression_unconfirmed` (an episode whose system saw progression once and needs a second
+    consecutive assessment: surveillance continues), `responding` (a response not yet
+    confirmed), `active_disease` (progression), `remission_ended` (the last episode ended
+    because its criteria no longer hold, without progression).
+    """
+    episode = view.current_episode()
+    end = view.last_treatment_end
+    if episode is not None:
+        status = f"{episode.kind}_remission"
+        detail = (
+            f"episode {episode.number} since {day(episode.started)} ({episode.basis}), "
+            f"confirmed {day(episode.confirmed)}"
+        )
+        if episode.depth:
+            detail += f"; depth {episode.depth}"
+        for pending in view.pending:
+            rule = RULES[pending.system]
+            if pending.response is _PROGRESSION:
+                status = "progression_unconfirmed"
+            detail += (
+                f"; {pending.system} {pending.category} on {day(pending.at)} awaits "
+                f"{rule.awaits} ({rule.source})"
+            )
+        if view.molecular_relapse_at >= episode.started:
+            detail += f"; MRD relapse on {day(view.molecular_relapse_at)}"
+        return status, detail, max(episode.started, end), episode
+    if view.progression_at and view.progression_at >= end:
+        return "active_disease", f"progression or recurrence on {day(view.progression_at)}", 0, None
+    responses = [p for p in view.pending if p.response in _REMISSION]
+    if responses:
+        first = min(responses, key=lambda p: p.at)
+        rule = RULES[first.system]
+        detail = (
+            f"{first.system} {first.category} on {day(first.at)} is not confirmed: it awaits "
+            f"{rule.awaits} ({rule.source})"
+        )
+        return "responding", detail, max(first.at, end), None
+    last = view.episodes[-1] if view.episodes else None
+    if last is not None and last.ended >= end and last.ended_by not in _NOT_A_LOSS:
+        detail = f"episode {last.number} ended {day(last.ended)}: {last.ended_by}"
+        return "remission_ended", detail, end or last.started, None
+    return None
+
+
+# Why an episode may end without its criteria failing: these are not "remission_ended".
+_NOT_A_LOSS = frozenset({"progression", "treatment", "deceased", "transferred", "discharged"})
 
 
 def pauses_surveillance(modality: Modality, role: TreatmentRole) -> bool:
@@ -177,7 +243,11 @@ def _profile_of(
 
 
 class Episode(NamedTuple):
-    """One remission: numbered from 1; `confirmed` once a CR/PR lasted 4 weeks (0 = not yet)."""
+    """One confirmed remission, numbered from 1. `started` is when its criteria were first
+    met, `confirmed` the assessment that confirmed it by its system's rule
+    (`models.criteria.confirmation.RULES`); `depth` is the deepest shown and still standing
+    (an MRD relapse takes MRD-negative away), `response_depth` the deepest by response criteria.
+    """
 
     number: int
     kind: str  # "complete" | "partial"
@@ -187,6 +257,7 @@ class Episode(NamedTuple):
     ended: int = 0
     ended_by: str = ""
     depth: str | None = None
+    response_depth: str | None = None
 
 
 class Order(NamedTuple):
@@ -223,6 +294,8 @@ class View(NamedTuple):
     # UTC+14, so these are kept as dates and never converted through a zone.
     done_days: tuple[str | int, ...] = ()
     enrolled_at: int = 0  # the first enrolment (seconds), a stand-in for the diagnosis date
+    pending: tuple[Pending, ...] = ()  # per system: a response or progression awaiting repeat
+    molecular_relapse_at: int = 0  # the confirmed MRD relapse (Heuser 2021), for the alert
 
     def current_episode(self) -> Episode | None:
         if self.episodes and not self.episodes[-1].ended:
@@ -258,6 +331,23 @@ class View(NamedTuple):
                 return _OVERRIDES[action], value, at
         return None
 
+    def pending_of(self, system: str) -> Pending | None:
+        for pending in self.pending:
+            if pending.system == system:
+                return pending
+        return None
+
+    def derived_flags(self) -> frozenset[str]:
+        """Protocol flags the fold derives from responses: `ata_incomplete_response` when the
+        last ATA response to therapy is not excellent, or Tg antibodies are present (Haugen
+        2016, R62: Tg every 6-12 months; TgAb-positive Tg is read as indeterminate)."""
+        profile = self.profile
+        category = ata_category(_memory_of(self.criteria, "ata"))
+        tgab = profile is not None and "tg_antibodies" in profile.flags
+        if category in ATA_NOT_EXCELLENT or (tgab and category != "excellent"):
+            return _ATA_FLAGS
+        return _NO_FLAGS
+
 
 Blob = Any  # Profile, an Assessment, or an assessment's JSON bytes
 Blobs = Mapping[int, Blob] | Sequence[Blob]  # indexed by a record's `aux`
@@ -284,11 +374,15 @@ def _treatment_completed(view: View, record: Record, _name: str, _b: Blobs) -> V
 
 
 def _declared(view: View, record: Record, name: str, _b: Blobs) -> View:
-    view = view._replace(declared=(name, record.at))
+    """A clinician's declared status counts at once: it is the clinician's own confirmation."""
+    at = record.at
+    view = view._replace(declared=(name, at))
     response = _DECLARED_RESPONSE.get(DeclaredStatus(name))
     if response is None:
         return view
-    return _on_response(view, response, record.at, _label("declared", name), None, True)
+    if response is _PROGRESSION:
+        return _progression(view, at)
+    return _remission(view, response, at, _label("declared", name), None, at)
 
 
 def _scan_scheduled(view: View, record: Record, name: str, _b: Blobs) -> View:
@@ -318,7 +412,7 @@ def _scan_resulted(view: View, record: Record, name: str, _b: Blobs) -> View:
     values[_DONE] = _done(view, name, at)
     view = _tuple_new(View, values)
     if _FINDINGS[record.aux2] is _PROGRESSION_FINDING:
-        view = _on_response(view, _PROGRESSION, at, "scan", None, True)
+        view = _progression(view, at)
     return view
 
 
@@ -364,14 +458,17 @@ def _pausing_role(kind: str) -> str | None:
 def _assessed(view: View, record: Record, system: str, blobs: Blobs) -> View:
     assessment = as_assessment(blobs[record.aux])
     criteria = view.criteria
-    evaluation, memory = evaluate(_memory_of(criteria, system), assessment)
+    site = view.profile.site if view.profile is not None else None
+    evaluation, memory = evaluate(_memory_of(criteria, system), assessment, site)
     values = list(view)
     values[_CRITERIA] = _with_memory(criteria, system, memory)
     at, category, response = record.at, evaluation.category, evaluation.response
     values[_LAST_EVALUATION] = (system, category, _VALUES[response], at)
     values[_CONTACT] = _later(view.last_contact, at)
+    if system == "mrd":  # an MRD result is the MRD surveillance item done (c15)
+        values[_DONE] = _done(view, MRD_ITEM, at)
     view = _tuple_new(View, values)
-    return _on_response(view, response, at, _label(system, category), evaluation.depth, False)
+    return _on_evaluation(view, evaluation, at)
 
 
 def _memory_of(criteria: tuple[tuple[str, CriteriaMemory], ...], system: str) -> CriteriaMemory:
@@ -401,35 +498,108 @@ def as_assessment(blob: Blob) -> Assessment:
     return blob  # type: ignore[no-any-return]
 
 
-def _on_response(
-    view: View, response: Response, at: int, basis: str, depth: str | None, declared: bool
-) -> View:
-    episodes = view.episodes
+def _on_evaluation(view: View, evaluation: Evaluation, at: int) -> View:
+    """What one evaluation does to the episodes, by its system's confirmation rule."""
+    system, response = evaluation.system, evaluation.response
     current = view.current_episode()
-    if response in _REMISSION:
-        kind = "complete" if response is _COMPLETE else "partial"
-        if current is None:
-            confirmed = at if declared else 0
-            episode = Episode(len(episodes) + 1, kind, at, basis, confirmed, depth=depth)
-            return _with_episodes(view, (*episodes, episode))
-        lasted = declared or at - current.started >= CONFIRMATION
-        confirmed = current.confirmed or (at if lasted else 0)
-        depth = depth or current.depth
-        if (kind, confirmed, depth) == (current.kind, current.confirmed, current.depth):
-            return view  # a confirmed remission seen again: nothing changes
-        updated = current._replace(kind=kind, confirmed=confirmed, depth=depth)
-        return _with_episodes(view, (*episodes[:-1], updated))
-    if response is _PROGRESSION:
-        view = view._replace(progression_at=at)
-        if current is None:
-            return view
-        if not current.confirmed and at - current.started < CONFIRMATION:
-            return _with_episodes(view, episodes[:-1])  # it did not last: not counted
-        return _end_episode(view, at, "progression")
-    unconfirmed = current is not None and not current.confirmed
-    if response is _STABLE and unconfirmed and at - current.started < CONFIRMATION:  # type: ignore[union-attr]
-        return _with_episodes(view, episodes[:-1])  # it did not last 4 weeks
+    if evaluation.molecular_relapse:
+        view = _molecular_relapse(view, at)
+        current = view.current_episode()
+    if evaluation.ends_remission and current is not None:
+        view = _end_episode(view, at, _label(system, evaluation.category))
+        current = None
+    if response is _NOT_EVALUABLE and evaluation.depth is not None:
+        return _deepen(view, evaluation.depth) if current is not None else view
+    if not view.pending and response is not _PROGRESSION and response not in _REMISSION:
+        return view  # SD or not evaluable with nothing pending: the commonest case
+    rule = RULES[system]
+    if response in _REMISSION and current is not None:
+        shown = level(rule, response, evaluation.depth, evaluation.category)
+        if shown <= _episode_level(current, rule):
+            return _put_pending(view, system, None)  # a remission seen again: nothing new
+    outcome = confirm(view.pending_of(system), evaluation, at)
+    view = _put_pending(view, system, outcome.pending)
+    counts = outcome.counts
+    if counts is _PROGRESSION:
+        return _progression(view, outcome.since)
+    if counts is not None:
+        return _remission(view, counts, outcome.since, _basis(system, outcome), outcome.depth, at)
     return view
+
+
+def _basis(system: str, outcome: Outcome) -> str:
+    return _label(system, outcome.category)
+
+
+def _episode_level(episode: Episode, rule: ConfirmationRule) -> int:
+    response = _COMPLETE if episode.kind == "complete" else _PARTIAL
+    category = episode.basis.partition(" ")[2]
+    return level(rule, response, episode.depth, category)
+
+
+def _put_pending(view: View, system: str, pending: Pending | None) -> View:
+    """`view` with `system`'s pending response or progression replaced (None: removed)."""
+    if pending is None and not view.pending:
+        return view
+    kept = tuple(p for p in view.pending if p.system != system)
+    new = (*kept, pending) if pending is not None else kept
+    if new == view.pending:
+        return view
+    values = list(view)
+    values[_PENDING] = new
+    return _tuple_new(View, values)
+
+
+def _remission(
+    view: View, response: Response, since: int, basis: str, depth: str | None, confirmed: int
+) -> View:
+    """Open a numbered episode for a confirmed response, or deepen the current one (an
+    episode's depth is the deepest shown, not the latest)."""
+    kind = "complete" if response is _COMPLETE else "partial"
+    current = view.current_episode()
+    if current is None:
+        number = len(view.episodes) + 1
+        episode = Episode(number, kind, since, basis, confirmed, depth=depth, response_depth=depth)
+        return _with_episodes(view, (*view.episodes, episode))
+    if current.kind == "complete":
+        kind = "complete"
+    updated = current._replace(
+        kind=kind,
+        depth=_deeper(current.depth, depth),
+        response_depth=_deeper(current.response_depth, depth),
+    )
+    if updated == current:
+        return view
+    return _with_episodes(view, (*view.episodes[:-1], updated))
+
+
+def _deeper(a: str | None, b: str | None) -> str | None:
+    return b if depth_rank(b) > depth_rank(a) else a
+
+
+def _deepen(view: View, depth: str) -> View:
+    """A depth shown without a response of its own (MRD-negative) deepens the current episode."""
+    current = view.current_episode()
+    if current is None or depth_rank(depth) <= depth_rank(current.depth):
+        return view
+    return _with_episodes(view, (*view.episodes[:-1], current._replace(depth=depth)))
+
+
+def _molecular_relapse(view: View, at: int) -> View:
+    """A confirmed MRD relapse (Heuser 2021): the depth falls back to what the response
+    criteria showed, and the care team is alerted (see models.clocks)."""
+    view = view._replace(molecular_relapse_at=at)
+    current = view.current_episode()
+    if current is None or current.depth == current.response_depth:
+        return view
+    updated = current._replace(depth=current.response_depth)
+    return _with_episodes(view, (*view.episodes[:-1], updated))
+
+
+def _progression(view: View, at: int) -> View:
+    """A confirmed progression (or one that needs no confirmation) ends the episode."""
+    view = view._replace(progression_at=at)
+    return _end_episode(view, at, "progression")
 
 
 def _with_episodes(view: View, episodes: tuple[Episode, ...]) -> View:
@@ -534,6 +704,7 @@ _LAST_CHECKIN = View._fields.index("last_checkin")
 _DONE = View._fields.index("done")
 _CONTACT = View._fields.index("last_contact")
 _EPISODES = View._fields.index("episodes")
+_PENDING = View._fields.index("pending")
 _OPEN_TREATMENTS = View._fields.index("open_treatments")
 _LAST_TREATMENT_END = View._fields.index("last_treatment_end")
 _tuple_new = tuple.__new__

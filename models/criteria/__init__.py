@@ -39,9 +39,12 @@ Assessment = Annotated[
 ]
 
 
-def evaluate(memory: CriteriaMemory, assessment: Assessment) -> tuple[Evaluation, CriteriaMemory]:
+def evaluate(
+    memory: CriteriaMemory, assessment: Assessment, site: str | None = None
+) -> tuple[Evaluation, CriteriaMemory]:
     """Judge `assessment` by its own system, given that system's memory; returns the evaluation
-    and the memory to keep. The same inputs always give the same outputs."""
+    and the memory to keep. `site` (the enrolment's cancer site) chooses disease-specific
+    thresholds (MRD sensitivity). The same inputs always give the same outputs."""
     match assessment:
         case RecistAssessment():
             return evaluate_recist(memory, assessment)
@@ -58,7 +61,7 @@ def evaluate(memory: CriteriaMemory, assessment: Assessment) -> tuple[Evaluation
         case PathologicAssessment():
             return evaluate_pathologic(memory, assessment)
         case MrdAssessment():
-            return evaluate_mrd(memory, assessment)
+            return evaluate_mrd(memory, assessment, site)
         case CtcAssessment():
             return evaluate_ctc(memory, assessment)
         case PsaAssessment():

@@ -44,16 +44,32 @@ class AtaAssessment(Measurements):
 def evaluate_ata(
     memory: CriteriaMemory, assessment: AtaAssessment
 ) -> tuple[Evaluation, CriteriaMemory]:
-    """Judge one assessment; memory is not used and comes back unchanged.
+    """Judge one assessment; memory keeps the last category under `category`, which the
+    surveillance schedule reads (`ata_category`).
 
-    Excellent -> COMPLETE (needs confirmation), biochemical incomplete -> STABLE, structural
-    incomplete -> PROGRESSION, indeterminate -> NOT_EVALUABLE.
+    Excellent -> COMPLETE; biochemical incomplete -> STABLE with `ends_remission`: negative
+    imaging with a Tg above the cut-off (or rising Tg antibodies) is persistent or recurrent
+    disease found biochemically, so a complete remission ends (Haugen 2016, Table 13, R61-R62);
+    structural incomplete -> PROGRESSION; indeterminate -> NOT_EVALUABLE.
     """
     label, reason = _category(assessment)
     depth = DEPTH_COMPLETE if label == "excellent" else None
-    return judged(
-        SYSTEM, label, _RESPONSES[label], reason, metric=assessment.tg_ng_ml, depth=depth
-    ), memory
+    evaluation = judged(
+        SYSTEM,
+        label,
+        _RESPONSES[label],
+        reason,
+        metric=assessment.tg_ng_ml,
+        depth=depth,
+        ends_remission=label == "biochemical_incomplete",
+    )
+    return evaluation, memory.with_values(category=label)
+
+
+def ata_category(memory: CriteriaMemory) -> str | None:
+    """The last ATA response-to-therapy category in `memory`, or None before the first."""
+    category = memory.get("category")
+    return category if isinstance(category, str) else None
 
 
 def _category(a: AtaAssessment) -> tuple[str, str]:

@@ -24,6 +24,28 @@ DEPTH_PARTIAL = "PR"
 DEPTH_COMPLETE = "CR"
 DEPTH_IMAGING_CR = "CR by imaging"
 DEPTH_PATHOLOGIC_CR = "pCR"
+# After neoadjuvant therapy and surgery with residual invasive disease in the specimen: the
+# tumour was removed (no evidence of disease), but it is not a pCR (FDA 2020 pCR guidance).
+DEPTH_RESECTED = "NED after resection (not pCR)"
+DEPTH_MRD_NEGATIVE = "MRD-negative"  # prefix: the label carries method and sensitivity (mrd.py)
+
+# Shallow to deep (DOMAIN.md §1); a label not listed (None) ranks below all.
+_DEPTH_RANK = {
+    DEPTH_PARTIAL: 1,
+    DEPTH_COMPLETE: 2,
+    DEPTH_RESECTED: 2,
+    DEPTH_IMAGING_CR: 3,
+    DEPTH_PATHOLOGIC_CR: 4,
+}
+
+
+def depth_rank(depth: str | None) -> int:
+    """Where a depth label sits on the ladder PR < CR < CR by imaging < pCR < MRD-negative."""
+    if depth is None:
+        return 0
+    if depth.startswith(DEPTH_MRD_NEGATIVE):
+        return 5
+    return _DEPTH_RANK.get(depth, 0)
 
 
 class Measurements(BaseModel):
@@ -38,8 +60,12 @@ class Evaluation:
 
     `category` is the system's own label (RECIST "PR", Lugano "CMR", IMWG "VGPR", ATA
     "excellent", ...); `response` maps it onto the common ladder; `needs_confirmation` is True
-    for a complete or partial response (it counts only once it has lasted >= 4 weeks) and for
-    any category the system says needs a second assessment; `detail` says in words why.
+    for a complete or partial response and for any category the system says needs a second
+    assessment (what confirms what is `models.criteria.confirmation.RULES`, per system);
+    `detail` says in words why. `ends_remission` marks a category that is not progression but
+    says the remission criteria no longer hold (ATA biochemical incomplete after excellent, CTC
+    stemness markers back); `molecular_relapse` marks a confirmed MRD relapse (ELN MRD 2021),
+    which the care team must hear about.
     """
 
     system: str
@@ -49,6 +75,8 @@ class Evaluation:
     detail: str
     metric: float | None = None
     depth: str | None = None
+    ends_remission: bool = False
+    molecular_relapse: bool = False
 
 
 def judged(
@@ -60,11 +88,14 @@ def judged(
     metric: float | None = None,
     depth: str | None = None,
     needs_confirmation: bool | None = None,
+    ends_remission: bool = False,
 ) -> Evaluation:
     """An Evaluation; `needs_confirmation` defaults to True for a complete or partial response."""
     if needs_confirmation is None:
         needs_confirmation = response in _CONFIRMED
-    return Evaluation(system, category, response, needs_confirmation, detail, metric, depth)
+    return Evaluation(
+        system, category, response, needs_confirmation, detail, metric, depth, ends_remission
+    )
 
 
 _CONFIRMED = (Response.COMPLETE, Response.PARTIAL)  # a global: an enum member lookup is slow

@@ -92,3 +92,32 @@ def baseline_evaluation(system: str, total: float, unit: str) -> Evaluation:
         detail=f"baseline sum {total:g} {unit}; later assessments are compared with it",
         metric=total,
     )
+
+
+def with_lesion_nadirs(
+    memory: CriteriaMemory,
+    lesions: Iterable[BidimensionalLesion],
+    previous: CriteriaMemory | None = None,
+) -> CriteriaMemory:
+    """`memory` with each lesion's smallest product so far under `node:<id>` (mm²) and its two
+    diameters at that nadir under `ldi:<id>` and `sdi:<id>` (mm), from `previous` if given."""
+    updates: dict[str, float | str | None] = {}
+    for lesion in lesions:
+        key = lesion.lesion_id
+        old = previous.get(f"node:{key}") if previous else None
+        if isinstance(old, float) and old <= lesion.product_mm2:
+            updates[f"node:{key}"] = old
+            continue
+        updates[f"node:{key}"] = lesion.product_mm2
+        updates[f"ldi:{key}"] = lesion.longest_mm
+        updates[f"sdi:{key}"] = lesion.perpendicular_mm
+    return memory.with_values(**updates)
+
+
+def lesion_nadir(memory: CriteriaMemory, lesion_id: str) -> tuple[float, float, float] | None:
+    """A lesion's nadir product (mm²) and its longest and perpendicular diameters there (mm)."""
+    product = memory.get(f"node:{lesion_id}")
+    ldi, sdi = memory.get(f"ldi:{lesion_id}"), memory.get(f"sdi:{lesion_id}")
+    if isinstance(product, float) and isinstance(ldi, float) and isinstance(sdi, float):
+        return product, ldi, sdi
+    return None

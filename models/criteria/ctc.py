@@ -37,9 +37,10 @@ class CtcAssessment(Measurements):
 def evaluate_ctc(
     memory: CriteriaMemory, assessment: CtcAssessment
 ) -> tuple[Evaluation, CriteriaMemory]:
-    """CTC-remission -> COMPLETE (needs confirmation); stemness-active, CTC-detected and CTC-high
-    -> STABLE; CTC-rise (>= 5 after a count below 5) -> PROGRESSION. A first count of >= 5 is
-    CTC-high, not a rise: there is nothing yet to rise from."""
+    """CTC-remission -> COMPLETE; stemness-active, CTC-detected and CTC-high -> STABLE with
+    `ends_remission` (seed 001: remission needs CTC 0-1 AND markers negative or dim, so either
+    failing ends a CTC remission); CTC-rise (>= 5 after a count below 5) -> PROGRESSION. A first
+    count of >= 5 is CTC-high, not a rise: there is nothing yet to rise from."""
     count, phenotype = assessment.count, assessment.phenotype
     previous = memory.get("previous_count")
     memory = memory.with_values(previous_count=float(count))
@@ -49,10 +50,18 @@ def evaluate_ctc(
             SYSTEM, "CTC-remission", Response.COMPLETE, detail, metric=count, depth=DEPTH_COMPLETE
         ), memory
     if count <= REMISSION_MAX_COUNT:
-        return judged(SYSTEM, "stemness-active", Response.STABLE, detail, metric=count), memory
+        detail += ": stemness markers active, not remission"
+        return judged(
+            SYSTEM, "stemness-active", Response.STABLE, detail, metric=count, ends_remission=True
+        ), memory
     if count < PROGRESSION_COUNT:
-        return judged(SYSTEM, "CTC-detected", Response.STABLE, detail, metric=count), memory
+        detail += f": more than {REMISSION_MAX_COUNT} CTC, not remission"
+        return judged(
+            SYSTEM, "CTC-detected", Response.STABLE, detail, metric=count, ends_remission=True
+        ), memory
     if isinstance(previous, float) and previous < PROGRESSION_COUNT:
         detail += f", up from {previous:g}"
         return judged(SYSTEM, "CTC-rise", Response.PROGRESSION, detail, metric=count), memory
-    return judged(SYSTEM, "CTC-high", Response.STABLE, detail, metric=count), memory
+    return judged(
+        SYSTEM, "CTC-high", Response.STABLE, detail, metric=count, ends_remission=True
+    ), memory

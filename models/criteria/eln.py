@@ -1,6 +1,7 @@
 """ELN 2022 AML response (Döhner et al., Blood 2022): marrow blasts and count recovery.
 
-Memory key: `remission` (the last CR/CRh/CRi category), so a later relapse can be recognised.
+Memory key: `remission` (the last CR/CRh/CRi category), kept through whatever follows (CRi,
+MLFS, no response) until a relapse, so a later relapse is recognised as one.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def evaluate_eln(
 ) -> tuple[Evaluation, CriteriaMemory]:
     """Judge one assessment; CR/CRh/CRi map to COMPLETE and MLFS/PR to PARTIAL.
 
-    After a CR/CRh/CRi, marrow blasts >= 5% or extramedullary disease is a relapse (ELN also
+    After a CR/CRh/CRi, whatever came between (MLFS, CRi, no response), marrow blasts >= 5% or
+    extramedullary disease is a hematologic relapse (Döhner 2022, Table 6, "relapse"; ELN also
     counts blood blasts in two samples a week apart, which one assessment cannot show).
     """
     label, reason = _category(assessment)
@@ -75,7 +77,10 @@ def evaluate_eln(
     relapsed = blasts_back or assessment.extramedullary_disease
     if in_remission and label not in _REMISSIONS and relapsed:
         label, reason = "relapse", f"after {memory.get('remission')}: {reason}"
-    memory = memory.with_values(remission=label if label in _REMISSIONS else None)
+    if label in _REMISSIONS:
+        memory = memory.with_values(remission=label)
+    elif label == "relapse":
+        memory = memory.with_values(remission=None)
     depth = DEPTH_COMPLETE if label in _REMISSIONS else None
     if label in ("MLFS", "PR"):
         depth = DEPTH_PARTIAL

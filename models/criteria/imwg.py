@@ -1,8 +1,10 @@
 """IMWG 2016 myeloma response (Kumar et al., Lancet Oncol 2016): serum M-protein vs baseline and
 nadir, immunofixation, marrow plasma cells, plasmacytomas and the free light chain ratio.
 
-Memory keys: `baseline`, `nadir` (serum M-protein, g/dL) and `previous` (the last category),
-because every IMWG category needs two consecutive assessments.
+Memory keys: `baseline`, `nadir` (serum M-protein, g/dL) and `previous` (the last category).
+Every IMWG category, progression included, needs two consecutive assessments: the fold applies
+that rule (`models.criteria.confirmation.RULES["imwg"]`); `detail` says whether this
+assessment repeats the previous category.
 """
 
 from __future__ import annotations
@@ -27,14 +29,22 @@ SYSTEM = "imwg"
 CR_MAX_PLASMA_CELLS_PCT = 5.0  # CR needs fewer than this in marrow
 VGPR_DECREASE_PCT = 90.0  # serum M-protein, from baseline
 PR_DECREASE_PCT = 50.0  # serum M-protein, from baseline
+# Minimal response (Kumar 2016, IMWG table): serum M-protein down >= 25% but <= 49%. It is a
+# response category of its own, not a partial remission: on the common ladder it is STABLE.
+MR_DECREASE_PCT = 25.0
 PD_INCREASE_PCT = 25.0  # serum M-protein, from nadir ...
 PD_INCREASE_G_DL = 0.5  # ... and at least this much in absolute terms
+# ... or, when the lowest M component was >= 5 g/dL, an increase of >= 1 g/dL suffices
+# (Kumar 2016, progressive disease).
+HIGH_NADIR_G_DL = 5.0
+HIGH_NADIR_INCREASE_G_DL = 1.0
 
 _RESPONSES = {
     "sCR": Response.COMPLETE,
     "CR": Response.COMPLETE,
     "VGPR": Response.PARTIAL,
     "PR": Response.PARTIAL,
+    "MR": Response.STABLE,
     "SD": Response.STABLE,
     "PD": Response.PROGRESSION,
 }
@@ -97,6 +107,11 @@ def _category(a: ImwgAssessment, burden: Burden) -> tuple[str, str]:
     growth = percent_change(m_protein, burden.nadir)
     if at_least(growth, PD_INCREASE_PCT) and at_least(rise, PD_INCREASE_G_DL):
         return "PD", f"M-protein {m_protein:g} g/dL is {rise:g} g/dL ({growth:.1f}%) above nadir"
+    if at_least(burden.nadir, HIGH_NADIR_G_DL) and at_least(rise, HIGH_NADIR_INCREASE_G_DL):
+        return "PD", (
+            f"M-protein {m_protein:g} g/dL is {rise:g} g/dL above a nadir of "
+            f"{burden.nadir:g} g/dL (>= 1 g/dL when the nadir is >= 5 g/dL)"
+        )
     if _complete(a):
         if a.flc_ratio_normal:
             return "sCR", "CR with a normal free light chain ratio"
@@ -106,6 +121,8 @@ def _category(a: ImwgAssessment, burden: Burden) -> tuple[str, str]:
         return "VGPR", f"M-protein {decrease:.1f}% below baseline"
     if at_least(decrease, PR_DECREASE_PCT):
         return "PR", f"M-protein {decrease:.1f}% below baseline"
+    if at_least(decrease, MR_DECREASE_PCT):
+        return "MR", f"M-protein {decrease:.1f}% below baseline (minimal response)"
     return "SD", f"M-protein {decrease:.1f}% below baseline"
 
 

@@ -1,8 +1,9 @@
 """Lugano 2014 (Cheson et al., J Clin Oncol 2014): PET by the Deauville 5-point scale, and CT by
 the sum of products of up to 6 nodes.
 
-Memory keys: those of `burden.py` for the CT sum, plus `node:<id>`, each node's smallest
-product so far (mm²), for the per-node progression rule.
+Memory keys: those of `burden.py` for the CT sum, plus each node's smallest product so far
+(`node:<id>`, mm²) and its diameters there (`ldi:<id>`, `sdi:<id>`), for the per-node
+progression rule.
 """
 
 from __future__ import annotations
@@ -24,18 +25,26 @@ from models.criteria.base import (
 from models.criteria.burden import (
     BidimensionalLesion,
     baseline_evaluation,
+    lesion_nadir,
     recall,
     remember,
     same_lesions,
     start,
+    with_lesion_nadirs,
 )
 from models.criteria.thresholds import at_least, exceeds, percent_change
 
 SYSTEM = "lugano"
 MAX_NODES = 6
 CT_PR_DECREASE_PCT = 50.0  # sum of products, from baseline
-CT_PD_NODE_INCREASE_PCT = 50.0  # one node's product, from its own nadir ...
-CT_ABNORMAL_NODE_MM = 15.0  # ... and that node abnormal: longest diameter > 15 mm
+# CT progression of one node (Cheson 2014, Table 3, "PPD progression"): abnormal (LDi > 1.5 cm)
+# AND its product >= 50% above its own nadir AND its LDi or SDi up from nadir by >= 0.5 cm for
+# a lesion <= 2 cm, >= 1.0 cm for one > 2 cm (the size at nadir decides).
+CT_PD_NODE_INCREASE_PCT = 50.0
+CT_ABNORMAL_NODE_MM = 15.0
+CT_SMALL_NODE_MM = 20.0
+CT_SMALL_NODE_GROWTH_MM = 5.0
+CT_LARGE_NODE_GROWTH_MM = 10.0
 CT_NORMAL_NODE_MM = 15.0  # CT complete response: every node's longest diameter <= 15 mm
 
 _RESPONSES = {
@@ -93,7 +102,7 @@ def evaluate_lugano(
     if nodes is not None and (assessment.baseline or recall(memory) is None):
         total = sum(n.product_mm2 for n in nodes)
         fresh = start(total, (n.lesion_id for n in nodes))
-        return baseline_evaluation(SYSTEM, total, "mm²"), _with_node_nadirs(fresh, nodes)
+        return baseline_evaluation(SYSTEM, total, "mm²"), with_lesion_nadirs(fresh, nodes)
     if assessment.baseline:
         detail = "baseline PET; later Deauville scores are compared with it"
         return judged(SYSTEM, "baseline", Response.NOT_EVALUABLE, detail), memory
@@ -103,7 +112,7 @@ def evaluate_lugano(
             detail = "nodes differ from the baseline set; every node must be re-measured"
             return not_evaluable(SYSTEM, detail), memory
         ct, metric = _ct_category(assessment, nodes, memory), sum(n.product_mm2 for n in nodes)
-        memory = _with_node_nadirs(remember(memory, metric), nodes, memory)
+        memory = with_lesion_nadirs(remember(memory, metric), nodes, memory)
     pet = _pet_category(assessment) if assessment.deauville is not None else None
     label, reason = _combine(pet, ct)
     if label is None:
@@ -147,12 +156,8 @@ def _ct_category(
     if a.new_ct_lesions:
         return "PD", "new lesion on CT"
     for node in nodes:
-        nadir = memory.get(f"node:{node.lesion_id}")
-        growth = percent_change(node.product_mm2, nadir if isinstance(nadir, float) else 0.0)
-        if exceeds(node.longest_mm, CT_ABNORMAL_NODE_MM) and at_least(
-            growth, CT_PD_NODE_INCREASE_PCT
-        ):
-            return "PD", f"node {node.lesion_id} > 15 mm and {growth:.1f}% above its nadir"
+        if reason := _node_progressed(node, memory):
+            return "PD", reason
     if all(not exceeds(n.longest_mm, CT_NORMAL_NODE_MM) for n in nodes):
         return "CR", "every node <= 15 mm longest diameter"
     burden = recall(memory)
@@ -163,15 +168,22 @@ def _ct_category(
     return "SD", f"sum of products {decrease:.1f}% below baseline"
 
 
-def _with_node_nadirs(
-    memory: CriteriaMemory,
-    nodes: tuple[BidimensionalLesion, ...],
-    previous: CriteriaMemory | None = None,
-) -> CriteriaMemory:
-    """`memory` with each node's smallest product so far (from `previous`, if given)."""
-    updates: dict[str, float | str | None] = {}
-    for node in nodes:
-        key = f"node:{node.lesion_id}"
-        old = previous.get(key) if previous else None
-        updates[key] = min(old, node.product_mm2) if isinstance(old, float) else node.product_mm2
-    return memory.with_values(**updates)
+def _node_progressed(node: BidimensionalLesion, memory: CriteriaMemory) -> str | None:
+    """Why `node` meets the CT PPD progression rule (Cheson 2014, Table 3), or None."""
+    nadir = lesion_nadir(memory, node.lesion_id)
+    product, ldi, sdi = nadir if nadir is not None else (0.0, 0.0, 0.0)
+    growth = percent_change(node.product_mm2, product)
+    if not exceeds(node.longest_mm, CT_ABNORMAL_NODE_MM):
+        return None
+    if not at_least(growth, CT_PD_NODE_INCREASE_PCT):
+        return None
+    small = not exceeds(ldi, CT_SMALL_NODE_MM)
+    needed = CT_SMALL_NODE_GROWTH_MM if small else CT_LARGE_NODE_GROWTH_MM
+    grew = max(node.longest_mm - ldi, node.perpendicular_mm - sdi)
+    if not at_least(grew, needed):
+        return None
+    return (
+        f"node {node.lesion_id} LDi {node.longest_mm:g} mm > 15, product {growth:.1f}% above "
+        f"its nadir, and +{grew:g} mm in LDi or SDi (>= {needed:g} for a node "
+        f"{'<=' if small else '>'} 20 mm at nadir)"
+    )

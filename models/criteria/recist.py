@@ -1,6 +1,10 @@
 """RECIST 1.1 (Eisenhauer et al., Eur J Cancer 2009): target diameters vs baseline and nadir.
 
-With `immune=True` a progression is handed to iRECIST (see `irecist.py`).
+With `immune=True` a progression is handed to iRECIST (see `irecist.py`), which needs the new
+lesions' own measurements (`new_lesion_targets`, `new_non_target`) to confirm it.
+
+Memory keys: those of `burden.py`, plus `after_cr` (1.0 once a CR has been documented since the
+baseline): after a CR any reappearing disease is progression (Table 3 footnote).
 """
 
 from __future__ import annotations
@@ -34,8 +38,33 @@ from models.criteria.irecist import immune_step
 from models.criteria.thresholds import at_least, percent_change
 
 SYSTEM = "recist"
-MAX_TARGETS = 5
-MAX_PER_ORGAN = 2
+MAX_TARGETS = 5  # §4.2 (Eisenhauer 2009): at most 5 target lesions ...
+MAX_PER_ORGAN = 2  # ... and 2 per organ
+MAX_NEW_TARGETS = 5  # iRECIST (Seymour 2017, Table 1): new lesions, up to 5 measured, 2 per organ
+# §4.2 and the EORTC RECIST 1.1 FAQ: "lymph nodes are considered one organ", whatever their
+# region, and paired organs (lungs, kidneys, ...) count as one organ.
+NODES_ORGAN = "lymph nodes"
+_PAIRED = {
+    "lung": "lungs",
+    "lungs": "lungs",
+    "kidney": "kidneys",
+    "kidneys": "kidneys",
+    "adrenal": "adrenal glands",
+    "adrenal gland": "adrenal glands",
+    "adrenals": "adrenal glands",
+    "adrenal glands": "adrenal glands",
+    "ovary": "ovaries",
+    "ovaries": "ovaries",
+    "breast": "breasts",
+    "breasts": "breasts",
+    "testis": "testes",
+    "testes": "testes",
+    "pleura": "pleura",
+    "pleural": "pleura",
+    "eye": "eyes",
+    "eyes": "eyes",
+}
+_SIDES = ("left ", "right ", "bilateral ")
 MIN_LESION_MM = 10.0  # measurable non-node lesion, longest diameter
 MIN_NODE_MM = 15.0  # measurable (target) node, short axis
 NORMAL_NODE_MM = 10.0  # a node below this short axis is normal: counts as gone for CR
@@ -66,6 +95,36 @@ class TargetLesion(Measurements):
         return self.diameter_mm < NORMAL_NODE_MM if self.is_node else self.diameter_mm == 0
 
 
+def organ_of(lesion: TargetLesion) -> str:
+    """The organ a target counts against for the 2-per-organ limit: every lymph node is one
+    organ ("lymph nodes"), and a paired organ is one organ whatever the side (EORTC RECIST 1.1
+    FAQ; Eisenhauer 2009 §4.2)."""
+    if lesion.is_node:
+        return NODES_ORGAN
+    organ = " ".join(lesion.organ.casefold().split())
+    for side in _SIDES:
+        if organ.startswith(side):
+            organ = organ[len(side) :]
+            break
+    return _PAIRED.get(organ, organ)
+
+
+def _per_organ_problem(lesions: tuple[TargetLesion, ...], what: str) -> str | None:
+    organs = Counter(organ_of(t) for t in lesions)
+    for organ, count in sorted(organs.items()):
+        if count > MAX_PER_ORGAN:
+            why = (
+                "lymph nodes, whatever the region, are one organ"
+                if organ == NODES_ORGAN
+                else "paired organs count as one organ"
+            )
+            return (
+                f"{count} {what} in {organ}: at most {MAX_PER_ORGAN} per organ ({why}; RECIST "
+                "1.1 section 4.2, EORTC RECIST FAQ)"
+            )
+    return None
+
+
 class RecistAssessment(Measurements):
     """One RECIST 1.1 time point.
 
@@ -83,14 +142,33 @@ class RecistAssessment(Measurements):
     baseline: bool = False
     immune: bool = False
     assessed_on: date | None = None
+    # iRECIST (Seymour 2017): new lesions measured as "new lesion - target" (up to 5, 2 per
+    # organ) and the rest as "new lesion - non-target"; either implies new_lesions=True.
+    new_lesion_targets: tuple[TargetLesion, ...] = Field(
+        default=(),
+        max_length=MAX_NEW_TARGETS,
+        description="Wire revision 1.1 (additive, optional; schema_version stays 1): the new "
+        "lesions measured as iRECIST 'new lesion - target' (up to 5, 2 per organ).",
+    )
+    new_non_target: NonTarget = Field(
+        default="absent",
+        description="Wire revision 1.1 (additive, optional): the new lesions not measured "
+        "(iRECIST 'new lesion - non-target'): absent, present or unequivocal_progression.",
+    )
 
     @model_validator(mode="after")
     def _valid_time_point(self) -> Self:
-        organs = Counter(t.organ.casefold() for t in self.targets)
-        if organs and max(organs.values()) > MAX_PER_ORGAN:
-            raise ValueError(f"at most {MAX_PER_ORGAN} target lesions per organ")
+        if problem := _per_organ_problem(self.targets, "target lesions"):
+            raise ValueError(problem)
+        if problem := _per_organ_problem(self.new_lesion_targets, "new target lesions"):
+            raise ValueError(problem)
         if len({t.lesion_id for t in self.targets}) != len(self.targets):
             raise ValueError("target lesion ids must be unique")
+        if len({t.lesion_id for t in self.new_lesion_targets}) != len(self.new_lesion_targets):
+            raise ValueError("new lesion ids must be unique")
+        has_new = bool(self.new_lesion_targets) or self.new_non_target != "absent"
+        if has_new and not self.new_lesions:
+            raise ValueError("new_lesion_targets or new_non_target given: set new_lesions")
         if self.baseline and (problem := baseline_problem(self.targets)):
             raise ValueError(problem)
         if self.immune and self.assessed_on is None:
@@ -129,17 +207,33 @@ def evaluate_recist(
     if overt is None and not same_lesions(memory, (t.lesion_id for t in assessment.targets)):
         detail = "target lesions differ from the baseline set; every target must be re-measured"
         return not_evaluable(SYSTEM, detail, total), memory
+    if overt is None and memory.get("after_cr") is not None:
+        overt = _reappeared(assessment)
     if overt is None:
         label, reason = _category(assessment, total, burden.baseline, burden.nadir)
         memory = remember(memory, total)
+        if label == "CR":
+            memory = memory.with_values(after_cr=1.0)
     else:
         label, reason = "PD", overt
     evaluation = judged(
         SYSTEM, label, _RESPONSES[label], reason, metric=total, depth=_DEPTHS.get(label)
     )
     if assessment.immune and assessment.assessed_on is not None:
-        return immune_step(memory, evaluation, assessment.assessed_on, assessment.new_lesions)
+        return immune_step(memory, evaluation, assessment)
     return evaluation, memory
+
+
+def _reappeared(a: RecistAssessment) -> str | None:
+    """After a CR, any disease seen again is progression, even if small or below the 20%/5 mm
+    rule (Eisenhauer 2009, Table 3 footnote; EORTC RECIST FAQ): a non-nodal target measurable
+    again, a node back to >= 10 mm short axis, or non-target disease present again."""
+    back = [t.lesion_id for t in a.targets if not t.gone]
+    if back:
+        return f"disease reappeared after CR: target {', '.join(back)}"
+    if a.non_target != "absent":
+        return "non-target disease reappeared after CR"
+    return None
 
 
 def _overt_progression(a: RecistAssessment) -> str | None:

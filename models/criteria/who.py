@@ -1,4 +1,8 @@
-"""WHO criteria (Miller et al., Cancer 1981): summed bidimensional products vs baseline/nadir."""
+"""WHO criteria (Miller et al., Cancer 1981): summed bidimensional products vs baseline/nadir,
+and each lesion against its own smallest size.
+
+Memory keys: those of `burden.py`, plus each lesion's nadir (`node:<id>`, `ldi:<id>`, `sdi:<id>`).
+"""
 
 from __future__ import annotations
 
@@ -24,12 +28,16 @@ from models.criteria.burden import (
     remember,
     same_lesions,
     start,
+    with_lesion_nadirs,
 )
 from models.criteria.thresholds import at_least, percent_change
 
 SYSTEM = "who"
 PR_DECREASE_PCT = 50.0  # from baseline
-PD_INCREASE_PCT = 25.0  # from nadir; WHO sets no absolute minimum
+# PD: an increase of >= 25% in the size (product) of one or more measurable lesions, or new
+# lesions (Miller 1981; as tabulated in Wahl 2009, J Nucl Med 50:122S, Table 3). Each lesion
+# is compared with its own smallest product; WHO sets no absolute minimum.
+PD_INCREASE_PCT = 25.0
 
 _RESPONSES = {
     "CR": Response.COMPLETE,
@@ -70,14 +78,16 @@ class WhoAssessment(Measurements):
 def evaluate_who(
     memory: CriteriaMemory, assessment: WhoAssessment
 ) -> tuple[Evaluation, CriteriaMemory]:
-    """Judge one time point: PR >= 50% below baseline, PD >= 25% above nadir (sums in mm²)."""
+    """Judge one time point: PR >= 50% below baseline (sum of products, mm²), PD when any lesion
+    is >= 25% above its own nadir or new lesions appear."""
     burden = recall(memory)
     total = assessment.sum_mm2
     ids = [x.lesion_id for x in assessment.lesions]
     if assessment.baseline or burden is None:
         if total == 0:
             return not_evaluable(SYSTEM, "not a valid baseline: no measurable lesion"), memory
-        return baseline_evaluation(SYSTEM, total, "mm²"), start(total, ids)
+        fresh = with_lesion_nadirs(start(total, ids), assessment.lesions)
+        return baseline_evaluation(SYSTEM, total, "mm²"), fresh
     if assessment.new_lesions:
         label, reason = "PD", "new lesion"
     elif assessment.non_target == "unequivocal_progression":
@@ -86,18 +96,26 @@ def evaluate_who(
         detail = "lesions differ from the baseline set; every lesion must be re-measured"
         return not_evaluable(SYSTEM, detail, total), memory
     else:
-        label, reason = _category(assessment, burden.baseline, burden.nadir)
-        memory = remember(memory, total)
+        label, reason = _category(assessment, burden.baseline, memory)
+        memory = with_lesion_nadirs(remember(memory, total), assessment.lesions, memory)
     depth = _DEPTHS.get(label)
     return judged(SYSTEM, label, _RESPONSES[label], reason, metric=total, depth=depth), memory
 
 
-def _category(a: WhoAssessment, baseline: float, nadir: float) -> tuple[str, str]:
-    """The WHO label for measured lesions, checked in the order PD, CR, PR, SD."""
+def _category(a: WhoAssessment, baseline: float, memory: CriteriaMemory) -> tuple[str, str]:
+    """The WHO label for measured lesions, checked in the order PD, CR, PR, SD. PD is any one
+    lesion >= 25% above its own nadir product (a lesion that had gone and is back grows
+    without bound), whatever the sum does."""
     total = a.sum_mm2
-    growth = percent_change(total, nadir)
-    if at_least(growth, PD_INCREASE_PCT):
-        return "PD", f"sum of products {total:g} mm² is {growth:.1f}% above nadir {nadir:g}"
+    for lesion in a.lesions:
+        remembered = memory.get(f"node:{lesion.lesion_id}")
+        nadir = remembered if isinstance(remembered, float) else 0.0
+        growth = percent_change(lesion.product_mm2, nadir)
+        if at_least(growth, PD_INCREASE_PCT):
+            return "PD", (
+                f"lesion {lesion.lesion_id} {lesion.product_mm2:g} mm² is {growth:.1f}% above "
+                f"its nadir {nadir:g} mm²"
+            )
     gone = all(x.longest_mm == 0 for x in a.lesions)
     if gone and a.non_target == "absent":
         return "CR", "all known disease gone"

@@ -92,12 +92,19 @@ def _course(ev: EventFactory) -> list[Event]:
     ]
 
 
-def test_a_complete_response_is_confirmed_only_after_four_weeks(ev: EventFactory) -> None:
+def test_a_complete_response_is_confirmed_by_a_repeat_four_weeks_later(ev: EventFactory) -> None:
+    # RECIST 1.1 §4.6, Table 3: an episode opens only once a repeat >= 4 weeks later shows it
+    alone = fold(_course(ev))
+    assert alone.view.episodes == ()  # one CR, however long ago: not confirmed
     early = fold([*_course(ev), ev("e6", 130, "response.assessed", assessment=recist(0))])
-    assert early.view.episodes[0].confirmed == 0  # 20 days later: not yet
+    assert early.view.episodes == ()  # a repeat 20 days later: too early
     later = fold([*_course(ev), ev("e6", 138, "response.assessed", assessment=recist(0))])
-    assert later.view.episodes[0].confirmed != 0  # 28 days later: confirmed
-    assert later.view.episodes[0].kind == "complete"
+    first = later.view.episodes[0]  # a repeat 28 days later confirms, from the first CR
+    assert (first.kind, first.started, first.confirmed) == (
+        "complete",
+        alone.view.pending[0].at,
+        later.view.last_evaluation[3],
+    )
 
 
 def test_a_response_that_does_not_last_is_not_an_episode(ev: EventFactory) -> None:

@@ -79,3 +79,19 @@ def test_nonspecific_imaging_is_indeterminate_even_with_high_tg(series):
 def test_tg_antibodies_override_a_low_tg(series, antibodies, category):
     [evaluation] = series(thyroid(0.1, tg_antibodies=antibodies))
     assert evaluation.category == category
+
+
+@pytest.mark.parametrize(
+    ("tg", "ends"),
+    [
+        # Haugen 2016 (ATA 2015), Table 13: biochemical incomplete = negative imaging and
+        # suppressed Tg >= 1 ng/mL; after an excellent response it is biochemical disease
+        (2.4, True),  # case c16
+        (1.0, True),
+        (0.99, False),  # indeterminate
+        (0.1, False),  # still excellent
+    ],
+)
+def test_biochemical_incomplete_ends_an_excellent_response(series, tg, ends):
+    *_, evaluation = series(thyroid(0.1), thyroid(tg))
+    assert evaluation.ends_remission is ends

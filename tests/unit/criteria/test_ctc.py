@@ -42,3 +42,23 @@ def test_a_first_or_persistent_high_count_is_not_a_rise(series):
     )
     assert [e.category for e in evaluations] == ["CTC-high", "CTC-high"]
     assert all(e.response is Response.STABLE for e in evaluations)
+
+
+@pytest.mark.parametrize(
+    ("count", "phenotype", "ends"),
+    [
+        # seed 001: remission needs CTC 0-1 AND markers negative or dim; either failing ends it
+        (1, "dim", False),
+        (0, "negative", False),
+        (1, "positive", True),  # case c17: stemness markers positive again
+        (0, "positive", True),
+        (2, "negative", True),
+    ],
+)
+def test_what_ends_a_ctc_remission(series, count, phenotype, ends):
+    *_, evaluation = series(
+        CtcAssessment(count=0, phenotype="negative"),
+        CtcAssessment(count=count, phenotype=phenotype),
+    )
+    assert evaluation.ends_remission is ends
+    assert (evaluation.response is Response.COMPLETE) is (not ends)

@@ -91,3 +91,22 @@ def test_blasts_returning_after_remission_are_a_relapse(series):
 def test_without_prior_remission_residual_blasts_are_no_response(series):
     [evaluation] = series(marrow(blasts=6.0))
     assert (evaluation.category, evaluation.response) == ("no_response", Response.STABLE)
+
+
+def test_case_c14_relapse_after_cr_whatever_came_between(series):
+    # Döhner 2022 (ELN) Table 6: relapse is blasts >= 5% after CR/CRh/CRi; MLFS between does
+    # not erase the remission
+    evaluations = series(
+        marrow(2, 1.8, 150, baseline_blasts_pct=60),
+        marrow(2, 1.6, 140, baseline_blasts_pct=60),
+        marrow(1, 0.3, 30, baseline_blasts_pct=60),
+        marrow(12, 1.5, 120, baseline_blasts_pct=60),
+    )
+    assert [e.category for e in evaluations] == ["CR", "CR", "MLFS", "relapse"]
+    assert evaluations[-1].response is Response.PROGRESSION
+
+
+@pytest.mark.parametrize(("blasts", "category"), [(4.9, "CRi"), (5.0, "relapse")])
+def test_relapse_threshold_after_cri_is_5_percent(series, blasts, category):
+    evaluations = series(marrow(2, 0.4, 120), marrow(1, 0.2, 20), marrow(blasts, 0.4, 120))
+    assert evaluations[-1].category == category

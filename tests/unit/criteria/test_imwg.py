@@ -29,10 +29,18 @@ def test_first_assessment_is_the_baseline(series):
 
 @pytest.mark.parametrize(
     ("g_dl", "category"),
-    [(1.01, "PR"), (1.0, "VGPR"), (5.01, "SD"), (5.0, "PR")],
+    [
+        (1.01, "PR"),
+        (1.0, "VGPR"),
+        (5.01, "MR"),
+        (5.0, "PR"),
+        (7.5, "MR"),
+        (7.51, "SD"),
+    ],
 )
 def test_thresholds_from_baseline(series, g_dl, category):
-    # baseline 10 g/dL: 1.01 is 89.9% down, 1.0 90%, 5.01 49.9%, 5.0 50%
+    # Kumar 2016 (IMWG) table: baseline 10 g/dL: 1.01 is 89.9% down, 1.0 90% (VGPR), 5.01
+    # 49.9%, 5.0 50% (PR), 7.5 25% (MR, minimal response), 7.51 24.9% (SD)
     _, evaluation = series(mp(10.0), mp(g_dl))
     assert evaluation.category == category
 
@@ -76,3 +84,25 @@ def test_every_category_needs_a_second_consecutive_assessment(series):
     assert "needs a second" in evaluations[1].detail
     assert "confirms the previous PR" in evaluations[2].detail
     assert "needs a second" in evaluations[3].detail
+
+
+@pytest.mark.parametrize(
+    ("nadir", "now", "category"),
+    [
+        # Kumar 2016 (IMWG) PD: or >= 1 g/dL when the lowest M component was >= 5 g/dL
+        (6.0, 7.1, "PD"),  # case c08: +1.1 g/dL (18%) above a 6.0 nadir
+        (6.0, 7.0, "PD"),  # exactly +1 g/dL
+        (6.0, 6.99, "MR"),  # +0.99 g/dL, still 30% below baseline
+        (5.0, 6.0, "PD"),  # nadir exactly 5 g/dL
+        (4.9, 5.8, "MR"),  # nadir below 5: +0.9 g/dL is 18%, not PD
+    ],
+)
+def test_high_nadir_progression_is_one_gram(series, nadir, now, category):
+    *_, evaluation = series(mp(10.0), mp(nadir), mp(now))
+    assert evaluation.category == category
+
+
+def test_case_c08_minimal_response_then_progression(series):
+    evaluations = series(mp(8.0), mp(6.0), mp(6.0), mp(7.1), mp(7.2))
+    assert [e.category for e in evaluations] == ["baseline", "MR", "MR", "PD", "PD"]
+    assert evaluations[1].response is Response.STABLE  # MR is not a partial remission

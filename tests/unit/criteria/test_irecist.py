@@ -74,3 +74,61 @@ def test_immune_assessment_needs_a_date():
     target = TargetLesion(lesion_id="a", organ="lung", is_node=False, diameter_mm=20)
     with pytest.raises(ValidationError, match="assessed_on"):
         RecistAssessment(targets=(target,), immune=True)
+
+
+def new(*sizes: tuple[str, float], non_target: str = "absent") -> dict:
+    targets = tuple(
+        TargetLesion(lesion_id=i, organ=f"organ-{i}", is_node=False, diameter_mm=mm)
+        for i, mm in sizes
+    )
+    return {"new_lesions": True, "new_lesion_targets": targets, "new_non_target": non_target}
+
+
+def measured(mm: float, day: int, **kwargs) -> RecistAssessment:
+    target = TargetLesion(lesion_id="a", organ="lung", is_node=False, diameter_mm=mm)
+    return RecistAssessment(
+        targets=(target,), immune=True, assessed_on=START + timedelta(days=day), **kwargs
+    )
+
+
+def test_case_c12_the_same_new_lesion_unchanged_stays_iupd(series):
+    # Seymour 2017 (iRECIST) Table 2: new lesions confirm iUPD only if they grow or multiply
+    *_, evaluation = series(scan(30, 0), scan(28, 56, True), scan(20, 91, True))
+    assert evaluation.category == "iUPD"
+    assert evaluation.response is Response.STABLE
+
+
+@pytest.mark.parametrize(
+    ("at_confirmation", "category"),
+    [
+        # Seymour 2017 (iRECIST) Table 2, new lesions at iUPD: N1 12 mm (target), N2 non-target
+        (new(("N1", 12), non_target="present"), "iUPD"),  # unchanged
+        (new(("N1", 16.9), non_target="present"), "iUPD"),  # +4.9 mm in the new-lesion sum
+        (new(("N1", 17), non_target="present"), "iCPD"),  # +5 mm
+        (new(("N1", 12), non_target="unequivocal_progression"), "iCPD"),  # new NT grew
+        (new(("N1", 12), ("N3", 10), non_target="present"), "iCPD"),  # another new lesion
+    ],
+)
+def test_new_lesions_confirm_by_growth_or_number(series, at_confirmation, category):
+    *_, evaluation = series(
+        measured(30, 0),
+        measured(28, 56, **new(("N1", 12), non_target="present")),
+        measured(25, 91, **at_confirmation),
+    )
+    assert evaluation.category == category
+
+
+def test_new_lesions_without_measurements_cannot_confirm(series):
+    *_, evaluation = series(
+        measured(30, 0),
+        measured(28, 56, **new(("N1", 12))),
+        measured(25, 91, new_lesions=True),
+    )
+    assert evaluation.category == "iUPD"
+    assert "without measurements" in evaluation.detail
+
+
+def test_new_lesion_measurements_need_the_new_lesions_flag():
+    target = TargetLesion(lesion_id="N1", organ="liver", is_node=False, diameter_mm=12)
+    with pytest.raises(ValidationError, match="set new_lesions"):
+        measured(30, 0, new_lesion_targets=(target,))

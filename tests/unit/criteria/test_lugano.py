@@ -76,13 +76,48 @@ def test_first_ct_is_the_baseline(series):
 
 
 def test_ct_progression_is_50_percent_growth_of_one_abnormal_node_from_its_nadir(series):
-    # node a: 600 -> 300 (nadir) -> 450 mm² (+50%, 30 mm long) while the sum stays below baseline
+    # node a: 600 -> 300 (nadir, 30x10) -> 600 mm² (+100%, SDi +10 mm) while the sum stays
+    # below baseline (Cheson 2014, Table 3, PPD progression)
     evaluations = series(
         ct(node("a", 30, 20), node("b", 30, 30)),
         ct(node("a", 30, 10), node("b", 20, 20)),
-        ct(node("a", 30, 15), node("b", 20, 20)),
+        ct(node("a", 30, 20), node("b", 20, 20)),
     )
     assert [e.category for e in evaluations] == ["baseline", "PR", "PD"]
+
+
+@pytest.mark.parametrize(
+    ("nadir", "now", "category"),
+    [
+        # Cheson 2014 (Lugano), Table 3, CT PPD progression: LDi > 15 mm AND product +50% from
+        # nadir AND LDi or SDi +5 mm from nadir for a node <= 20 mm there, +10 mm if > 20 mm.
+        ((20, 12), (24, 15), "SD"),  # case c07: +50% product but only +4/+3 mm: not PD
+        ((20, 12), (25, 12), "SD"),  # +5 mm LDi but product only +25%
+        ((20, 12), (25, 15), "PD"),  # +5 mm LDi on a node of exactly 20 mm, product +56%
+        ((20, 12), (24.9, 15), "SD"),  # +4.9 mm LDi, +3 mm SDi
+        ((20, 10), (22, 15), "PD"),  # +5 mm SDi, product +65%
+        ((21, 12), (26, 15), "SD"),  # > 20 mm at nadir needs +10 mm: +5 mm is not enough
+        ((21, 12), (31, 13), "PD"),  # +10 mm LDi, product +60%
+        ((10, 8), (15, 10), "SD"),  # +5 mm, product +87%, but LDi 15 is not > 15 mm
+        ((10, 8), (16, 10), "PD"),  # LDi 16 > 15, +6 mm, product +100%
+    ],
+)
+def test_ct_node_progression_table(series, nadir, now, category):
+    evaluations = series(
+        ct(node("big", 60, 50), node("n", *nadir)),
+        ct(node("big", 60, 50), node("n", *now)),
+    )
+    assert evaluations[-1].category == category
+
+
+def test_case_c07_small_node_growth_without_the_diameter_rule_is_not_progression(series):
+    # c07: N2 20x12 mm at nadir -> 24x15 mm; Cheson 2014 needs +5 mm in LDi or SDi
+    evaluations = series(
+        ct(node("N1", 40, 30), node("N2", 20, 12)),
+        ct(node("N1", 18, 12), node("N2", 20, 12)),
+        ct(node("N1", 18, 12), node("N2", 24, 15)),
+    )
+    assert [e.response for e in evaluations[1:]] == [Response.PARTIAL, Response.PARTIAL]
 
 
 def test_growth_of_a_normal_sized_node_is_not_progression(series):

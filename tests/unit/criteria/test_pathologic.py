@@ -1,4 +1,5 @@
-"""Pathologic complete response: no residual invasive cancer in breast and nodes."""
+"""Pathologic response: pCR is no residual invasive cancer in breast and nodes; residual disease
+completely resected is no evidence of disease after resection, not a pCR and not partial."""
 
 from __future__ import annotations
 
@@ -19,15 +20,42 @@ def test_no_residual_invasive_disease_is_pcr(series):
         Response.COMPLETE,
         "pCR",
     )
-    assert evaluation.needs_confirmation is True
 
 
 @pytest.mark.parametrize(("breast", "nodes"), [(True, False), (False, True), (True, True)])
-def test_residual_invasive_disease_anywhere_is_not_pcr(series, breast, nodes):
+@pytest.mark.parametrize("resection", [None, "R0"])
+def test_residual_invasive_disease_resected_is_ned_not_pcr_not_partial(
+    series, breast, nodes, resection
+):
+    # FDA 2020 pCR guidance (ypT0/is ypN0); DOMAIN.md §1: partial means tumour still present
     [evaluation] = series(
-        PathologicAssessment(residual_invasive_breast=breast, residual_invasive_nodes=nodes)
+        PathologicAssessment(
+            residual_invasive_breast=breast, residual_invasive_nodes=nodes, resection=resection
+        )
     )
-    assert (evaluation.category, evaluation.response) == ("residual_disease", Response.PARTIAL)
+    assert (evaluation.category, evaluation.response) == ("resected_no_pCR", Response.COMPLETE)
+    assert evaluation.depth == "NED after resection (not pCR)"
+
+
+def test_case_c20_residual_ypt1a_after_neoadjuvant_therapy(series):
+    [evaluation] = series(
+        PathologicAssessment(
+            residual_invasive_breast=True, residual_invasive_nodes=False, ypt="ypT1a", ypn="ypN0"
+        )
+    )
+    assert evaluation.response is not Response.PARTIAL
+    assert evaluation.category == "resected_no_pCR"
+    assert "not a pCR" in evaluation.detail
+
+
+@pytest.mark.parametrize("resection", ["R1", "R2"])
+def test_an_incomplete_resection_leaves_disease_and_no_remission(series, resection):
+    [evaluation] = series(
+        PathologicAssessment(
+            residual_invasive_breast=True, residual_invasive_nodes=False, resection=resection
+        )
+    )
+    assert (evaluation.category, evaluation.response) == ("residual_tumour", Response.STABLE)
 
 
 @pytest.mark.parametrize(

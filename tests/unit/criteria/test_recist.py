@@ -177,3 +177,90 @@ def test_nadir_is_the_smallest_sum_so_far(follow_ups):
         _, memory = evaluate(memory, single(mm))
     assert memory.get("nadir") == min([50.0, *follow_ups])
     assert memory.get("baseline") == 50.0
+
+
+# Eisenhauer 2009 (RECIST 1.1), Table 3 footnote and the EORTC RECIST FAQ: after a CR, any
+# disease seen again is progression, however small.
+@pytest.mark.parametrize(
+    ("after_cr", "category"),
+    [
+        (lesion("a", 4), "PD"),  # case c01: 4 mm after a confirmed CR
+        (lesion("a", 1), "PD"),
+        (lesion("a", 0), "CR"),
+    ],
+)
+def test_reappearance_after_cr_is_progression(series, after_cr, category):
+    evaluations = series(single(30), single(0), single(0), RecistAssessment(targets=(after_cr,)))
+    assert evaluations[-1].category == category
+
+
+@pytest.mark.parametrize(("short_axis", "category"), [(9.9, "CR"), (10.0, "PD")])
+def test_a_node_back_to_10_mm_after_cr_is_progression(series, short_axis, category):
+    def nodes(mm: float) -> RecistAssessment:
+        return RecistAssessment(targets=(lesion("n", mm, "mediastinum", node=True),))
+
+    evaluations = series(nodes(20), nodes(5), nodes(short_axis))
+    assert evaluations[-1].category == category
+
+
+def test_non_target_disease_back_after_cr_is_progression(series):
+    *_, evaluation = series(single(30), single(0), single(0, non_target="present"))
+    assert evaluation.category == "PD"
+
+
+def test_without_a_cr_small_growth_is_not_progression(series):
+    # nadir 10 mm -> 14 mm: +40% but only +4 mm, and no CR before: not PD
+    *_, evaluation = series(single(30), single(10), single(14))
+    assert evaluation.category == "PR"
+
+
+def _targets(*specs: tuple[str, str, bool]) -> tuple[TargetLesion, ...]:
+    return tuple(
+        TargetLesion(lesion_id=i, organ=organ, is_node=node, diameter_mm=20)
+        for i, organ, node in specs
+    )
+
+
+@pytest.mark.parametrize(
+    ("targets", "valid"),
+    [
+        # EORTC RECIST 1.1 FAQ: lymph nodes, whatever the region, are one organ (max 2 targets)
+        (
+            (("N1", "mediastinum", True), ("N2", "axilla", True), ("N3", "retroperitoneum", True)),
+            False,
+        ),  # case f02
+        ((("N1", "mediastinum", True), ("N2", "axilla", True)), True),
+        # paired organs count as one organ
+        ((("L1", "left lung", False), ("L2", "right lung", False), ("L3", "lung", False)), False),
+        ((("L1", "left lung", False), ("L2", "right lung", False)), True),
+        (
+            (("K1", "Left Kidney", False), ("K2", "kidneys", False), ("K3", "right kidney", False)),
+            False,
+        ),
+        (
+            (
+                ("A1", "adrenal", False),
+                ("A2", "right adrenal gland", False),
+                ("A3", "liver", False),
+            ),
+            True,
+        ),
+        # different organs: 2 each is fine up to 5 targets
+        (
+            (
+                ("L1", "liver", False),
+                ("L2", "liver", False),
+                ("N1", "neck", True),
+                ("N2", "pelvis", True),
+                ("P1", "lung", False),
+            ),
+            True,
+        ),
+    ],
+)
+def test_target_selection_nodes_and_paired_organs_are_one_organ(targets, valid):
+    if valid:
+        RecistAssessment(baseline=True, targets=_targets(*targets))
+    else:
+        with pytest.raises(ValidationError, match="at most 2 per organ"):
+            RecistAssessment(baseline=True, targets=_targets(*targets))

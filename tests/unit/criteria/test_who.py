@@ -56,3 +56,40 @@ def test_perpendicular_longer_than_longest_is_rejected():
 def test_declared_baseline_needs_a_measurable_lesion():
     with pytest.raises(ValidationError, match="measurable"):
         who(0, 0, baseline=True)
+
+
+def lesions(*sizes: tuple[str, float, float], **kwargs) -> WhoAssessment:
+    return WhoAssessment(
+        lesions=tuple(
+            BidimensionalLesion(lesion_id=i, longest_mm=a, perpendicular_mm=b) for i, a, b in sizes
+        ),
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize(
+    ("b_now", "category"),
+    [
+        # Miller 1981 (WHO), as tabulated in Wahl 2009 Table 3: PD is a >= 25% increase in the
+        # size of one or more lesions. B: 10x10 = 100 mm² at nadir.
+        ((15, 12), "PD"),  # case c06: +80% on B while the sum of products falls 53%
+        ((12.5, 10), "PD"),  # exactly +25%
+        ((12.4, 10), "PR"),  # +24%
+    ],
+)
+def test_any_one_lesion_growing_25_percent_is_progression(series, b_now, category):
+    evaluations = series(
+        lesions(("A", 40, 40), ("B", 10, 10)),
+        lesions(("A", 25, 25), ("B", *b_now)),
+    )
+    assert evaluations[-1].category == category
+
+
+def test_a_lesion_is_compared_with_its_own_nadir(series):
+    # B: 100 -> 50 (nadir) -> 64 mm² (+28% from its nadir, below baseline)
+    evaluations = series(
+        lesions(("A", 40, 40), ("B", 10, 10)),
+        lesions(("A", 20, 20), ("B", 10, 5)),
+        lesions(("A", 20, 20), ("B", 8, 8)),
+    )
+    assert [e.category for e in evaluations[1:]] == ["PR", "PD"]

@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import sys
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
@@ -43,11 +44,15 @@ async def _counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int
     }
 
 
-async def _connect(bootstrap: str, wait_seconds: float) -> AIOKafkaAdminClient:
+async def _connect(
+    bootstrap: str, wait_seconds: float, client: dict[str, Any] | None = None
+) -> AIOKafkaAdminClient:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="rw-topics")
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap, client_id="rw-topics", **(client or {})
+        )
         try:
             await admin.start()
             return admin
@@ -64,7 +69,7 @@ async def run(
 ) -> dict[str, object]:
     counts, configs = topic_plan(settings)
     names = sorted(counts)
-    admin = await _connect(settings.kafka_bootstrap, wait_seconds)
+    admin = await _connect(settings.kafka_bootstrap, wait_seconds, settings.kafka_client_options())
     try:
         existing = await _counts(admin, names)
         missing = [name for name in names if name not in existing]

@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.templates import clinic_name_problem
+from streams.kafka_security import KafkaSecurity
 
 # Well-known, public, *insecure* secrets used only when RW_ALLOW_DEV_KEY=1 (embedded runs, tests).
 DEV_ENCRYPTION_KEY = "cnctZGV2LWtleS1ub3QtZm9yLXByb2R1Y3Rpb24tISE="
@@ -32,7 +33,7 @@ def _comma_list(value: object) -> object:
     return value
 
 
-class NotifierSettings(BaseSettings):
+class NotifierSettings(BaseSettings, KafkaSecurity):  # RW_KAFKA_SSL_*, RW_KAFKA_SASL_*: shared
     """Everything the notifier reads from its environment; built once at start-up."""
 
     model_config = SettingsConfigDict(env_prefix="RW_", extra="ignore")

@@ -129,6 +129,7 @@ async def ensure_topics(
     bootstrap: str,
     partitions: dict[str, int],
     configs: dict[str, dict[str, str]] | None = None,
+    client: Mapping[str, Any] | None = None,
 ) -> None:
     """Create the topics that are missing, with the given partition counts; idempotent.
 
@@ -136,7 +137,7 @@ async def ensure_topics(
     would be broken and the agent would stall, so failing loudly is the safer choice.
     """
     configs = configs or {}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="rw-admin")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="rw-admin", **(client or {}))
     await admin.start()
     try:
         existing = await _partition_counts(admin)
@@ -164,10 +165,12 @@ async def ensure_topics(
         await admin.close()
 
 
-async def partition_counts(bootstrap: str) -> dict[str, int]:
+async def partition_counts(
+    bootstrap: str, client: Mapping[str, Any] | None = None
+) -> dict[str, int]:
     """Every topic on the broker with its partition count (asks for all: naming a missing
     topic can make a broker auto-create it)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="rw-admin")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="rw-admin", **(client or {}))
     await admin.start()
     try:
         return await _partition_counts(admin)
@@ -184,7 +187,9 @@ async def _partition_counts(admin: AIOKafkaAdminClient) -> dict[str, int]:
     }
 
 
-async def confirmed_ends(bootstrap: str, reported: Mapping[T, int | None]) -> dict[T, int]:
+async def confirmed_ends(
+    bootstrap: str, reported: Mapping[T, int | None], client: Mapping[str, Any] | None = None
+) -> dict[T, int]:
     """End offsets checked by reading: from each reported end on, as long as records come.
 
     tansu (the embedded broker) answers ListOffsets(latest) with less than the partition
@@ -196,7 +201,10 @@ async def confirmed_ends(bootstrap: str, reported: Mapping[T, int | None]) -> di
     if not ends:
         return ends
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=50,
+        **(client or {}),
     )
     await consumer.start()
     try:

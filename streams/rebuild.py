@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
@@ -35,7 +36,10 @@ class RebuildReport:
 
 
 async def read_all(
-    bootstrap: str, topics: Iterable[str], timeout: float = 120.0
+    bootstrap: str,
+    topics: Iterable[str],
+    timeout: float = 120.0,
+    client: Mapping[str, Any] | None = None,
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record of `topics`, from the beginning to the end, without joining a group.
 
@@ -44,7 +48,7 @@ async def read_all(
     """
     # Asked of the broker: a consumer's metadata cache holds only the topics it already
     # knows (on Apache Kafka a fresh consumer knows none; tansu tells it every topic).
-    counts = await partition_counts(bootstrap)
+    counts = await partition_counts(bootstrap, client)
     parts = [TopicPartition(topic, p) for topic in topics for p in range(counts.get(topic, 0))]
     if not parts:
         return []
@@ -53,12 +57,13 @@ async def read_all(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=50,
+        **(client or {}),
     )
     await consumer.start()
     try:
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
-        ends = await confirmed_ends(bootstrap, await consumer.end_offsets(parts))
+        ends = await confirmed_ends(bootstrap, await consumer.end_offsets(parts), client)
         records: list[ConsumerRecord[bytes, bytes]] = []
         async with asyncio.timeout(timeout):
             while not all([await consumer.position(tp) >= ends[tp] for tp in parts]):
@@ -114,7 +119,8 @@ async def rebuild(settings: StreamsSettings, live_from: str = "changelog") -> Re
     names = TopicNames(settings.topic_prefix)
     events: list[Event] = []
     bad = 0
-    for record in await read_all(settings.kafka_bootstrap, names.events):
+    client = settings.kafka_client_options()
+    for record in await read_all(settings.kafka_bootstrap, names.events, client=client):
         try:
             events.append(decode_event(record.value))
         except BadInput:
@@ -135,7 +141,8 @@ async def read_live(settings: StreamsSettings, live_from: str) -> dict[str, Pati
     else:
         raise ValueError(f"live_from must be 'changelog' or 'snapshots', not {live_from!r}")
     latest: dict[str, bytes | None] = {}
-    for record in await read_all(settings.kafka_bootstrap, [topic]):
+    client = settings.kafka_client_options()
+    for record in await read_all(settings.kafka_bootstrap, [topic], client=client):
         if record.key is not None:
             latest[key(record.key)] = record.value
     return {pid: load_state(unwrap(value)) for pid, value in latest.items() if value is not None}

@@ -7,9 +7,13 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.kafka_security import KafkaSecurity
 
-class StreamsSettings(BaseSettings):
-    """Everything the patient agent, ticker and rebuild need; built once and passed down."""
+
+class StreamsSettings(BaseSettings, KafkaSecurity):
+    """Everything the patient agent, ticker and rebuild need; built once and passed down.
+    The RW_KAFKA_SECURITY_PROTOCOL, RW_KAFKA_SSL_* and RW_KAFKA_SASL_* settings come from
+    `KafkaSecurity`, shared with the notifier."""
 
     model_config = SettingsConfigDict(env_prefix="RW_", extra="ignore")
 

@@ -106,4 +106,4 @@ async def create_topics(settings: StreamsSettings) -> None:
     """Create every topic explicitly before anything produces (tansu would auto-create
     it with its own partition count, and a mismatched source topic stalls the agent)."""
     counts, configs = topic_plan(settings)
-    await ensure_topics(settings.kafka_bootstrap, counts, configs)
+    await ensure_topics(settings.kafka_bootstrap, counts, configs, settings.kafka_client_options())

@@ -9,6 +9,8 @@ SASL_SSL listener with PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 (users made at for
 from __future__ import annotations
 
 import base64
+import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -135,6 +137,12 @@ def _pkcs8(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: a test run that is killed takes its brokers with it."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 @dataclass
 class Node:
     node_id: int
@@ -230,6 +238,7 @@ class KafkaCluster:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         if wait:
             self.wait_ready(node_id)

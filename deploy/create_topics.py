@@ -84,6 +84,13 @@ async def run(
                 await admin.create_topics(new)
             created = missing
             existing = await _counts(admin, names)
+            # Kafka answers CreateTopics once its controller has them; the broker's metadata
+            # can show them a moment later (seen on three brokers under load).
+            for _ in range(100):
+                if all(name in existing for name in names):
+                    break
+                await asyncio.sleep(0.1)
+                existing = await _counts(admin, names)
     finally:
         await admin.close()
     wrong = {name: existing.get(name) for name in names if existing.get(name) != counts[name]}

@@ -468,6 +468,7 @@ def _settings(bootstrap: str, prefix: str, app_id: str, partitions: int) -> Stre
         app_id=app_id,
         partitions=partitions,
         store="memory://",
+        simulated_time=True,  # the bench publishes simulated ticks
         loglevel="warning",
     )
 

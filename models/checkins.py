@@ -1,6 +1,6 @@
 """Fear-of-recurrence check-ins: when to ask (FCR-1r, one item, 0-10) and when to escalate.
 
-Sources (DOMAIN.md §3): "scanxiety" peaks before a scan and most while waiting for the result
+Sources (docs/sources.md): "scanxiety" peaks before a scan and most while waiting for the result
 (mean wait 4 days, range 0-19); check-ins belong in the week before a scan, in the
 result-pending window, and periodically after treatment, tapering. FCR-1r >= 5 detected
 clinical fear (FCRI-SF >= 22) with sensitivity 93.5%, specificity 80.4%.
@@ -12,7 +12,10 @@ from datetime import date
 
 from models.dates import add_days, add_months
 
-SOURCE = "DOMAIN.md §3: Simard 2013; FCR-1r validation; scanxiety (scan-to-result wait 0-19 days)"
+SOURCE = (
+    "docs/sources.md (fear of recurrence): Simard 2013; FCR-1r validation; "
+    "scanxiety (scan-to-result wait 0-19 days)"
+)
 HIGH_FEAR_SCORE = 5  # FCR-1r >= 5: clinical fear of recurrence
 HIGH_FEAR_RESPONSE_DAYS = 2  # the care team calls back within two days (local policy default)
 SELF_HARM_RESPONSE_MINUTES = 60  # a human at once: one hour at most

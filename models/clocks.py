@@ -7,6 +7,7 @@ All calendar reasoning is in the patient's own time zone.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -26,7 +27,7 @@ from models.outputs import (
     alert_id,
     reminder_id,
 )
-from models.protocols import Catalog, ProtocolProfile, next_window
+from models.protocols import Catalog, Protocol, ProtocolProfile, next_window
 from models.state import PatientState, epoch_seconds
 from models.view import ALERT_MEMORY_DAYS, DAY, Episode, View, remission_standing
 
@@ -72,6 +73,9 @@ class Forecast:
     items: tuple[Due, ...]
     not_reminded: tuple[tuple[str, str, str], ...]
     alerts: tuple[CareTeamAlert, ...]
+    # LOINC codes of final lab results that no marker value set and no rule knows: they moved
+    # no clock. Reported (timeline, streams log and metric), never dropped silently.
+    unmapped: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,25 +122,35 @@ def forecast(state: PatientState, now: datetime, catalog: Catalog) -> Forecast:
         return Forecast(state.patient_id, where, None, None, (), (), ())
     today = local_date(now, profile.time_zone)
     items: list[Due] = []
+    unmapped: tuple[str, ...] = ()
     not_reminded: tuple[tuple[str, str, str], ...] = ()
     protocol_id = None
     anchor = where.anchor
-    protocol = catalog.select(_protocol_profile(view))
+    selection = _protocol_profile(view, where)
+    protocol = catalog.select(selection)
     if protocol is not None:
         protocol_id = f"{protocol.id}@{protocol.version}"
         not_reminded = tuple((d.what, d.reason, d.source) for d in protocol.not_reminded())
+        if protocol.anchor == "enrolment":
+            # Counted from enrolment whatever the treatment (seed 001: the three-month
+            # checkpoint runs during treatment too), while surveillance is active.
+            anchor = None
+            if view.lifecycle == "active" and view.enrolled_at:
+                anchor = local_date(to_datetime(view.enrolled_at), profile.time_zone)
+        elif anchor is not None and protocol.anchor == "treatment_end" and view.last_treatment_end:
+            end = local_date(to_datetime(view.last_treatment_end), profile.time_zone)
+            anchor = max(end, anchor) if where.episode is None else end
         if anchor is not None:
-            if protocol.anchor == "treatment_end" and view.last_treatment_end:
-                end = local_date(to_datetime(view.last_treatment_end), profile.time_zone)
-                anchor = max(end, anchor) if where.episode is None else end
-            items.extend(_surveillance(state, protocol, anchor, protocol_id))
+            items.extend(_surveillance(state, catalog, protocol, anchor, protocol_id, selection))
+        if view.lifecycle == "active":
+            unmapped = _unmapped(view, catalog)
     if view.lifecycle == "active":
         items.extend(_checkins(state, where, today))
     alerts = tuple(_alerts(state, items, where, today, now))
     if protocol is None and view.lifecycle == "active":
         alerts += (_no_protocol(state.patient_id, profile.site, catalog, now),)
     return Forecast(
-        state.patient_id, where, protocol_id, anchor, tuple(items), not_reminded, alerts
+        state.patient_id, where, protocol_id, anchor, tuple(items), not_reminded, alerts, unmapped
     )
 
 
@@ -150,7 +164,7 @@ def due(state: PatientState, now: datetime, catalog: Catalog) -> tuple[Due, ...]
     return tuple(d for d in plan.items if d.earliest <= today)
 
 
-def _protocol_profile(view: View) -> ProtocolProfile:
+def _protocol_profile(view: View, where: Standing) -> ProtocolProfile:
     p = view.profile
     assert p is not None
     return ProtocolProfile(
@@ -160,24 +174,54 @@ def _protocol_profile(view: View) -> ProtocolProfile:
         intent=p.intent,
         flags=p.flags | view.derived_flags(),  # e.g. an ATA response short of excellent
         protocol=p.protocol,
+        subtype=p.subtype,
+        in_remission=where.status in _IN_REMISSION,
     )
 
 
+_IN_REMISSION = frozenset({"complete_remission", "partial_remission"})
+
+
+def _unmapped(view: View, catalog: Catalog) -> tuple[str, ...]:
+    """The codes of final lab results this patient has that mean nothing to the catalog."""
+    done = view.done
+    return tuple(
+        name
+        for name in done[::2]
+        if isinstance(name, str) and _LOINC.match(name) and not catalog.knows_code(name)
+    )
+
+
+def lab_code_mapped(code: str, catalog: Catalog) -> bool:
+    """Whether a lab result under `code` can count for some surveillance item (a marker's
+    value set, a related code, or a rule's own code). For adapters that log and count the
+    results that cannot."""
+    return catalog.knows_code(code)
+
+
+_LOINC = re.compile(r"^[0-9]{1,7}-[0-9]$")
+
+
 def _surveillance(
-    state: PatientState, protocol: object, anchor: date, protocol_id: str
+    state: PatientState,
+    catalog: Catalog,
+    protocol: Protocol,
+    anchor: date,
+    protocol_id: str,
+    selection: ProtocolProfile,
 ) -> list[Due]:
     view = state.view
     assert view.profile is not None
     zone = view.profile.time_zone
     enrolled = local_date(to_datetime(view.enrolled_at), zone) if view.enrolled_at else None
     result: list[Due] = []
-    for rule in protocol.applicable_rules(_protocol_profile(view)):  # type: ignore[attr-defined]
+    for rule in protocol.applicable_rules(selection):
         override = view.override(rule.id)
         action = override[0] if override else None
         if action is OverrideAction.DISCONTINUE:
             continue
         every = override[1] if action is OverrideAction.CHANGE_FREQUENCY and override else None
-        names = (rule.id, *rule.satisfied_by.items, *rule.satisfied_by.loinc)
+        names = (rule.id, *rule.satisfied_by.items, *catalog.rule_codes(protocol, rule))
         last = _last_done(view, names, zone)
         if last is not None and last < anchor:
             last = None
@@ -283,6 +327,33 @@ def _checkins(state: PatientState, where: Standing, today: date) -> list[Due]:
     return result
 
 
+def checkin_alert(
+    patient_id: str, digest: int, score: int, flags: int, raised: datetime
+) -> CareTeamAlert:
+    """The care-team alert of one check-in answer (`flags` bit 0: self-harm), by event digest.
+
+    Also raised at once for an answer parked before its enrolment (`models.parking`): the
+    same id, so the notifier sends it once.
+    """
+    if flags & 1:
+        respond = raised + timedelta(minutes=checkins.SELF_HARM_RESPONSE_MINUTES)
+        kind, severity = AlertKind.SELF_HARM, Severity.IMMEDIATE
+        reason = "check-in reply mentions self-harm: contact the patient now"
+    else:
+        respond = raised + timedelta(days=checkins.HIGH_FEAR_RESPONSE_DAYS)
+        kind, severity = AlertKind.HIGH_FEAR, Severity.HIGH
+        reason = f"FCR-1r score {score} (>= {checkins.HIGH_FEAR_SCORE}): offer support"
+    return CareTeamAlert(
+        patient_id=patient_id,
+        alert_id=alert_id(patient_id, kind, str(digest)),
+        kind=kind,
+        severity=severity,
+        reason=reason,
+        raised_at=raised,
+        respond_by=respond,
+    )
+
+
 def _alerts(
     state: PatientState, items: list[Due], where: Standing, today: date, now: datetime
 ) -> list[CareTeamAlert]:
@@ -293,26 +364,7 @@ def _alerts(
     for digest, score, flags, at in view.alerts:
         if at < since:
             continue
-        raised = to_datetime(at)
-        if flags & 1:
-            respond = raised + timedelta(minutes=checkins.SELF_HARM_RESPONSE_MINUTES)
-            kind, severity = AlertKind.SELF_HARM, Severity.IMMEDIATE
-            reason = "check-in reply mentions self-harm: contact the patient now"
-        else:
-            respond = raised + timedelta(days=checkins.HIGH_FEAR_RESPONSE_DAYS)
-            kind, severity = AlertKind.HIGH_FEAR, Severity.HIGH
-            reason = f"FCR-1r score {score} (>= {checkins.HIGH_FEAR_SCORE}): offer support"
-        alerts.append(
-            CareTeamAlert(
-                patient_id=pid,
-                alert_id=alert_id(pid, kind, str(digest)),
-                kind=kind,
-                severity=severity,
-                reason=reason,
-                raised_at=raised,
-                respond_by=respond,
-            )
-        )
+        alerts.append(checkin_alert(pid, digest, score, flags, to_datetime(at)))
     relapse = view.molecular_relapse_at
     if relapse and relapse >= since:
         raised = to_datetime(relapse)
@@ -491,6 +543,7 @@ __all__ = [
     "Standing",
     "due",
     "forecast",
+    "lab_code_mapped",
     "settle",
     "standing",
 ]

@@ -9,12 +9,13 @@ are generated into `schemas/` by `remission-watch schemas`.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -23,11 +24,34 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from models.criteria import Assessment
 from models.stages import STAGE_PATTERN, stage_problem
 
 SCHEMA_VERSION: Final = 1
+
+# Instants and days a fact may carry: the journal keeps whole seconds since 1970 in 32 unsigned
+# bits (until 2106), and schedules add years to them; outside this range a date is an error
+# upstream (a default such as 1900-01-01 or 9999-12-31), never a fact to fold.
+EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST: Final = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _instant_in_range(value: datetime) -> datetime:
+    if not EARLIEST <= value < LATEST:
+        raise PydanticCustomError("date_out_of_range", "outside 1970-01-01 to 2099-12-31")
+    return value
+
+
+def _day_in_range(value: date) -> date:
+    if not EARLIEST.date() <= value < LATEST.date():
+        raise PydanticCustomError("date_out_of_range", "outside 1970-01-01 to 2099-12-31")
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_instant_in_range)]
+Day = Annotated[date, AfterValidator(_day_in_range)]
 
 PatientId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
 EventId = Annotated[str, Field(min_length=1, max_length=200)]
@@ -158,12 +182,14 @@ class Language(StrEnum):
 class EventBase(BaseModel):
     """Fields every event has. Subclasses add a `type` literal and their own facts."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", use_enum_values=False, allow_inf_nan=False
+    )
 
     event_id: EventId
     patient_id: PatientId
-    occurred_at: AwareDatetime
-    recorded_at: AwareDatetime
+    occurred_at: Instant
+    recorded_at: Instant
     source: Annotated[str, Field(min_length=1, max_length=100)]
     schema_version: Literal[1] = SCHEMA_VERSION
 
@@ -240,7 +266,7 @@ class ScanScheduled(EventBase):
     type: Literal["scan.scheduled"] = "scan.scheduled"
     order_id: EventId
     item: ItemCode
-    scheduled_for: AwareDatetime
+    scheduled_for: Instant
 
 
 class ScanCompleted(EventBase):
@@ -256,6 +282,15 @@ class ScanResulted(EventBase):
     order_id: EventId
     item: ItemCode
     finding: ScanFinding
+
+
+class ScanCancelled(EventBase):
+    """A scheduled scan was cancelled (HL7 SIU^S15, FHIR Appointment cancelled): no pre-scan
+    check-in for it any more. A scan already done stays done."""
+
+    type: Literal["scan.cancelled"] = "scan.cancelled"
+    order_id: EventId
+    item: ItemCode
 
 
 class VisitCompleted(EventBase):
@@ -274,6 +309,7 @@ class LabResulted(EventBase):
     status: ResultStatus = ResultStatus.FINAL
     performing_lab: Annotated[str, Field(max_length=100)] | None = None
     method: Annotated[str, Field(max_length=100)] | None = None
+    comparator: Literal["<", "<=", ">", ">="] | None = None
 
 
 class CheckinAnswered(EventBase):
@@ -292,8 +328,8 @@ class ClinicianOverride(EventBase):
     type: Literal["override.recorded"] = "override.recorded"
     item: ItemCode
     action: OverrideAction
-    until: date | None = None
-    done_on: date | None = None
+    until: Day | None = None
+    done_on: Day | None = None
     every_months: Annotated[int, Field(ge=1, le=120)] | None = None
     reason: Annotated[str, Field(max_length=200)] | None = None
 
@@ -336,6 +372,7 @@ Fact = Annotated[
     | ScanScheduled
     | ScanCompleted
     | ScanResulted
+    | ScanCancelled
     | VisitCompleted
     | LabResulted
     | CheckinAnswered
@@ -376,6 +413,7 @@ EVENT_TYPES: tuple[type[EventBase], ...] = (
     SurveillanceDischarged,
     EventRetracted,
     EventCorrected,
+    ScanCancelled,
 )
 
 _EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
@@ -391,3 +429,35 @@ def parse_event(raw: str | bytes | dict[str, object]) -> Event:
 def event_json_schema() -> dict[str, object]:
     """The JSON Schema of the whole event union (what `schemas/events.schema.json` holds)."""
     return _EVENT_ADAPTER.json_schema()
+
+
+# The input topic (its stem: `rw.<stem>.v1`) of each fact type, as docs/wire-format.md lists them.
+TOPIC_STEMS: Final[dict[str, str]] = {
+    "patient.enrolled": "patients",
+    "treatment.started": "patients",
+    "treatment.completed": "patients",
+    "status.declared": "patients",
+    "override.recorded": "patients",
+    "visit.completed": "patients",
+    "patient.deceased": "patients",
+    "patient.transferred": "patients",
+    "patient.discharged": "patients",
+    "response.assessed": "assessments",
+    "scan.scheduled": "scans",
+    "scan.completed": "scans",
+    "scan.resulted": "scans",
+    "scan.cancelled": "scans",
+    "lab.resulted": "labs",
+    "checkin.answered": "checkins",
+}
+
+
+def topic_stems(event: Event) -> frozenset[str]:
+    """The input topics `event` may arrive on: its type's own; a correction goes to its
+    replacement's (or to `patients`, where mappers route what is not a first report), a
+    retraction (whose target's type it does not name) to any."""
+    if isinstance(event, EventCorrected):
+        return frozenset({TOPIC_STEMS[event.replacement.type], "patients"})
+    if isinstance(event, EventRetracted):
+        return frozenset(TOPIC_STEMS.values())
+    return frozenset({TOPIC_STEMS[event.type]})

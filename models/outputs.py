@@ -46,6 +46,7 @@ class AlertKind(StrEnum):
     MOLECULAR_RELAPSE = "molecular_relapse"  # a confirmed MRD relapse (Heuser 2021, ELN MRD)
     NO_PROTOCOL = "no_protocol"  # enrolled for a site or profile no protocol covers
     UNMAPPED_RESULT = "unmapped_result"  # a lab code that no marker's value set holds
+    UNMATCHED_EVENTS = "unmatched_events"  # parked events set aside (models.parking)
 
 
 class Severity(StrEnum):

@@ -31,6 +31,7 @@ from models.events import (
     PatientTransferred,
     ResponseAssessed,
     ResultStatus,
+    ScanCancelled,
     ScanCompleted,
     ScanFinding,
     ScanResulted,
@@ -146,12 +147,42 @@ def evolve(state: PatientState | None, event: Event) -> PatientState:
     elif event.patient_id != state.patient_id:
         raise ValueError("event for another patient")
     if isinstance(event, EventCorrected):
-        replacement = event.replacement
-        if replacement.patient_id != state.patient_id:
-            raise ValueError("a correction cannot move a fact to another patient")
+        problem = correction_problem(event)
+        if problem:
+            raise ValueError(problem)
         state = _record(state, event)
-        return _record(state, replacement)
+        return _record(state, event.replacement, replacement_digest(event))
     return _record(state, event)
+
+
+def correction_problem(event: EventCorrected | EventRetracted) -> str | None:
+    """Why a correction or retraction cannot be understood, naming the rule; None if it can.
+
+    Rules (docs/wire-format.md, "Corrections and retractions"): a correction never moves a
+    fact to another patient, and nothing corrects or retracts itself.
+    """
+    if event.target_event_id == event.event_id:
+        return f"{event.type} targets itself (target_event_id is its own event_id)"
+    if isinstance(event, EventCorrected) and event.replacement.patient_id != event.patient_id:
+        return (
+            "event.corrected: the replacement is another patient's (a correction cannot move "
+            "a fact to another patient: retract it and send the fact for the right one)"
+        )
+    return None
+
+
+def replacement_digest(correction: EventCorrected) -> int:
+    """The journal identity of a correction's replacement.
+
+    Its own `event_id`, unless that is the target's (an HL7 OBX-11 "C" mapper keeps the
+    observation's id, OBR-3 + OBX-3 + OBX-4) or the correction's own: then an identity
+    derived from the correction's id, so that the replacement is a fact of its own and not
+    a duplicate of the fact it replaces (or of the correction).
+    """
+    own = correction.replacement.event_id
+    if own in (correction.target_event_id, correction.event_id):
+        return digest64(f"{correction.event_id}#replacement")
+    return digest64(own)
 
 
 def fold_order(event: Event) -> tuple[bool, datetime]:
@@ -185,7 +216,7 @@ def replay(events: Iterable[Event]) -> dict[str, PatientState]:
 
 
 def _replay_patient(patient_id: str, events: list[Event]) -> PatientState:
-    replacements: list[Event] = []  # a correction's replacement is a fact of its own
+    replacements: list[tuple[Event, int]] = []  # a correction's replacement: a fact of its own
     seen: set[int] = set()
     names: dict[str, int] = {}
     rows: list[tuple[int, int, int, int, int, int]] = []
@@ -195,8 +226,9 @@ def _replay_patient(patient_id: str, events: list[Event]) -> PatientState:
     ids = _IdDigests()
     # Local names: this loop is the hot path.
     reducers, digest_of, seconds, add_row = _REDUCERS, digest64, epoch_seconds, rows.append
-    for event in chain(events, replacements):  # replacements are appended while iterating
-        digest = digest_of(event.event_id)
+    arrived = zip(events, repeat(None))
+    for event, known in chain(arrived, replacements):  # replacements appended while iterating
+        digest = digest_of(event.event_id) if known is None else known
         if digest in seen:
             continue
         seen.add(digest)
@@ -205,7 +237,8 @@ def _replay_patient(patient_id: str, events: list[Event]) -> PatientState:
         if code >= _RETRACTED:  # RETRACTED or CORRECTED, the last two codes
             retracting = True
             if code == _CORRECTED:
-                replacements.append(event.replacement)  # type: ignore[union-attr]
+                correction: EventCorrected = event  # type: ignore[assignment]
+                replacements.append((correction.replacement, replacement_digest(correction)))
         ref = names.setdefault(name, len(names))
         if blob is not None:
             aux = len(blobs)
@@ -217,7 +250,8 @@ def _replay_patient(patient_id: str, events: list[Event]) -> PatientState:
     rows.sort()  # tuples in Record field order compare in journal order (see sort_key)
     records = list(map(_as_record, repeat(Record), rows))
     journal = Journal.from_records(records, tuple(names))
-    view = _fold(records, journal.names, live, _retracted(records) if retracting else NO_IDS)
+    voided = _retracted(records, journal.names) if retracting else NO_IDS
+    view = _fold(records, journal.names, live, voided)
     return PatientState(patient_id, journal, tuple(blobs), view)
 
 
@@ -225,8 +259,8 @@ _as_record = tuple.__new__  # Record._make without its length check: the rows ar
 _RETRACTED, _CORRECTED = int(Code.RETRACTED), int(Code.CORRECTED)  # an enum member lookup is slow
 
 
-def _record(state: PatientState, event: Event) -> PatientState:
-    digest = digest64(event.event_id)
+def _record(state: PatientState, event: Event, digest: int | None = None) -> PatientState:
+    digest = digest64(event.event_id) if digest is None else digest
     journal = state.journal
     if journal.contains(digest):
         return state
@@ -245,12 +279,32 @@ def _record(state: PatientState, event: Event) -> PatientState:
 def derive(journal: Journal, blobs: tuple[Profile | bytes, ...]) -> View:
     """The view from scratch: every record in time order, retracted ones skipped."""
     records = list(journal)
-    return _fold(records, journal.names, blobs, _retracted(records))
+    return _fold(records, journal.names, blobs, _retracted(records, journal.names))
 
 
-def _retracted(records: list[Record]) -> frozenset[int]:
-    """The digests of the events that `records` retract or correct."""
-    return frozenset(r.aux for r in records if r.code in _RETRACTING)
+def _retracted(records: list[Record], names: tuple[str, ...]) -> frozenset[int]:
+    """The digests of the events that `records` void: the targets of every retraction and
+    correction; the replacement of every correction but the latest of the same target (a
+    correction of a correction that kept the observation's id); the replacement of a
+    voided correction. A correction's record names its replacement's digest."""
+    voided: set[int] = set()
+    replacement_of: dict[int, int] = {}  # correction digest -> its replacement's
+    latest: dict[int, int] = {}  # target digest -> replacement of its latest correction
+    for r in records:
+        if r.code not in _RETRACTING:
+            continue
+        voided.add(r.aux)
+        name = names[r.ref]
+        if r.code == Code.CORRECTED and name:  # states stored before names had ""
+            replacement = int(name)
+            replacement_of[r.digest] = replacement
+            earlier = latest.get(r.aux)
+            if earlier is not None and earlier != replacement:
+                voided.add(earlier)
+            latest[r.aux] = replacement
+    if replacement_of:
+        voided.update([replacement_of[d] for d in voided if d in replacement_of])
+    return frozenset(voided)
 
 
 def _fold(
@@ -362,8 +416,12 @@ def _override(e: ClinicianOverride, _ids: _IdDigests) -> _Fields:
     return e.item, *_override_value(e), None
 
 
-def _target(e: EventRetracted | EventCorrected, ids: _IdDigests) -> _Fields:
+def _target(e: EventRetracted, ids: _IdDigests) -> _Fields:
     return "", ids[e.target_event_id], 0, None
+
+
+def _corrected(e: EventCorrected, ids: _IdDigests) -> _Fields:
+    return str(replacement_digest(e)), ids[e.target_event_id], 0, None
 
 
 def _nothing(_e: Event, _ids: _IdDigests) -> _Fields:
@@ -388,7 +446,8 @@ _REDUCERS: dict[type, tuple[Code, Callable[..., _Fields]]] = {
     PatientTransferred: (Code.TRANSFERRED, _nothing),
     SurveillanceDischarged: (Code.DISCHARGED, _nothing),
     EventRetracted: (Code.RETRACTED, _target),
-    EventCorrected: (Code.CORRECTED, _target),
+    EventCorrected: (Code.CORRECTED, _corrected),
+    ScanCancelled: (Code.SCAN_CANCELLED, _scan_completed),  # the same fields: item, order
 }
 
 
@@ -456,11 +515,12 @@ def _profile_from(raw: dict[str, object]) -> Profile:
 def explain_last_response(state: PatientState) -> Evaluation | None:
     """The latest criteria evaluation with its words (re-derived: the view keeps no prose)."""
     retracted = state.view.retracted
+    site = state.view.profile.site if state.view.profile is not None else None
     memories: dict[str, CriteriaMemory] = {}
     last: Evaluation | None = None
     for record in state.journal:
         if record.code == Code.ASSESSED and record.digest not in retracted:
             assessment = as_assessment(state.blobs[record.aux])
             memory = memories.get(assessment.system, CriteriaMemory())
-            last, memories[assessment.system] = evaluate(memory, assessment)
+            last, memories[assessment.system] = evaluate(memory, assessment, site)
     return last

@@ -183,6 +183,7 @@ _ALERT_TITLES = {
     AlertKind.MOLECULAR_RELAPSE: "Result needs review: residual disease test turned positive",
     AlertKind.NO_PROTOCOL: "Enrolled with no surveillance protocol",
     AlertKind.UNMAPPED_RESULT: "Lab result with a code no surveillance item knows",
+    AlertKind.UNMATCHED_EVENTS: "Events could not be matched to an enrolment",
 }
 
 

@@ -69,6 +69,7 @@ class Code(IntEnum):
     DISCHARGED = 15
     RETRACTED = 16
     CORRECTED = 17
+    SCAN_CANCELLED = 18
 
 
 # Active treatment pauses routine surveillance; long adjuvant endocrine or maintenance therapy
@@ -138,11 +139,16 @@ def remission_standing(
                 f"; {pending.system} {pending.category} on {day(pending.at)} awaits "
                 f"{rule.awaits} ({rule.source})"
             )
+        if iupd := _pending_iupd(view):
+            status = "progression_unconfirmed"
+            detail += f"; {iupd}"
         if view.molecular_relapse_at >= episode.started:
             detail += f"; MRD relapse on {day(view.molecular_relapse_at)}"
         return status, detail, max(episode.started, end), episode
     if view.progression_at and view.progression_at >= end:
         return "active_disease", f"progression or recurrence on {day(view.progression_at)}", 0, None
+    if iupd := _pending_iupd(view):
+        return "progression_unconfirmed", iupd, 0, None  # no anchor: nothing to follow yet
     responses = [p for p in view.pending if p.response in _REMISSION]
     if responses:
         first = min(responses, key=lambda p: p.at)
@@ -157,6 +163,17 @@ def remission_standing(
         detail = f"episode {last.number} ended {day(last.ended)}: {last.ended_by}"
         return "remission_ended", detail, end or last.started, None
     return None
+
+
+def _pending_iupd(view: View) -> str | None:
+    """Words for an iRECIST iUPD awaiting confirmation (Seymour 2017), or None."""
+    since = _memory_of(view.criteria, "recist").get("iupd_on")
+    if not isinstance(since, str):
+        return None
+    return (
+        f"recist iUPD on {since}: unconfirmed progression, confirmed (iCPD) only by further "
+        "growth or more new lesions 4-8 weeks later (Seymour 2017, iRECIST Table 2)"
+    )
 
 
 # Why an episode may end without its criteria failing: these are not "remission_ended".
@@ -416,6 +433,17 @@ def _scan_resulted(view: View, record: Record, name: str, _b: Blobs) -> View:
     return view
 
 
+def _scan_cancelled(view: View, record: Record, _name: str, _b: Blobs) -> View:
+    """A cancelled scan no longer waits for its pre-scan check-in; a completed one still
+    waits for its result (the cancellation came too late to undo the scan)."""
+    existing = _find_order(view.orders, record.aux)
+    if existing is None or existing.completed:
+        return view
+    values = list(view)
+    values[_ORDERS] = tuple([o for o in view.orders if o.digest != record.aux])
+    return _tuple_new(View, values)
+
+
 def _visit(view: View, record: Record, name: str, _b: Blobs) -> View:
     at = record.at
     values = list(view)
@@ -523,7 +551,12 @@ def _on_evaluation(view: View, evaluation: Evaluation, at: int) -> View:
     if counts is _PROGRESSION:
         return _progression(view, outcome.since)
     if counts is not None:
-        return _remission(view, counts, outcome.since, _basis(system, outcome), outcome.depth, at)
+        basis = _basis(system, outcome)
+        current = view.current_episode()
+        deeper = current is None or level(
+            rule, counts, outcome.depth, outcome.category
+        ) > _episode_level(current, rule)
+        return _remission(view, counts, outcome.since, basis, outcome.depth, at, deeper)
     return view
 
 
@@ -551,10 +584,17 @@ def _put_pending(view: View, system: str, pending: Pending | None) -> View:
 
 
 def _remission(
-    view: View, response: Response, since: int, basis: str, depth: str | None, confirmed: int
+    view: View,
+    response: Response,
+    since: int,
+    basis: str,
+    depth: str | None,
+    confirmed: int,
+    deeper: bool = False,
 ) -> View:
     """Open a numbered episode for a confirmed response, or deepen the current one (an
-    episode's depth is the deepest shown, not the latest)."""
+    episode's depth is the deepest shown, not the latest; `deeper` says the confirmed response
+    is deeper than the episode's, which then takes its basis)."""
     kind = "complete" if response is _COMPLETE else "partial"
     current = view.current_episode()
     if current is None:
@@ -565,6 +605,7 @@ def _remission(
         kind = "complete"
     updated = current._replace(
         kind=kind,
+        basis=basis if deeper or kind != current.kind else current.basis,
         depth=_deeper(current.depth, depth),
         response_depth=_deeper(current.response_depth, depth),
     )
@@ -728,4 +769,5 @@ STEPS: dict[int, _Step] = {
     Code.DISCHARGED: _lifecycle,
     Code.RETRACTED: _unchanged,
     Code.CORRECTED: _unchanged,
+    Code.SCAN_CANCELLED: _scan_cancelled,
 }

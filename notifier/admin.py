@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, time
+import re
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from models.templates import LANGUAGES
 from notifier.clock import Clock
 from notifier.contacts import canonical_email, canonical_phone
 from notifier.outbox import SqlOutbox
 from notifier.recipient_store import RecipientUpdate, SqlRecipients
 from notifier.recipients import PATIENT_CHANNELS, Channel, Consent, Recipient
+
+# docs/wire-format.md: a pseudonym, never a name, an MRN with spaces or an e-mail address.
+PATIENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+CONSENT_CLOCK_SKEW = timedelta(minutes=5)  # a consent may not be dated later than now + this
+
+
+def check_patient_id(patient_id: str) -> str:
+    if not re.fullmatch(PATIENT_ID_PATTERN, patient_id):
+        raise ValueError(
+            "patient id must be a pseudonym: 1-64 letters, digits, '.', '_', ':' or '-', "
+            "starting with a letter or digit (docs/wire-format.md)"
+        )
+    return patient_id
 
 
 class RecipientIn(BaseModel):
@@ -41,6 +56,15 @@ class RecipientIn(BaseModel):
             except (ZoneInfoNotFoundError, ValueError) as exc:
                 raise ValueError("unknown IANA time zone") from exc
         return value
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.lower() not in LANGUAGES:
+            raise ValueError(f"language must be one with message texts: {', '.join(LANGUAGES)}")
+        return value.lower()
 
     @field_validator("phone")
     @classmethod
@@ -90,6 +114,7 @@ class AdminService:
         self.recipients, self.outbox, self.clock = recipients, outbox, clock
 
     def upsert_recipient(self, patient_id: str, data: RecipientIn) -> dict[str, Any]:
+        check_patient_id(patient_id)
         order = tuple(data.channel_order) if data.channel_order else None
         change = RecipientUpdate(
             data.phone,
@@ -110,9 +135,12 @@ class AdminService:
         return None if recipient is None else _shown(recipient)
 
     def record_consent(self, patient_id: str, data: ConsentIn) -> dict[str, Any]:
+        check_patient_id(patient_id)
         if self.recipients.get(patient_id) is None:
             raise LookupError("no such recipient")
         now = self.clock()
+        if data.occurred_at is not None and data.occurred_at > now + CONSENT_CLOCK_SKEW:
+            raise ValueError("consent cannot be dated in the future")
         consent = Consent(
             data.channel, data.granted, data.method, data.occurred_at or now, data.unencrypted_ack
         )

@@ -82,7 +82,8 @@ def _run(args: argparse.Namespace) -> int:
     from remission_watch.logs import configure_logging
 
     configure_logging(args.log_level)
-    service = _service()
+    service = _service()  # settings errors: explained by remission_watch.problems
+    service.check_care_team()  # NoCareTeamChannel: a one-line refusal (exit 2)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -108,6 +109,9 @@ def _admin(args: argparse.Namespace, action: Any) -> int:
     except LookupError as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    except ValueError as exc:  # our own rule messages (patient id, consent date, contacts)
+        print(f"invalid: {exc}", file=sys.stderr)
+        return 2
     finally:
         with contextlib.suppress(Exception):
             service.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -76,8 +77,13 @@ class OutputConsumer:
         finally:
             await self.consumer.stop()
 
+    # For /healthz: when the last poll came back, and whether the last outbox write failed.
+    last_poll: float | None = None
+    write_failing: bool = False
+
     async def poll_once(self, timeout_ms: int = 500) -> int:
         batches = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=self.max_records)
+        self.last_poll = time.monotonic()
         if self.metrics is not None:
             await self._measure(sum(len(records) for records in batches.values()))
         if not batches:
@@ -90,8 +96,10 @@ class OutputConsumer:
             log.exception("outbox write failed; rewinding %d partitions to retry", len(batches))
             for tp, records in batches.items():
                 self.consumer.seek(tp, records[0].offset)
+            self.write_failing = True
             await asyncio.sleep(1.0)
             return 0
+        self.write_failing = False
         await self._commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
         self.recorded += len(result.recorded)
         return len(outputs)

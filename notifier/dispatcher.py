@@ -35,6 +35,27 @@ CAP_HISTORY = timedelta(days=8)  # covers the longest cap window (a local week) 
 LOAD_CHUNK = 100  # patients whose contacts and SMS history are read in one go
 
 
+@dataclass
+class ChannelHealth:
+    """A channel's recent results, for /healthz: failing = several failures, no success since."""
+
+    failures_in_a_row: int = 0
+    last_success: float | None = None
+    failing_since: float | None = None
+
+    def record(self, ok: bool, at: float) -> None:
+        if ok:
+            self.failures_in_a_row, self.last_success, self.failing_since = 0, at, None
+            return
+        self.failures_in_a_row += 1
+        if self.failing_since is None:
+            self.failing_since = at
+
+    @property
+    def failing(self) -> bool:
+        return self.failures_in_a_row >= 3
+
+
 @dataclass(frozen=True)
 class DispatchConfig:
     batch: int = 200
@@ -121,6 +142,9 @@ class Dispatcher:
         self._pool = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="rw-send")
         self._helpers: set[threading.Thread] = set()  # each round's writer and contacts reader
         self._worker = f"{os.uname().nodename}-{os.getpid()}-{secrets.token_hex(3)}"
+        # For /healthz: the last round that completed, and each channel's last results.
+        self.last_round_ok: float | None = None
+        self.channel_health: dict[Channel, ChannelHealth] = {}
         self._claims = count(1)
 
     def close(self) -> None:
@@ -172,6 +196,7 @@ class Dispatcher:
         while not stop.is_set():
             try:
                 handled = await self.dispatch_once()
+                self.last_round_ok = time.monotonic()
             except Exception:
                 log.exception("dispatch round failed; retrying")
                 handled = 0
@@ -334,7 +359,12 @@ class Dispatcher:
         sender = self.channels.get(channel)
         if sender is None:
             return ChannelResult(channel, (ServiceResult("none", "NOT_CONFIGURED", 0),))
-        return sender.send(address, message)
+        result = sender.send(address, message)
+        statuses = {service.status for service in result.services}
+        if not statuses & {WRONG_TARGET, "NO_ADDRESS"}:  # the provider itself was tried
+            health = self.channel_health.setdefault(channel, ChannelHealth())
+            health.record(result.ok, time.monotonic())
+        return result
 
     def _failed(
         self,

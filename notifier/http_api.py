@@ -4,17 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 
-from notifier.admin import AdminService, ConsentIn, RecipientIn
-from notifier.inbound import InboundHandler, InboundSms, signature_valid
+from notifier.admin import PATIENT_ID_PATTERN, AdminService, ConsentIn, RecipientIn
+from notifier.inbound import MAX_BODY_BYTES, InboundHandler, InboundSms, signature_valid
 from notifier.metrics import NotifierMetrics
+
+PatientId = Annotated[str, Path(pattern=PATIENT_ID_PATTERN)]
+
+
+async def read_capped(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it is longer than `limit` (read no further)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    received = bytearray()
+    async for chunk in request.stream():
+        received.extend(chunk)
+        if len(received) > limit:
+            return None
+    return bytes(received)
 
 
 def create_app(
@@ -23,8 +40,11 @@ def create_app(
     inbound_secret: str,
     admin_token: str,
     metrics: NotifierMetrics | None = None,
+    wall_clock: Callable[[], float] = time.time,
+    health: Callable[[], dict[str, Any]] | None = None,
 ) -> FastAPI:
-    app = FastAPI(title="Remission Watch notifier", docs_url=None, redoc_url=None)
+    # No open schema: /openapi.json is served below, behind the admin token.
+    app = FastAPI(title="Remission Watch notifier", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.exception_handler(RequestValidationError)
     async def _no_echo(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -40,8 +60,13 @@ def create_app(
             raise HTTPException(401, "admin bearer token required", {"WWW-Authenticate": "Bearer"})
 
     @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz() -> Response:
+        report = await asyncio.to_thread(health) if health else {"status": "ok"}
+        return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
+
+    @app.get("/openapi.json", dependencies=[Depends(require_admin)], include_in_schema=False)
+    async def openapi() -> dict[str, Any]:
+        return app.openapi()
 
     if metrics is not None:
 
@@ -52,11 +77,18 @@ def create_app(
 
     @app.post("/inbound/sms")
     async def inbound_sms(
-        request: Request, x_rw_signature: Annotated[str | None, Header()] = None
+        request: Request,
+        x_rw_signature: Annotated[str | None, Header()] = None,
+        x_rw_timestamp: Annotated[str | None, Header()] = None,
     ) -> Response:
-        raw = await request.body()
-        if not signature_valid(inbound_secret, raw, x_rw_signature):
-            return JSONResponse({"error": "bad or missing X-RW-Signature"}, status_code=401)
+        raw = await read_capped(request, MAX_BODY_BYTES)
+        if raw is None:  # refused before the body is read whole, signed or not
+            return JSONResponse({"error": "body too large"}, status_code=413)
+        if not signature_valid(inbound_secret, raw, x_rw_signature, x_rw_timestamp, wall_clock()):
+            return JSONResponse(
+                {"error": "bad, missing or expired X-RW-Signature / X-RW-Timestamp"},
+                status_code=401,
+            )
         try:
             sms = InboundSms.model_validate_json(raw)
         except ValidationError as exc:
@@ -70,25 +102,27 @@ def create_app(
     admin_only = [Depends(require_admin)]
 
     @app.put("/admin/recipients/{patient_id}", dependencies=admin_only)
-    async def put_recipient(patient_id: str, data: RecipientIn) -> dict[str, Any]:
+    async def put_recipient(patient_id: PatientId, data: RecipientIn) -> dict[str, Any]:
         return await asyncio.to_thread(admin.upsert_recipient, patient_id, data)
 
     @app.get("/admin/recipients/{patient_id}", dependencies=admin_only)
-    async def get_recipient(patient_id: str) -> dict[str, Any]:
+    async def get_recipient(patient_id: PatientId) -> dict[str, Any]:
         shown = await asyncio.to_thread(admin.show_recipient, patient_id)
         if shown is None:
             raise HTTPException(404, "no such recipient")
         return shown
 
     @app.post("/admin/recipients/{patient_id}/consents", dependencies=admin_only)
-    async def post_consent(patient_id: str, data: ConsentIn) -> dict[str, Any]:
+    async def post_consent(patient_id: PatientId, data: ConsentIn) -> dict[str, Any]:
         try:
             return await asyncio.to_thread(admin.record_consent, patient_id, data)
         except LookupError:
             raise HTTPException(404, "no such recipient") from None
+        except ValueError as exc:  # e.g. consent dated in the future; names the rule only
+            raise HTTPException(422, str(exc)) from None
 
     @app.get("/admin/patients/{patient_id}/deliveries", dependencies=admin_only)
-    async def get_deliveries(patient_id: str) -> list[dict[str, Any]]:
+    async def get_deliveries(patient_id: PatientId) -> list[dict[str, Any]]:
         return await asyncio.to_thread(admin.deliveries, patient_id)
 
     return app

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,12 +43,40 @@ class InboundOutcome:
     action: str
 
 
-def signature_valid(secret: str, raw_body: bytes, signature: str | None) -> bool:
-    """X-RW-Signature: hex HMAC-SHA256 of the raw request body; compared in constant time."""
-    if not signature:
+MAX_BODY_BYTES = 16 * 1024  # an SMS is at most 1,600 characters; JSON escapes can grow it 6x
+SIGNATURE_WINDOW_SECONDS = 300  # a signed request older or newer than this is a replay
+
+
+def sign(secret: str, timestamp: int, raw_body: bytes) -> str:
+    """X-RW-Signature for a body sent at `timestamp` (Unix seconds, also sent as X-RW-Timestamp):
+    hex HMAC-SHA256 over `<timestamp>.` followed by the raw body."""
+    message = str(timestamp).encode() + b"." + raw_body
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def signed_headers(secret: str, raw_body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    """The headers a sender (the demo, tests, an SMS-provider adapter) puts on a body."""
+    sent_at = int(time.time()) if timestamp is None else timestamp
+    return {"X-RW-Timestamp": str(sent_at), "X-RW-Signature": sign(secret, sent_at, raw_body)}
+
+
+def signature_valid(
+    secret: str,
+    raw_body: bytes,
+    signature: str | None,
+    timestamp: str | None,
+    now: float,
+    window: float = SIGNATURE_WINDOW_SECONDS,
+) -> bool:
+    """The signature matches (constant-time) and its timestamp is within `window` seconds of
+    `now` (the wall clock): a captured request cannot be replayed later. A replay inside the
+    window repeats a provider message id, which the inbox absorbs ("duplicate")."""
+    if not signature or not timestamp or not timestamp.strip().isdigit():
         return False
-    expected = hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, signature.strip().lower())
+    sent_at = int(timestamp.strip())
+    if abs(now - sent_at) > window:
+        return False
+    return hmac.compare_digest(sign(secret, sent_at, raw_body), signature.strip().lower())
 
 
 class InboundHandler:

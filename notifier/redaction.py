@@ -14,11 +14,18 @@ EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
 IPV4 = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2})?")  # a date is not a phone number
+# ISO 8601 dates, times and date-times (with fractions and offsets) are kept whole: matched
+# before the phone pattern, so "02:11:33.123456+00:00" is never read as a number.
+_CLOCK = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?"
+TIMESTAMP = re.compile(rf"\d{{4}}-\d{{2}}-\d{{2}}(?:[T ]{_CLOCK})?|{_CLOCK}")
+_PHONE_OR_TIME = re.compile(rf"(?P<time>{TIMESTAMP.pattern})|(?P<phone>{PHONE.pattern})")
 CREDENTIALS = re.compile(r"://[^/@\s]+@")
 GUARDED_LOGGERS = ("apprise",)
 
 
 def _phone(match: re.Match[str]) -> str:
+    if match.group("time"):
+        return match.group(0)
     found = match.group(0)
     digits = sum(ch.isdigit() for ch in found)
     kept = IPV4.fullmatch(found) or ISO_DATE.fullmatch(found) or digits < 7
@@ -29,11 +36,15 @@ def redact(text: str) -> str:
     """Mask addresses, numbers and URL credentials, also when percent-encoded (%40, %2B)."""
     text = unquote(text)
     text = CREDENTIALS.sub("://[credentials]@", text)
-    return PHONE.sub(_phone, EMAIL.sub("[email]", text))
+    return _PHONE_OR_TIME.sub(_phone, EMAIL.sub("[email]", text))
 
 
 class RedactingFilter(logging.Filter):
-    """Rewrites each record's message with addresses masked (never drops a record)."""
+    """Rewrites each record's message, exception trace and stack with addresses masked (never
+    drops a record). An exception's text (`str(exc)`, a provider's error, a SQL statement with
+    its parameters) can hold what the message never would."""
+
+    _format = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -41,6 +52,13 @@ class RedactingFilter(logging.Filter):
         except (TypeError, ValueError):
             message = str(record.msg)
         record.msg, record.args = redact(message), None
+        if record.exc_info:
+            record.exc_text = self._format.formatException(record.exc_info)
+            record.exc_info = None  # formatters then print the masked exc_text
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 

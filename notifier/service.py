@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 
@@ -21,6 +22,7 @@ from notifier.consumer import OutputConsumer
 from notifier.crypto import ContactCipher
 from notifier.database import make_engine, upgrade_schema
 from notifier.dispatcher import DispatchConfig, Dispatcher
+from notifier.health import HealthCheck
 from notifier.http_api import create_app
 from notifier.inbound import InboundHandler
 from notifier.inbox import SqlInbox
@@ -60,6 +62,16 @@ def policy_from(settings: NotifierSettings) -> DeliveryPolicy:
             backoff_base=timedelta(seconds=settings.backoff_base_seconds),
         )
     )
+
+
+class StartRefused(RuntimeError):
+    """A start-up refusal whose message is the whole explanation (no values in it)."""
+
+    explained = True  # remission_watch.problems prints it as one line, exit 2
+
+
+class NoCareTeamChannel(StartRefused):
+    """The notifier was asked to run with no care-team channel and not told that is wanted."""
 
 
 class NotifierService:
@@ -115,6 +127,12 @@ class NotifierService:
         )
         self.admin = AdminService(self.recipients, self.outbox, clock)
         self.output_consumer: OutputConsumer | None = None  # set by run()
+        self.health = HealthCheck(
+            self.engine,
+            self.dispatcher,
+            dispatch_interval=settings.dispatch_interval_seconds,
+            started=time.monotonic(),
+        )
 
     async def _send_reply(self, reply_id: str) -> object:
         return await self.dispatcher.dispatch_once(reply_id)
@@ -128,7 +146,20 @@ class NotifierService:
             secret.get_secret_value(),
             token.get_secret_value(),
             metrics=self.metrics,
+            health=lambda: self.health.report(self.clock()),
         )
+
+    def check_care_team(self) -> None:
+        """Refuse to run with no care-team channel unless RW_NO_CARE_TEAM=1 says so: a
+        self-harm or delivery-failure alert would otherwise reach no one, silently."""
+        if Channel.CARE_TEAM in self.dispatcher.channels:
+            return
+        if not self.settings.no_care_team:
+            raise NoCareTeamChannel(
+                "no care-team channel: set RW_CARE_TEAM_URLS (Apprise URLs), or RW_NO_CARE_TEAM=1 "
+                "to run knowingly without one (alerts then reach no one)"
+            )
+        log.warning("running without a care-team channel (RW_NO_CARE_TEAM=1): alerts reach no one")
 
     def upgrade_schema(self) -> None:
         upgrade_schema(self.settings.database_url)
@@ -151,6 +182,7 @@ class NotifierService:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Schema upgrade, then consumer + dispatcher + HTTP server until `stop` is set."""
+        self.check_care_team()
         await asyncio.to_thread(self.upgrade_schema)
         if self._kafka_checkins is not None:
             await self._kafka_checkins.start()
@@ -165,6 +197,8 @@ class NotifierService:
             )
         )
         self.output_consumer = self.consumer()
+        self.health.consumer = self.output_consumer
+        self.health.started = time.monotonic()
         tasks = [
             asyncio.create_task(self.output_consumer.run(stop), name="consumer"),
             asyncio.create_task(

@@ -19,6 +19,8 @@ DEV_INBOUND_SECRET = "rw-dev-inbound-secret"
 DEV_ADMIN_TOKEN = "rw-dev-admin-token"
 DEV_CALLBACK_NUMBER = "+1 555 0100"
 
+MIN_SECRET_LENGTH = 32  # 32 characters of token_urlsafe: ~190 bits
+MIN_DISTINCT_CHARACTERS = 8  # refuses "aaaa...", "abababab..."
 _PLACEHOLDERS = frozenset({"", "secret", "password", "placeholder", "todo", "xxx", "token"})
 
 
@@ -36,7 +38,9 @@ def _comma_list(value: object) -> object:
 class NotifierSettings(BaseSettings, KafkaSecurity):  # RW_KAFKA_SSL_*, RW_KAFKA_SASL_*: shared
     """Everything the notifier reads from its environment; built once at start-up."""
 
-    model_config = SettingsConfigDict(env_prefix="RW_", extra="ignore")
+    # hide_input_in_errors: a validation error never repeats a setting's value (a key, a URL
+    # with credentials); it names the setting and the rule.
+    model_config = SettingsConfigDict(env_prefix="RW_", extra="ignore", hide_input_in_errors=True)
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     topic_prefix: str = "rw."
@@ -62,6 +66,12 @@ class NotifierSettings(BaseSettings, KafkaSecurity):  # RW_KAFKA_SSL_*, RW_KAFKA
     email_url: str | None = None
     sms_url: str | None = None
     care_team_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    no_care_team: bool = Field(
+        default=False,
+        description="1: run without a care-team channel, knowingly (self-harm and delivery "
+        "alerts then reach no one). Without it, `notifier` and `up` refuse to start when "
+        "RW_CARE_TEAM_URLS is empty.",
+    )
 
     clinic_name: str = "Your clinic"
     callback_number: str | None = None
@@ -165,12 +175,23 @@ class NotifierSettings(BaseSettings, KafkaSecurity):  # RW_KAFKA_SSL_*, RW_KAFKA
         keys = [k.get_secret_value() for k in self.encryption_keys]
         if DEV_ENCRYPTION_KEY in keys:
             raise ValueError("RW_ENCRYPTION_KEYS holds the public dev key outside dev mode")
-        for name in ("inbound_secret", "admin_token"):
+        seen: dict[str, str] = {key: "RW_ENCRYPTION_KEYS" for key in keys}
+        for name in ("inbound_secret", "admin_token", "contact_hash_key"):
             secret: SecretStr | None = getattr(self, name)
+            if secret is None and name == "contact_hash_key":
+                continue  # derived from the first key (HKDF): distinct by construction
             if secret is None or _looks_like_placeholder(secret.get_secret_value()):
                 raise ValueError(f"RW_{name.upper()} is missing or a placeholder")
-            if len(secret.get_secret_value()) < 16:
-                raise ValueError(f"RW_{name.upper()} must be at least 16 characters")
+            value = secret.get_secret_value()
+            if len(value) < MIN_SECRET_LENGTH or len(set(value)) < MIN_DISTINCT_CHARACTERS:
+                raise ValueError(
+                    f"RW_{name.upper()} must be at least {MIN_SECRET_LENGTH} characters with "
+                    f"at least {MIN_DISTINCT_CHARACTERS} different ones (e.g. "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+                )
+            if value in seen:
+                raise ValueError(f"RW_{name.upper()} must differ from {seen[value]}")
+            seen[value] = f"RW_{name.upper()}"
 
     def topic(self, name: str) -> str:
         """The full topic name: `{prefix}{name}.v1`."""

@@ -37,6 +37,7 @@ COMMANDS = {
         "run broker (embedded unless RW_KAFKA_BOOTSTRAP is set), worker, ticker and "
         "notifier on the wall clock until Ctrl-C",
     ),
+    "ingest": ("ingest.cli", "HL7 v2 (MLLP, files) and FHIR R4 into events"),
 }
 COMMAND_MODULES = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 
@@ -19,6 +19,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--at", help="assess at this ISO date or datetime (default: now, UTC)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--html", type=Path, metavar="FILE", help="also draw the timeline as HTML")
+    p.add_argument(
+        "--sends-days",
+        type=int,
+        default=365,
+        metavar="N",
+        help="with --html, replay what would have been sent in the N days up to --at "
+        "(default 365; 0: the whole history, slower on large files)",
+    )
     p.set_defaults(handler=_timeline)
 
 
@@ -89,7 +97,10 @@ def _timeline(args: argparse.Namespace) -> int:
     from remission_watch.protocol_files import load_builtin_catalog
     from remission_watch.timeline import dumps, render_text, timeline
 
-    report = timeline(lines, at, load_builtin_catalog(), with_sends=bool(args.html))
+    since = at - timedelta(days=args.sends_days) if args.sends_days > 0 else None
+    report = timeline(
+        lines, at, load_builtin_catalog(), with_sends=bool(args.html), sends_since=since
+    )
     print(dumps(report) if args.json else render_text(report))
     if args.html:
         from remission_watch.picture import write_html

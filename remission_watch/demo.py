@@ -10,8 +10,6 @@ waits until the agent has settled that tick before the next week starts.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import tempfile
 import time
@@ -26,6 +24,7 @@ from sqlalchemy import text
 from models.events import Event
 from notifier.admin import ConsentIn, RecipientIn
 from notifier.clock import FakeClock
+from notifier.inbound import signed_headers
 from notifier.recipients import Channel
 from notifier.service import NotifierService
 from notifier.settings import DEV_INBOUND_SECRET, NotifierSettings
@@ -62,6 +61,7 @@ class Demo:
             local_timeouts=True,
             fetch_max_wait_ms=20,
             confirm_changelog_ends=True,
+            simulated_time=True,  # the demo publishes simulated ticks
             due_bucket_seconds=86_400,
         )
         self.names = TopicNames(self.streams.topic_prefix)
@@ -79,13 +79,26 @@ class Demo:
             kafka_rebalance_timeout_ms=2_000,
             kafka_heartbeat_interval_ms=500,
             kafka_fetch_max_wait_ms=20,
-            dispatch_interval_seconds=0.02,
+            # The demo dispatches itself, once a week's outputs are all in (`_dispatch`): a
+            # dispatcher racing the consumer would make the SMS caps and cancellations, and
+            # so the figures, differ between two runs of one seed.
+            dispatch_interval_seconds=86_400.0,
             clinic_name="Riverside Clinic",
             http_port=free_port(),
         )
         self.metrics = StreamsMetrics()
         self.service = NotifierService(self.notifier, clock=self.clock)
         self.engine = self.service.engine
+        self.outputs_recorded = 0
+        outbox, record = self.service.outbox, self.service.outbox.record
+
+        def counted(outputs: Any, now: datetime) -> Any:
+            try:
+                return record(outputs, now)
+            finally:
+                self.outputs_recorded += len(outputs)
+
+        outbox.record = counted  # type: ignore[method-assign]
         self.replies: list[dict[str, str]] = []
 
     def outputs_emitted(self) -> float:
@@ -94,11 +107,26 @@ class Demo:
         return sum(registry.get_sample_value(name) or 0.0 for name in names)
 
     def outputs_consumed(self) -> int:
-        consumer = self.service.output_consumer
-        return consumer.consumed if consumer is not None else 0
+        """Outputs the notifier has written to its outbox (read is not enough: the dispatch
+        that follows must find them there)."""
+        return self.outputs_recorded
 
     def events_applied(self) -> float:
         return self.metrics.registry.get_sample_value("rw_streams_events_applied_total") or 0.0
+
+    def events_taken(self) -> float:
+        """Events the agent has folded or dead-lettered: every one it has read."""
+        dead = sum(
+            sample.value
+            for metric in self.metrics.registry.collect()
+            for sample in metric.samples
+            if sample.name == "rw_streams_dead_lettered_total"
+        )
+        return self.events_applied() + dead
+
+    def answers_sent(self) -> int:
+        """Check-in answers the notifier made from replies: events it put on Kafka itself."""
+        return sum(1 for reply in self.replies if reply["outcome"] == "checkin")
 
     def ticks_settled(self) -> float:
         return self.metrics.registry.get_sample_value("rw_streams_tick_seconds_count") or 0.0
@@ -137,11 +165,11 @@ class Demo:
         raw = json.dumps(
             {"from": patient.phone, "body": body, "message_id": f"demo-{len(self.replies)}"}
         ).encode()
-        signature = hmac.new(DEV_INBOUND_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+        signed = signed_headers(DEV_INBOUND_SECRET, raw)  # timestamped: see docs/notifier.md
         response = await client.post(
             f"http://127.0.0.1:{self.notifier.http_port}/inbound/sms",
             content=raw,
-            headers={"X-RW-Signature": signature, "Content-Type": "application/json"},
+            headers={**signed, "Content-Type": "application/json"},
         )
         action = response.json().get("action") or response.json().get("error", "?")
         self.replies.append(
@@ -199,7 +227,7 @@ async def _simulate(demo: Demo, cohort: Cohort, steps: int, progress: bool) -> i
         enrolled = 0
         while upcoming is not None and upcoming.type == "patient.enrolled":
             await producer.send(
-                demo.names.for_event(upcoming.type),
+                demo.names.for_event(upcoming),
                 upcoming.model_dump_json().encode(),
                 key=upcoming.patient_id.encode(),
             )
@@ -216,22 +244,27 @@ async def _simulate(demo: Demo, cohort: Cohort, steps: int, progress: bool) -> i
                 now = START + timedelta(days=step * demo.options.step_days)
                 while upcoming is not None and upcoming.recorded_at <= now:
                     await producer.send(
-                        demo.names.for_event(upcoming.type),
+                        demo.names.for_event(upcoming),
                         upcoming.model_dump_json().encode(),
                         key=upcoming.patient_id.encode(),
                     )
                     produced += 1
                     upcoming = next(pending, None)
                 await producer.flush()
+                # The week's events and the tick travel on different topics; a tick read before
+                # them would settle clocks without them, and two runs of a seed would differ.
+                expected = produced + demo.answers_sent()
+                await _until(lambda n=expected: demo.events_taken() >= n, timeout=30)
                 demo.clock.now = now
                 target = demo.ticks_settled() + demo.options.partitions
                 await ticks.publish(now)
                 await _until(lambda t=target: demo.ticks_settled() >= t, timeout=30)
                 emitted = demo.outputs_emitted()
                 await _until(lambda e=emitted: demo.outputs_consumed() >= e, timeout=30)
-                await _dispatched(demo)
+                await _dispatch(demo)
                 if script:
                     await _scripted_replies(demo, client, cohort, step, script)
+                    await _settle_replies(demo, produced)
                 bar(step + 1, now)
     finally:
         await producer.stop()
@@ -281,7 +314,7 @@ def _recent_sms_checkin(demo: Demo) -> list[str]:
             text(
                 "select patient_id, sent_at from deliveries where status = 'sent' and "
                 "channel = 'sms' and purpose = 'reminder' and "
-                'payload like \'%"kind":"checkin"%\' order by sent_at desc limit 50'
+                'payload like \'%"kind":"checkin"%\' order by sent_at desc, patient_id limit 50'
             )
         ).all()
     found = [pid for pid, sent in rows if _aware(sent) >= since]
@@ -293,36 +326,25 @@ def _aware(value: object) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-async def _dispatched(demo: Demo, settle_for: float = 0.0) -> None:
-    """Wait until nothing due at the simulated now is still waiting to be sent."""
-    deadline = time.monotonic() + 30
-    quiet_since: float | None = None
-    while time.monotonic() < deadline:
-        waiting = await asyncio.to_thread(_waiting, demo)
-        if waiting:
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        if quiet_since is not None and time.monotonic() - quiet_since >= settle_for:
-            return
-        await asyncio.sleep(0.01)
+async def _settle_replies(demo: Demo, produced: int) -> None:
+    """Let the agent fold the check-in answers the replies made, and the notifier record and
+    send what followed, before the clock moves: otherwise when they land depends on timing."""
+    expected = produced + demo.answers_sent()
+    await _until(lambda: demo.events_taken() >= expected, timeout=30)
+    emitted = demo.outputs_emitted()
+    await _until(lambda: demo.outputs_consumed() >= emitted, timeout=30)
+    await _dispatch(demo)
 
 
-def _waiting(demo: Demo) -> int:
-    with demo.engine.connect() as conn:
-        count = conn.execute(
-            text(
-                "select count(*) from deliveries where next_attempt_at <= :now"
-                " and status in ('pending', 'retrying', 'sending')"
-            ),
-            {"now": demo.clock()},
-        ).scalar()
-    return int(count or 0)
+async def _dispatch(demo: Demo) -> None:
+    """Handle everything due at the simulated now, in the notifier's own order."""
+    while await demo.service.dispatcher.dispatch_once() > 0:
+        pass
 
 
 async def _drain(demo: Demo) -> None:
     """At the end: let the notifier finish what is due now (later deferrals stay deferred)."""
-    await _dispatched(demo, settle_for=0.5)
+    await _dispatch(demo)
 
 
 async def _wait_http(port: int) -> None:

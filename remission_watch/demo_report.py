@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,13 @@ if TYPE_CHECKING:
     from remission_watch.demo import Demo
 
 CARE_TEAM = "care-team@clinic.example.org"
+ESCALATIONS = {
+    "overdue": "an item overdue",
+    "high_fear": "high fear of recurrence (check-in score)",
+    "self_harm": "self-harm words in a reply",
+    "lost_to_follow_up": "lost to follow-up",
+    "delivery_failed": "a message could not be delivered",
+}
 
 
 def report(demo: Demo, cohort: Cohort, produced: int, steps: int, wall: float) -> dict[str, Any]:
@@ -29,7 +37,9 @@ def report(demo: Demo, cohort: Cohort, produced: int, steps: int, wall: float) -
                     "group by purpose, channel, status order by 1, 2, 3"
                 )
             ).all()
-            decisions = conn.execute(text("select action, reason from audit")).all()
+            decisions = conn.execute(
+                text("select action, reason, reminder_id from audit order by id")
+            ).all()
             alerts = conn.execute(
                 text("select payload from deliveries where purpose = 'care_team_alert'")
             ).all()
@@ -38,12 +48,16 @@ def report(demo: Demo, cohort: Cohort, produced: int, steps: int, wall: float) -
             ).all()
     finally:
         engine.dispose()
-    why = Counter(
-        (action, _reason_kind(reason))
-        for action, reason in decisions
+    # Counted in deliveries, as the Deliveries table is: a delivery deferred twice for quiet
+    # hours and then sent counts once under "deferred: quiet hours" and once under "sent".
+    decided = dict.fromkeys(
+        (action, _reason_kind(reason), reminder_id)
+        for action, reason, reminder_id in decisions
         if action in ("deferred", "suppressed", "failed", "cancelled", "sent")
     )
-    escalated = Counter(json.loads(p)["kind"] for (p,) in alerts if p)
+    why = Counter((action, reason) for action, reason, _ in decided)
+    raised = [json.loads(p) for (p,) in alerts if p]
+    escalated = Counter(alert["kind"] for alert in raised)
     emails = demo.smtp.count_by_recipient()
     care_team_mail = emails.pop(CARE_TEAM, 0)
     problems = []
@@ -88,19 +102,41 @@ def report(demo: Demo, cohort: Cohort, produced: int, steps: int, wall: float) -
             "care_team_emails": care_team_mail,
             "sms": len(demo.sms.posts),
         },
-        "replies": demo.replies,
+        "replies": [_with_escalation(reply, raised) for reply in demo.replies],
         "problems": problems,
     }
 
 
+_INSTANT = re.compile(r"\s*(?:at\s+)?\d{4}-\d\d-\d\d[T ][\d:.]+(?:[+-]\d\d:?\d\d|Z)?")
+_IDS = re.compile(r"\b(?:rem|alert|dl)-[0-9a-f]{6,}\b")
+
+
 def _reason_kind(reason: str) -> str:
-    """A decision's reason without its instants, ids and counts, so that like groups with like."""
-    words = []
-    for word in reason.replace(",", " ").split():
-        if any(ch.isdigit() for ch in word):
-            break
-        words.append(word)
-    return " ".join(words[:10]) or reason[:60]
+    """A decision's reason whole, without its instants and ids, so like groups with like."""
+    return _IDS.sub("(id)", _INSTANT.sub("", reason)).strip()
+
+
+def _with_escalation(reply: dict[str, str], alerts: list[dict[str, Any]]) -> dict[str, str]:
+    """The reply, and what the care team was told because of it (check-in answers only)."""
+    if reply["outcome"] != "checkin":
+        return reply
+    kinds = sorted(
+        {
+            str(a["kind"])
+            for a in alerts
+            if a.get("patient_id") == reply["patient_id"]
+            and a.get("kind") in ("self_harm", "high_fear")
+            and str(a.get("raised_at", ""))[:10] >= reply["on"]
+            and str(a.get("raised_at", ""))[:10] <= _plus_days(reply["on"], 7)
+        }
+    )
+    return reply | {"escalated": ", ".join(kinds)} if kinds else reply
+
+
+def _plus_days(day: str, days: int) -> str:
+    from datetime import date, timedelta
+
+    return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
 
 
 def print_report(report: dict[str, Any], as_json: bool = False) -> None:
@@ -123,27 +159,40 @@ def print_report(report: dict[str, Any], as_json: bool = False) -> None:
         f"settled, {streams['reminders_and_cancellations']} reminders and "
         f"cancellations, {streams['alerts']} care-team alerts"
     )
-    table = Table(title="Deliveries")
-    for column in ("purpose", "channel", "status", "count"):
+    table = Table(title="Deliveries, by their status at the end of the run")
+    for column in ("purpose", "channel", "status", "deliveries"):
         table.add_column(column)
     for row in report["deliveries"]:
         table.add_row(row["purpose"], row["channel"] or "-", row["status"], str(row["count"]))
     console.print(table)
-    why = Table(title="Why: every decision the notifier recorded")
-    for column in ("decision", "reason", "count"):
-        why.add_column(column)
+    why = Table(
+        title="Why: deliveries by each decision the notifier made about them",
+        caption="a delivery deferred and later sent counts under both rows",
+    )
+    why.add_column("decision")
+    why.add_column("reason", overflow="fold")
+    why.add_column("deliveries", justify="right")
     for row in report["why"]:
         why.add_row(row["decision"], row["reason"], str(row["count"]))
     console.print(why)
-    console.print(f"escalated to the care team: {report['escalated_to_care_team']}")
+    escalated = Table(title="Escalated to the care team")
+    escalated.add_column("why")
+    escalated.add_column("alerts", justify="right")
+    for kind, count in sorted(report["escalated_to_care_team"].items()):
+        escalated.add_row(ESCALATIONS.get(kind, kind), str(count))
+    console.print(escalated)
     r = report["received"]
     console.print(
         f"received by the sinks: {r['patient_emails']} patient emails, "
         f"{r['sms']} SMS, {r['care_team_emails']} care-team emails"
     )
     for reply in report["replies"]:
+        kinds = [ESCALATIONS.get(k, k) for k in reply.get("escalated", "").split(", ") if k]
+        told = f"; escalated to the care team ({', '.join(kinds)})" if kinds else ""
         console.print(
-            f"  {reply['on']} {reply['patient_id']} texted {reply['text']!r}: {reply['outcome']}"
+            f"  {reply['on']} {reply['patient_id']} texted {reply['text']!r}: "
+            f"{reply['outcome']}{told}",
+            overflow="fold",
         )
     for problem in report["problems"]:
         console.print(f"[red]problem:[/red] {problem}")

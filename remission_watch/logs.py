@@ -8,14 +8,28 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from datetime import UTC, datetime
-from typing import IO
+from typing import IO, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from notifier.redaction import RedactingFilter
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+class LogSettings(BaseSettings):
+    """How every command writes its log lines (read from RW_* like the services' settings)."""
+
+    model_config = SettingsConfigDict(env_prefix="RW_", extra="ignore")
+
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="Log lines of every command: `json` (one object a line, contact details "
+        "masked) or `text` for a person reading a terminal (masked too).",
+    )
 
 
 class JsonFormatter(logging.Formatter):
@@ -31,6 +45,8 @@ class JsonFormatter(logging.Formatter):
         entry |= {k: v for k, v in vars(record).items() if k not in _STANDARD}
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # already formatted (and masked) by RedactingFilter
+            entry["error"] = record.exc_text
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
@@ -40,7 +56,7 @@ def configure_logging(
     """Replace the root handlers with one that masks contact details; returns it."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(RedactingFilter())
-    if (fmt or os.environ.get("RW_LOG_FORMAT", "json")) == "text":
+    if (fmt or LogSettings().log_format) == "text":
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     else:
         handler.setFormatter(JsonFormatter())

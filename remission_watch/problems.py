@@ -19,6 +19,8 @@ DB_URL_EXAMPLE = "postgresql+psycopg://USER:PASSWORD@HOST:5432/DB or sqlite:///P
 def explain(exc: BaseException) -> str | None:
     """A one-line explanation of `exc`, or None when it is not a mistake a user can fix."""
     for cause in _chain(exc):
+        if getattr(cause, "explained", False):  # a refusal that is its own explanation
+            return str(cause)
         module = type(cause).__module__
         if module.startswith("pydantic") and type(cause).__name__ == "ValidationError":
             return _invalid(cause)

@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from models.protocols import Catalog, ProtocolError
+from models.protocols import Catalog, ProtocolError, ValueSets, parse_value_sets
 
 DATA_PACKAGE = "models.protocols"
 DATA_FOLDER = "data"
@@ -25,10 +25,24 @@ def builtin_texts() -> dict[str, str]:
     return {entry.name: entry.read_text(encoding="utf-8") for entry in entries}
 
 
+VALUE_SETS_FILE = "value_sets/markers.yaml"
+
+
+def builtin_value_sets_text() -> str:
+    """The packaged lab-marker value sets (models/protocols/value_sets/markers.yaml)."""
+    return resources.files(DATA_PACKAGE).joinpath(VALUE_SETS_FILE).read_text(encoding="utf-8")
+
+
+@cache
+def load_builtin_value_sets() -> ValueSets:
+    """The packaged lab-marker value sets, parsed once per process."""
+    return parse_value_sets(builtin_value_sets_text(), VALUE_SETS_FILE)
+
+
 @cache
 def load_builtin_catalog() -> Catalog:
     """The catalog of packaged protocols (parsed once per process; a Catalog is immutable)."""
-    return Catalog.from_texts(builtin_texts())
+    return Catalog.from_texts(builtin_texts(), load_builtin_value_sets())
 
 
 def read_texts(paths: Iterable[str | Path]) -> dict[str, str]:
@@ -52,15 +66,20 @@ def _read(paths: Iterable[str | Path]) -> tuple[dict[str, str], list[str]]:
 
 
 def load_catalog(paths: Iterable[str | Path]) -> Catalog:
-    """A catalog of the given protocol files; raises `ProtocolError` listing every problem."""
-    return Catalog.from_texts(read_texts(paths))
+    """A catalog of the given protocol files, with the packaged value sets; raises
+    `ProtocolError` listing every problem."""
+    return Catalog.from_texts(read_texts(paths), load_builtin_value_sets())
 
 
 def validate_files(paths: Sequence[str | Path] | None = None) -> list[str]:
     """Every problem in the given files (none given: the packaged ones), one line each."""
     texts, problems = _read(paths) if paths else (builtin_texts(), [])
     try:
-        Catalog.from_texts(texts)
+        value_sets = load_builtin_value_sets()
+    except ProtocolError as exc:
+        return [*problems, *exc.problems]
+    try:
+        Catalog.from_texts(texts, value_sets)
     except ProtocolError as exc:
         problems.extend(exc.problems)
     return problems

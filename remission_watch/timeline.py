@@ -54,13 +54,10 @@ def _first_error(exc: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def fold_lines(
+def parse_lines(
     lines: Iterable[str], until: datetime | None = None
-) -> tuple[dict[str, PatientState], list[BadLine]]:
-    """Fold the good lines into states (enrolments first, so order never matters).
-
-    With `until`, events that occurred after it are left out: the state as it was then.
-    """
+) -> tuple[list[tuple[int, Event]], list[BadLine]]:
+    """The good lines as `(line number, event)` (with `until`, those that occurred by then)."""
     events: list[tuple[int, Event]] = []
     bad: list[BadLine] = []
     for number, item in read_events(lines):
@@ -68,15 +65,34 @@ def fold_lines(
             bad.append(item)
         elif until is None or item.occurred_at <= until:
             events.append((number, item))
-    events.sort(key=lambda pair: pair[1].type != "patient.enrolled")
+    return events, bad
+
+
+def fold_events(
+    events: list[tuple[int, Event]],
+) -> tuple[dict[str, PatientState], list[BadLine]]:
+    """Fold numbered events into states (enrolments first, so order never matters)."""
+    ordered = sorted(events, key=lambda pair: pair[1].type != "patient.enrolled")
     states: dict[str, PatientState] = {}
-    for number, event in events:
+    bad: list[BadLine] = []
+    for number, event in ordered:
         try:
             states[event.patient_id] = evolve(states.get(event.patient_id), event)
         except UnknownPatient as exc:
             bad.append(BadLine(number, str(exc)))
-    bad.sort(key=lambda b: b.line)
     return states, bad
+
+
+def fold_lines(
+    lines: Iterable[str], until: datetime | None = None
+) -> tuple[dict[str, PatientState], list[BadLine]]:
+    """Fold the good lines into states (enrolments first, so order never matters).
+
+    With `until`, events that occurred after it are left out: the state as it was then.
+    """
+    events, bad = parse_lines(lines, until)
+    states, unusable = fold_events(events)
+    return states, sorted(bad + unusable, key=lambda b: b.line)
 
 
 def describe(state: PatientState, plan: Forecast) -> dict[str, Any]:
@@ -132,6 +148,9 @@ def describe(state: PatientState, plan: Forecast) -> dict[str, Any]:
             for d in sorted(plan.items, key=lambda d: (d.due, d.item))
         ],
         "not_reminded": [{"what": w, "reason": r, "source": s} for w, r, s in plan.not_reminded],
+        "unmapped_results": [
+            {"loinc": code, "last": day(view.done_at(code))} for code in plan.unmapped
+        ],
         "alerts": [
             {
                 "alert_id": a.alert_id,
@@ -139,6 +158,7 @@ def describe(state: PatientState, plan: Forecast) -> dict[str, Any]:
                 "severity": a.severity.value,
                 "reason": a.reason,
                 "item": a.item,
+                "raised": a.raised_at.isoformat(),
                 "respond_by": a.respond_by.isoformat(),
             }
             for a in plan.alerts
@@ -163,40 +183,97 @@ def _last_response(state: PatientState, day: Any) -> dict[str, Any] | None:
 
 
 def timeline(
-    lines: Iterable[str], at: datetime, catalog: Catalog, with_sends: bool = False
+    lines: Iterable[str],
+    at: datetime,
+    catalog: Catalog,
+    with_sends: bool = False,
+    sends_since: datetime | None = None,
 ) -> dict[str, Any]:
     """The whole report: every patient at `at`, and the lines that could not be used.
 
-    With `with_sends`, also replay the events day by day through `settle` and list, per
-    patient, what the platform would have sent, cancelled and escalated, and when.
+    With `with_sends`, also replay the events through `settle` on daily ticks and list, per
+    patient, what the platform would have sent, cancelled and escalated, and when (from
+    `sends_since` on, when given: the replay before it then costs one fold per patient).
     """
-    lines = list(lines)
-    states, bad = fold_lines(lines, until=at)
+    events, bad = parse_lines(lines, until=at)
+    states, unusable = fold_events(events)
+    bad = sorted(bad + unusable, key=lambda b: b.line)
     patients = [describe(s, forecast(s, at, catalog)) for _, s in sorted(states.items())]
+    for patient in patients:
+        for reminder in patient["reminders"]:
+            reminder["label"] = item_label(catalog, reminder["protocol"], reminder["item"])
+    used = [e for _, e in events if e.patient_id in states]
+    _attach_treatments(patients, used, states)
     if with_sends:
-        _attach_sends(patients, lines, states, at, catalog)
+        _attach_sends(patients, used, at, catalog, sends_since)
+        for patient in patients:
+            shown = {r["item"]: r["label"] for r in patient["reminders"]}
+            for sent in patient["sent"]:
+                if sent["item"] not in shown and sent["what"] != "alert":
+                    shown[sent["item"]] = item_label(catalog, patient["protocol"], sent["item"])
+            patient["labels"] = shown
     return {
         "at": at.isoformat(),
+        **({"sends_since": sends_since.isoformat()} if with_sends and sends_since else {}),
         "patients": patients,
         "bad_lines": [{"line": b.line, "reason": b.reason} for b in bad],
     }
 
 
+def item_label(catalog: Catalog, protocol_id: str | None, item: str) -> str:
+    """The protocol's own words for an item ("CT chest, abdomen and pelvis"), or plain words."""
+    for prefix, words in CHECKIN_LABELS.items():
+        if item.startswith(prefix):
+            rest = item.removeprefix(prefix)
+            return words.format(item_label(catalog, protocol_id, rest).lower()) if rest else words
+    protocol = catalog.get(protocol_id.split("@")[0]) if protocol_id else None
+    for rule in protocol.items if protocol else ():
+        if rule.id == item:
+            return str(rule.label)
+    return item.replace("_", " ").capitalize()
+
+
+CHECKIN_LABELS = {
+    "checkin_periodic": "Check-in: how the patient is coping",
+    "checkin_result_": "Check-in while the result of {} is awaited",
+    "checkin_pre_scan_": "Check-in the week before {}",
+}
+
+
+def _attach_treatments(
+    patients: list[dict[str, Any]], events: list[Event], states: dict[str, PatientState]
+) -> None:
+    """Each patient's treatments (from, to or None while ongoing), local dates."""
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    for event in sorted(events, key=lambda e: e.occurred_at):
+        if event.type not in ("treatment.started", "treatment.completed"):
+            continue
+        profile = states[event.patient_id].view.profile
+        day = local_date(event.occurred_at, profile.time_zone if profile else "UTC").isoformat()
+        mine = found.setdefault(event.patient_id, {})
+        treatment_id = getattr(event, "treatment_id", "")
+        if event.type == "treatment.started":
+            role = getattr(event, "role", None)
+            what = str(getattr(event, "modality", "treatment"))
+            if role is not None and str(role) != "primary":
+                what += f" ({role})"
+            mine[treatment_id] = {"what": what.replace("_", " "), "started": day, "ended": None}
+        elif treatment_id in mine:
+            mine[treatment_id]["ended"] = day
+    for patient in patients:
+        patient["treatments"] = list(found.get(patient["patient_id"], {}).values())
+
+
 def _attach_sends(
     patients: list[dict[str, Any]],
-    lines: list[str],
-    states: dict[str, PatientState],
+    events: list[Event],
     at: datetime,
     catalog: Catalog,
+    since: datetime | None,
 ) -> None:
     from remission_watch.simulate import simulate
 
-    events = [
-        e
-        for _, e in read_events(lines)
-        if not isinstance(e, BadLine) and e.patient_id in states and e.occurred_at <= at
-    ]
-    _, emitted = simulate(events, at, catalog)
+    _, emitted = simulate(events, at, catalog, since=since)
     items: dict[str, str] = {}
     sends: dict[str, list[dict[str, str]]] = {}
     for entry in emitted:
@@ -212,7 +289,12 @@ def _attach_sends(
                 "kind": out.reason,
             }
         else:
-            row |= {"item": out.item or "remission", "what": "alert", "kind": out.kind.value}
+            row |= {
+                "item": out.item or "remission",
+                "what": "alert",
+                "kind": out.kind.value,
+                "reason": out.reason,
+            }
         sends.setdefault(out.patient_id, []).append(row)
     for patient in patients:
         patient["sent"] = sends.get(patient["patient_id"], [])
@@ -239,6 +321,11 @@ def render_text(report: dict[str, Any]) -> str:
                 )
         for a in p["alerts"]:
             out.append(f"  ALERT {a['severity']}: {a['kind']}: {a['reason']}")
+        for u in p.get("unmapped_results", ()):
+            out.append(
+                f"  UNMAPPED lab result: LOINC {u['loinc']} (last {u['last']}) is in no marker "
+                "value set: it satisfied nothing"
+            )
         for n in p["not_reminded"]:
             out.append(f"  not reminded: {n['what']} ({n['reason']})")
     if report["bad_lines"]:

@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Mapping
 
-from notifier.service import NotifierService
+from notifier.service import NotifierService, StartRefused
 from notifier.settings import NotifierSettings
 from remission_watch.protocol_files import load_builtin_catalog
 from streams.embedded import EmbeddedBroker
@@ -19,6 +19,10 @@ from streams.worker import serve
 log = logging.getLogger(__name__)
 
 
+class DevSecretsRefused(StartRefused):
+    """`up` was asked for the public dev secrets while something is not embedded."""
+
+
 async def run_up(stop: asyncio.Event, environ: Mapping[str, str]) -> None:
     """Every service in this process until `stop` is set, on the wall clock."""
     with contextlib.ExitStack() as stack:
@@ -27,10 +31,22 @@ async def run_up(stop: asyncio.Event, environ: Mapping[str, str]) -> None:
             broker = stack.enter_context(EmbeddedBroker())
             overrides["kafka_bootstrap"] = broker.bootstrap
             log.info("embedded Kafka-protocol broker on %s (memory only)", broker.bootstrap)
-        if "RW_ALLOW_DEV_KEY" not in environ and "RW_ENCRYPTION_KEYS" not in environ:
+        # The public dev secrets only when everything is embedded (broker and SQLite file);
+        # against an external broker or database they are refused (issue 11).
+        embedded = "kafka_bootstrap" in overrides and environ.get(
+            "RW_DATABASE_URL", "sqlite"
+        ).startswith("sqlite")
+        dev_asked = environ.get("RW_ALLOW_DEV_KEY", "").strip().lower() in {"1", "true", "yes"}
+        if dev_asked and not embedded:
+            raise DevSecretsRefused(
+                "RW_ALLOW_DEV_KEY=1 is refused with an external broker or database: set "
+                "RW_ENCRYPTION_KEYS, RW_INBOUND_SECRET and RW_ADMIN_TOKEN"
+            )
+        if embedded and "RW_ALLOW_DEV_KEY" not in environ and "RW_ENCRYPTION_KEYS" not in environ:
             overrides["allow_dev_key"] = True
             log.warning(
-                "no RW_ENCRYPTION_KEYS: using the public development key (never in production)"
+                "everything embedded and no RW_ENCRYPTION_KEYS: using the public development "
+                "key, inbound secret and admin token (never in production)"
             )
         streams_overrides = {k: v for k, v in overrides.items() if k != "allow_dev_key"}
         if "kafka_bootstrap" in overrides:  # embedded: see the two settings' descriptions
@@ -41,6 +57,7 @@ async def run_up(stop: asyncio.Event, environ: Mapping[str, str]) -> None:
         notifier = NotifierSettings(**overrides)  # type: ignore[arg-type]
         await create_topics(streams)
         service = NotifierService(notifier)
+        service.check_care_team()  # before anything starts: never run silently without one
         async with TickPublisher.from_settings(streams) as ticks:
             tasks = [
                 asyncio.create_task(serve(streams, load_builtin_catalog(), stop), name="worker"),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 import faust
@@ -12,9 +14,10 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as FaustConsumer
 from faust.types import TP
 
+from models.parking import ParkingPolicy
 from streams.embedded import confirmed_ends
 from streams.metrics import StreamsMetrics
-from streams.processor import FaustTableStore, Incoming, PatientProcessor
+from streams.processor import FaustTableStore, Incoming, PatientProcessor, TickRule
 from streams.settings import StreamsSettings
 from streams.sink import FaustSink, OutputSink
 from streams.topics import TopicNames
@@ -143,22 +146,46 @@ def create_app(
         names=names,
         metrics=metrics or StreamsMetrics(),
         bucket_seconds=settings.due_bucket_seconds,
+        ticks=TickRule(settings.simulated_time, timedelta(seconds=settings.tick_skew_seconds)),
+        parking=ParkingPolicy(timedelta(days=settings.park_days), settings.park_limit),
     )
 
     # concurrency=1: offsets must not be committed past an event still in flight. Batches:
     # each patient is settled and written once per batch, its outputs acknowledged at once;
     # Faust acknowledges a batch's records once the body has finished with them.
+    crashed = asyncio.Event()
+
     @app.agent(source, name="patient", concurrency=1)
     async def patient(stream: faust.StreamT[bytes]) -> None:
+        processor.agent_starts += 1
+        try:
+            await _consume(stream)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            # Faust would restart the agent and commit offsets past records never handled;
+            # the worker stops instead (streams.worker), and its orchestrator restarts it.
+            processor.crash = exc
+            crashed.set()
+            log.critical("patient agent crashed: the worker stops", exc_info=exc)
+            raise
+
+    async def _consume(stream: faust.StreamT[bytes]) -> None:
         async for events in stream.take_events(settings.batch_records, settings.batch_seconds):
             await processor.handle_batch(
                 [
                     Incoming(
-                        e.message.value, e.message.topic, e.message.partition, e.message.offset
+                        e.message.value,
+                        e.message.topic,
+                        e.message.partition,
+                        e.message.offset,
+                        e.message.key,
+                        e.message.timestamp,
                     )
                     for e in events
                 ]
             )
 
     app.streams_processor = processor  # type: ignore[attr-defined]
+    app.streams_crashed = crashed  # type: ignore[attr-defined]
     return app

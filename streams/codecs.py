@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,8 +11,13 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, TypeAdapter, ValidationError
 
-from models.events import Event, parse_event
+from models.events import Event, parse_event, topic_stems
 from models.outputs import Output
+from models.parking import NO_PARKING, Parking, dump_parking, load_parking
+
+# The bytes of a bad record kept in its dead letter: far below any producer's message limit
+# (Kafka's default is 1 MB) once base64 and the envelope are added, whatever came in.
+DEAD_LETTER_KEEP = 16 * 1024
 
 
 class Tick(BaseModel):
@@ -69,35 +75,62 @@ def encode_output(output: Output) -> bytes:
     return output.model_dump_json().encode()
 
 
+def check_record(event: Event, *, key: bytes | None, topic_stem: str) -> None:
+    """The edge rules the schema cannot state: the record's key is its `patient_id` (the key
+    chooses the partition, so another key splits the patient's state), and each event type
+    arrives only on its own topic (docs/wire-format.md)."""
+    if key is None:
+        raise BadInput(f"{event.type}: record has no key (the key must be the patient_id)")
+    if key != event.patient_id.encode():
+        raise BadInput(f"{event.type}: record key is not the patient_id")
+    if topic_stem not in topic_stems(event):
+        raise BadInput(f"{event.type} does not belong on this topic")
+
+
 def encode_dead_letter(
     raw: bytes | None, *, topic: str, partition: int, offset: int, reason: str
 ) -> bytes:
-    """The dead letter: where the record was, why it failed, and its bytes (base64)."""
+    """The dead letter: where the record was, why it failed, and its bytes (base64), cut to
+    `DEAD_LETTER_KEEP` bytes with the whole record's size and SHA-256 to identify it."""
+    kept = None if raw is None else raw[:DEAD_LETTER_KEEP]
     return json.dumps(
         {
             "topic": topic,
             "partition": partition,
             "offset": offset,
-            "reason": reason,
-            "value_b64": None if raw is None else base64.b64encode(raw).decode("ascii"),
+            "reason": reason[:500],
+            "size": None if raw is None else len(raw),
+            "sha256": None if raw is None else hashlib.sha256(raw).hexdigest(),
+            "truncated": raw is not None and len(raw) > DEAD_LETTER_KEEP,
+            "value_b64": None if kept is None else base64.b64encode(kept).decode("ascii"),
         }
     ).encode()
 
 
 @dataclass(frozen=True)
 class Stored:
-    """A patients-table value: the serialized state and the due index entry it sits in."""
+    """A patients-table value: the serialized state (empty before an enrolment), the due
+    index entry it sits in, and the events parked for the patient."""
 
     state: bytes
     wake_at: datetime | None
+    parking: Parking = NO_PARKING
 
     def encode(self) -> bytes:
-        # One header line keeps the wake-up instant next to the state it was computed from.
+        # One header line keeps the wake-up instant next to the state it was computed from;
+        # with parked events it also gives the length of their JSON, which precedes the state.
         header = self.wake_at.isoformat() if self.wake_at else "-"
-        return header.encode() + b"\n" + self.state
+        if not self.parking:
+            return header.encode() + b"\n" + self.state
+        parked = dump_parking(self.parking)
+        return f"{header} {len(parked)}".encode() + b"\n" + parked + self.state
 
     @classmethod
     def decode(cls, data: bytes) -> Stored:
-        header, _, state = data.partition(b"\n")
-        wake_at = None if header == b"-" else datetime.fromisoformat(header.decode())
-        return cls(state=state, wake_at=wake_at)
+        header, _, rest = data.partition(b"\n")
+        when, _, size = header.partition(b" ")
+        wake_at = None if when == b"-" else datetime.fromisoformat(when.decode())
+        if not size:
+            return cls(state=rest, wake_at=wake_at)
+        length = int(size)
+        return cls(rest[length:], wake_at, load_parking(rest[:length]))

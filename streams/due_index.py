@@ -17,7 +17,7 @@ once per key by `drain()`: buckets and clocks apart, for the clocks go last.
 from __future__ import annotations
 
 import json
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -35,6 +35,8 @@ class Readable(Protocol):
 
 
 Changes = list[tuple[str, bytes | None]]
+
+WALK_LIMIT = 256  # buckets: beyond this span a tick reads the bucket keys instead
 
 
 class DueIndex:
@@ -87,12 +89,28 @@ class DueIndex:
         start = target if cursor is None else min(cursor, target)
         found = [
             Due(patient_id, datetime.fromisoformat(wake), bucket)
-            for bucket in range(start, target + 1)
+            for bucket in self._buckets(partition, start, target)
             for patient_id, wake in self._entries(partition, bucket).items()
         ]
         return sorted(
             (d for d in found if d.wake_at <= now), key=lambda d: (d.wake_at, d.patient_id)
         )
+
+    def _buckets(self, partition: int, start: int, end: int) -> Iterable[int]:
+        """The bucket numbers from `start` to `end` that may hold entries: walked when the
+        span is short, else read from the partition's keys (a tick after a long pause, or a
+        wrong one, costs the buckets that exist, never the hours in between)."""
+        keys = getattr(self.table, "keys", None)
+        if end - start < WALK_LIMIT or keys is None:
+            return range(start, end + 1)
+        prefix = f"{partition}:due:"
+        filed = {int(key[len(prefix) :]) for key in keys() if key.startswith(prefix)}
+        filed.update(
+            int(key[len(prefix) :])
+            for key, value in self._pending.items()
+            if value and key.startswith(prefix)
+        )
+        return sorted(bucket for bucket in filed if start <= bucket <= end)
 
     def record_tick(self, partition: int, now: datetime) -> None:
         """Advance the partition's clock once the tick's patients are re-filed."""
@@ -116,7 +134,7 @@ class DueIndex:
         if wake_at is None:
             return
         target = self._filed_bucket(partition, wake_at)
-        entries = self._entries(partition, target)
+        entries = self._writable(partition, target)
         if entries.get(patient_id) != wake_at.isoformat():
             entries[patient_id] = wake_at.isoformat()
             self._put(partition, target, entries)
@@ -137,11 +155,11 @@ class DueIndex:
         target = None
         if wake_at is not None:
             target = self._filed_bucket(partition, wake_at, floor)
-            entries = self._entries(partition, target)
+            entries = self._writable(partition, target)
             entries[patient_id] = wake_at.isoformat()
             self._put(partition, target, entries)
         if source is not None and source != target:
-            entries = self._entries(partition, source)
+            entries = self._writable(partition, source)
             if entries.pop(patient_id, None) is not None:
                 self._put(partition, source, entries)
 
@@ -175,6 +193,19 @@ class DueIndex:
     def _entries(self, partition: int, bucket: int) -> dict[str, str]:
         """The bucket's entries; the caller may change the dict it gets and `_put` it back."""
         return dict(self._get(f"{partition}:due:{bucket}"))
+
+    def _writable(self, partition: int, bucket: int) -> dict[str, str]:
+        """The bucket's entries to change and `_put` back. Buffered, the same dict for the
+        rest of the batch (copied once): a tick that re-files thousands of patients out of
+        one bucket must not copy that bucket per patient."""
+        key = f"{partition}:due:{bucket}"
+        if self.buffered:
+            entries = self._pending.get(key)
+            if entries is None:
+                entries = dict(self._get(key))
+                self._pending[key] = entries
+            return entries  # type: ignore[return-value]
+        return dict(self._get(key))
 
     def _put(self, partition: int, bucket: int, entries: dict[str, str]) -> None:
         self._set(f"{partition}:due:{bucket}", entries or None)

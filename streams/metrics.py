@@ -40,6 +40,12 @@ class StreamsMetrics:
             "Reminders and cancellations published",
             registry=self.registry,
         )
+        self.unmapped_lab_results = Counter(
+            "rw_streams_unmapped_lab_results",
+            "Lab results whose LOINC code is in no marker value set (they moved no clock)",
+            ["loinc"],
+            registry=self.registry,
+        )
         self.alerts_emitted = Counter(
             "rw_streams_alerts_emitted", "Care-team alerts published", registry=self.registry
         )

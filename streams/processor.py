@@ -28,28 +28,38 @@ import functools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from faust.types import TP
 from pydantic import ValidationError
 
-from models.clocks import Settlement, settle
-from models.events import Event
+from models.clocks import Settlement, lab_code_mapped, settle
+from models.events import EARLIEST, LATEST, Event, LabResulted
 from models.outputs import CareTeamAlert, Output
+from models.parking import (
+    NO_PARKING,
+    Admission,
+    Parking,
+    ParkingPolicy,
+    ParkingRefused,
+    admit,
+    expire,
+    wake_at,
+)
 from models.state import (
     PatientState,
     UnknownPatient,
     dump_state,
     evolve,
-    fold_order,
     load_state,
 )
 from streams.codecs import (
     BadInput,
     Stored,
+    check_record,
     decode_event,
     decode_tick,
     encode_dead_letter,
@@ -69,6 +79,8 @@ class TableStore(Protocol):
 
     def get(self, key: str) -> bytes | None: ...
 
+    def keys(self) -> Iterable[str]: ...
+
     async def write(self, partition: int, key: str, value: bytes | None) -> None: ...
 
 
@@ -80,6 +92,9 @@ class MappingStore:
 
     def get(self, key: str) -> bytes | None:
         return self.data.get(key)
+
+    def keys(self) -> Iterable[str]:
+        return self.data.keys()
 
     async def write(self, partition: int, key: str, value: bytes | None) -> None:
         if value is None:
@@ -116,6 +131,10 @@ class FaustTableStore:
     def get(self, key: str) -> bytes | None:
         value: bytes | None = self.data.get(key)
         return value
+
+    def keys(self) -> Iterable[str]:
+        keys: Iterable[str] = self.data.keys()
+        return keys
 
     async def write(self, partition: int, key: str, value: bytes | None) -> None:
         if value is None:
@@ -167,12 +186,47 @@ class StateCache:
 
 @dataclass(frozen=True)
 class Incoming:
-    """One record as read: its bytes and where it was."""
+    """One record as read: its bytes, where it was, its key and the broker's record time."""
 
     value: bytes | None
     topic: str
     partition: int
     offset: int
+    key: bytes | None = None
+    timestamp: float | None = None  # seconds since the epoch (Kafka's record timestamp)
+
+    @property
+    def origin(self) -> tuple[str, int, int]:
+        return self.topic, self.partition, self.offset
+
+
+@dataclass(frozen=True)
+class TickRule:
+    """Which ticks to believe (docs/streams.md, "Time").
+
+    Wall-clock mode (production): a tick's `now` must lie within `skew` of its record's broker
+    timestamp, so a wrong or skewed clock cannot move a partition's time. Simulated mode
+    (demos, replays, tests): ticks carry the simulated instant and are believed. In both, a
+    tick outside the range events may carry (1970-2099) is refused. A refused tick is
+    dead-lettered, emits nothing and leaves the partition's clock where it was.
+    """
+
+    simulated: bool = False
+    skew: timedelta = timedelta(minutes=5)
+
+    def check(self, now: datetime, timestamp: float | None) -> None:
+        if not EARLIEST <= now < LATEST:
+            raise BadInput("tick: now outside 1970-01-01 to 2099-12-31")
+        if self.simulated:
+            return
+        if timestamp is None or timestamp < 0:
+            raise BadInput("tick: record has no broker timestamp (wall-clock mode)")
+        drift = abs(now.timestamp() - timestamp)
+        if drift > self.skew.total_seconds():
+            raise BadInput(
+                f"tick: now differs from its record's broker time by more than "
+                f"{int(self.skew.total_seconds())} s (wall-clock mode)"
+            )
 
 
 @dataclass
@@ -184,6 +238,7 @@ class _Patient:
     loaded: PatientState | None  # its state, decoded
     state: PatientState | None  # folded and settled so far
     wake_at: datetime | None  # where the due index files the patient now
+    parking: Parking = NO_PARKING  # events waiting for their enrolment or target
     pending: list[tuple[Event, Incoming]] = field(default_factory=list)  # read, not yet settled
     settled_state: PatientState | None = None  # the state before the pending events
     repair: bool = False  # a repeated event: write everything again
@@ -193,6 +248,7 @@ class _Patient:
 class _Batch:
     patients: dict[str, _Patient] = field(default_factory=dict)
     outputs: list[Output] = field(default_factory=list)
+    emitted: int = 0  # outputs[:emitted] are published and acknowledged
     dead: list[tuple[Incoming, str]] = field(default_factory=list)
     ticked: bool = False
     applied: int = 0
@@ -212,6 +268,8 @@ class PatientProcessor:
         names: TopicNames,
         metrics: StreamsMetrics,
         bucket_seconds: int,
+        ticks: TickRule | None = None,
+        parking: ParkingPolicy | None = None,
     ) -> None:
         self.patients = as_store(patients)
         self.clock = as_store(clock)
@@ -220,12 +278,27 @@ class PatientProcessor:
         self.sink = sink
         self.names = names
         self.metrics = metrics
+        self.ticks = ticks or TickRule()
+        self.parking = parking or ParkingPolicy()
+        self._stems = {getattr(names, stem): stem for stem in _INPUT_STEMS}
         self._decoded = StateCache()
         self.records_handled = 0  # records whose batch is written, dead letters included
+        self.batches = 0  # batches written
+        self.agent_starts = 0  # how often the agent (re)started: a restart is a crash
+        self.crash: BaseException | None = None  # what stopped the agent, if anything
 
-    async def handle(self, raw: bytes | None, *, topic: str, partition: int, offset: int) -> None:
+    async def handle(
+        self,
+        raw: bytes | None,
+        *,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None = None,
+        timestamp: float | None = None,
+    ) -> None:
         """Process one record (a batch of one); bad input goes to deadletter, never raises."""
-        await self.handle_batch([Incoming(raw, topic, partition, offset)])
+        await self.handle_batch([Incoming(raw, topic, partition, offset, key, timestamp)])
 
     async def handle_batch(self, records: list[Incoming]) -> None:
         """Process records in order; bad input goes to the deadletter topic and never raises."""
@@ -233,15 +306,20 @@ class PatientProcessor:
         for record in records:
             try:
                 if record.topic == self.names.ticks:
-                    self._tick(batch, decode_tick(record.value).now, record.partition)
+                    now = decode_tick(record.value).now
+                    self.ticks.check(now, record.timestamp)
+                    await self._tick(batch, now, record.partition)
                 else:
-                    self._event(batch, decode_event(record.value), record)
+                    event = decode_event(record.value)
+                    check_record(event, key=record.key, topic_stem=self._stems[record.topic])
+                    self._event(batch, event, record)
             except BadInput as exc:
                 batch.dead.append((record, exc.reason))
         for patient_id, patient in batch.patients.items():
             self._settle_pending(batch, patient_id, patient)
         await self._commit(batch)
         self.records_handled += len(records)
+        self.batches += 1
 
     # -- working a batch in memory -----------------------------------------------------------
 
@@ -250,9 +328,11 @@ class PatientProcessor:
         if patient is None:
             raw = self.patients.get(patient_id)
             stored = None if raw is None else Stored.decode(raw)
-            state = None if stored is None else self._decoded.load(stored.state)
-            wake_at = None if stored is None else stored.wake_at
-            patient = _Patient(partition, stored, state, state, wake_at, settled_state=state)
+            state = None if not stored or not stored.state else self._decoded.load(stored.state)
+            wake = None if stored is None else stored.wake_at
+            patient = _Patient(partition, stored, state, state, wake, settled_state=state)
+            if stored is not None:
+                patient.parking = stored.parking
             batch.patients[patient_id] = patient
         return patient
 
@@ -261,53 +341,84 @@ class PatientProcessor:
         patient.pending.append((event, record))
 
     def _settle_pending(self, batch: _Batch, patient_id: str, patient: _Patient) -> None:
-        """Fold a patient's pending events and settle once; on failure, event by event.
-
-        Enrolments first, then the order the events occurred: any order gives the same state
-        (`evolve` is order-free), this one without re-deriving the journal for a late event
-        and without refusing an event read before its enrolment in the same batch.
-        """
+        """Fold a patient's pending events (and the parked ones they unblock) and settle once;
+        on failure, event by event. Events that must wait are parked (`models.parking`)."""
         if not patient.pending:
             return
-        pending = sorted(patient.pending, key=lambda item: fold_order(item[0]))
-        patient.pending = []
-        for event, record in pending:
-            try:
-                state = evolve(patient.state, event)
-            except Exception as exc:
-                batch.dead.append((record, _rejection(event, exc)))
-                continue
-            if state is patient.state:
-                # A repeat, or a redelivery after a crash that may have kept only some of the
-                # first delivery's writes (two changelogs and the snapshot are separate
-                # topics): the patient is written again, in full.
-                patient.repair = True
-            patient.state = state
-            patient.pending.append((event, record))
-        if not patient.pending:
-            return
+        pending, patient.pending = patient.pending, []
         tick_now = self.index.now(patient.partition)
-        now = tick_now or max(event.recorded_at for event, _ in patient.pending)
+        now = tick_now or max(event.recorded_at for event, _ in pending)
+        arrived = [(event, record.origin) for event, record in pending]
+        before = patient.parking
+        try:
+            admission = admit(patient.state, before, arrived, now, self.parking, tick_now)
+        except Exception as exc:  # a fault in the core: these records alone, never the stream
+            batch.dead.extend((record, _rejection(event, exc)) for event, record in pending)
+            return
+        self._admitted(batch, patient, admission, {r.origin: r for _, r in pending})
+        for event, _ in admission.applied:
+            if isinstance(event, LabResulted) and not lab_code_mapped(event.loinc, self.catalog):
+                self._unmapped(event)
+        if admission.state is None or not (admission.applied or patient.parking != before):
+            self._rewake(patient_id, patient, patient.wake_at if patient.state else None)
+            return
+        if admission.applied:
+            now = tick_now or max(event.recorded_at for event, _ in admission.applied)
         try:
             settlement = settle(patient.state, now, self.catalog)  # type: ignore[arg-type]
         except Exception:
-            self._one_by_one(batch, patient_id, patient, tick_now)
+            self._one_by_one(batch, patient_id, patient, tick_now, admission)
             return
-        batch.applied += len(patient.pending)
+        batch.applied += len(admission.applied)
         self._settled(batch, patient_id, patient, settlement)
 
-    def _one_by_one(
-        self, batch: _Batch, patient_id: str, patient: _Patient, tick_now: datetime | None
+    def _unmapped(self, event: LabResulted) -> None:
+        """A result whose code no marker value set knows moves no clock: say so (issue 13)."""
+        self.metrics.unmapped_lab_results.labels(loinc=event.loinc).inc()
+        log.warning(
+            "lab result from %s under LOINC %s maps to no surveillance marker: it satisfies "
+            "nothing (add the code to models/protocols/value_sets/markers.yaml if it should)",
+            event.source,
+            event.loinc,
+        )
+
+    def _admitted(
+        self,
+        batch: _Batch,
+        patient: _Patient,
+        admission: Admission,
+        records: dict[tuple[str, int, int], Incoming],
     ) -> None:
-        """The pending events again from the last settled state, each settled on its own."""
-        pending, patient.pending = patient.pending, []
+        """Take what `admit` or `expire` decided: state, parking, dead letters and alerts."""
+        for event, origin, exc in admission.refused:
+            record = records.get(origin) if isinstance(origin, tuple) else None
+            if record is None:  # parked in an earlier batch: its bytes are the event's JSON
+                topic, partition, offset = origin if isinstance(origin, tuple) else ("?", -1, -1)
+                record = Incoming(event.model_dump_json().encode(), topic, partition, offset)
+            batch.dead.append((record, _rejection(event, exc)))
+        batch.outputs.extend(admission.alerts)
+        patient.state = admission.state
+        patient.parking = admission.parking
+        patient.repair = patient.repair or admission.repeated
+
+    def _one_by_one(
+        self,
+        batch: _Batch,
+        patient_id: str,
+        patient: _Patient,
+        tick_now: datetime | None,
+        admission: Admission,
+    ) -> None:
+        """The folded events again from the last settled state, each settled on its own."""
         patient.state = patient.settled_state
-        for event, record in pending:
+        for event, origin in admission.applied:
             try:
                 state = evolve(patient.state, event)
                 settlement = settle(state, tick_now or event.recorded_at, self.catalog)
             except Exception as exc:
-                batch.dead.append((record, _rejection(event, exc)))
+                topic, partition, offset = origin  # type: ignore[misc]
+                raw = event.model_dump_json().encode()
+                batch.dead.append((Incoming(raw, topic, partition, offset), _rejection(event, exc)))
                 continue
             batch.applied += 1
             self._settled(batch, patient_id, patient, settlement)
@@ -318,11 +429,16 @@ class PatientProcessor:
         batch.outputs.extend(settlement.outputs)
         patient.state = patient.settled_state = settlement.state
         patient.pending.clear()
-        if settlement.wake_at != patient.wake_at:
-            self.index.move(patient.partition, patient_id, patient.wake_at, settlement.wake_at)
-            patient.wake_at = settlement.wake_at
+        self._rewake(patient_id, patient, settlement.wake_at)
 
-    def _tick(self, batch: _Batch, now: datetime, partition: int) -> None:
+    def _rewake(self, patient_id: str, patient: _Patient, settled: datetime | None) -> None:
+        """File the patient under the earlier of its clocks' wake-up and its parking's expiry."""
+        wake = wake_at(settled, patient.parking, self.parking)
+        if wake != patient.wake_at:
+            self.index.move(patient.partition, patient_id, patient.wake_at, wake)
+            patient.wake_at = wake
+
+    async def _tick(self, batch: _Batch, now: datetime, partition: int) -> None:
         """Settle the partition's patients that are due at `now`; the others are not read."""
         if not self.index.is_new_tick(partition, now):
             return
@@ -335,24 +451,32 @@ class PatientProcessor:
         outputs_before, settled = len(batch.outputs), 0
         for entry in due:
             patient = self._patient(batch, entry.patient_id, partition)
-            if patient.state is None or patient.wake_at != entry.wake_at:
+            waiting = bool(patient.parking.events)
+            if (patient.state is None and not waiting) or patient.wake_at != entry.wake_at:
                 # No patient, or a stale entry left by a move: the patient's record says
                 # when it wakes, and an entry of its own is filed there.
                 self.index.refile(partition, entry.patient_id, entry.bucket, None)
                 continue
-            try:
-                settlement = settle(patient.state, now, self.catalog)
-            except Exception:
-                # A fault in the core for one patient must not stop everyone's reminders.
-                log.exception("settle failed for a patient on a partition tick; skipped")
-                continue
-            settled += 1
-            batch.outputs.extend(settlement.outputs)
-            patient.state = patient.settled_state = settlement.state
-            self.index.refile(
-                partition, entry.patient_id, entry.bucket, settlement.wake_at, floor=floor
-            )
-            patient.wake_at = settlement.wake_at
+            if waiting:
+                expired = expire(patient.state, patient.parking, now, self.parking)
+                self._admitted(batch, patient, expired, {})
+            settled_wake = None
+            if patient.state is not None:
+                try:
+                    settlement = settle(patient.state, now, self.catalog)
+                except Exception:
+                    # A fault in the core for one patient must not stop everyone's reminders.
+                    log.exception("settle failed for a patient on a partition tick; skipped")
+                    continue
+                settled += 1
+                batch.outputs.extend(settlement.outputs)
+                patient.state = patient.settled_state = settlement.state
+                settled_wake = settlement.wake_at
+            wake = wake_at(settled_wake, patient.parking, self.parking)
+            self.index.refile(partition, entry.patient_id, entry.bucket, wake, floor=floor)
+            patient.wake_at = wake
+            if len(batch.outputs) - batch.emitted >= EMIT_EVERY:
+                await self._emit_so_far(batch)
         self.index.record_tick(partition, now)
         batch.ticked = True
         elapsed = time.perf_counter() - started
@@ -369,8 +493,15 @@ class PatientProcessor:
 
     # -- writing a batch ---------------------------------------------------------------------
 
+    async def _emit_so_far(self, batch: _Batch) -> None:
+        """Publish the outputs of the batch not yet published: a tick with thousands due
+        sends its first reminders while it settles the rest. Safe at any point, for no state
+        is written before the end of the batch."""
+        await self._emit(batch.outputs[batch.emitted :])
+        batch.emitted = len(batch.outputs)
+
     async def _commit(self, batch: _Batch) -> None:
-        await self._emit(batch.outputs)
+        await self._emit_so_far(batch)
         for patient_id, patient in batch.patients.items():
             await self._store(patient_id, patient)
         for record, reason in batch.dead:
@@ -387,23 +518,31 @@ class PatientProcessor:
         self.metrics.events_applied.inc(batch.applied)
 
     async def _store(self, patient_id: str, patient: _Patient) -> None:
-        """Write the patient back (and snapshot it) if its state or wake-up instant changed,
-        or everything again after a repeated event."""
-        state = patient.state
-        if state is None:
+        """Write the patient back (and snapshot it) if its state, wake-up instant or parked
+        events changed, or everything again after a repeated event."""
+        state, before = patient.state, patient.stored
+        if state is None and not patient.parking:
             return
-        before = patient.stored
-        if patient.repair:
+        unchanged = (
+            state is patient.loaded
+            and before is not None
+            and before.wake_at == patient.wake_at
+            and before.parking == patient.parking
+        )
+        if patient.repair and state is not None:
             self.index.ensure(patient.partition, patient_id, patient.wake_at)
-        elif state is patient.loaded and before is not None and before.wake_at == patient.wake_at:
+        elif unchanged:
             return
-        dumped = before.state if state is patient.loaded and before else dump_state(state)
-        after = Stored(dumped, patient.wake_at)
-        self._decoded.remember(after.state, state)
+        if state is None:
+            dumped = b""
+        else:
+            dumped = before.state if state is patient.loaded and before else dump_state(state)
+            self._decoded.remember(dumped, state)
+        after = Stored(dumped, patient.wake_at, patient.parking)
         if after == before and not patient.repair:
             return
         await self.patients.write(patient.partition, patient_id, after.encode())
-        if patient.repair or before is None or after.state != before.state:
+        if dumped and (patient.repair or before is None or after.state != before.state):
             snapshot = Record(self.names.patient_state, patient_id, after.state)
             await self.sink.publish_soon(snapshot)
 
@@ -435,8 +574,15 @@ class PatientProcessor:
         self.metrics.dead_lettered.labels(topic=topic).inc()
 
 
+EMIT_EVERY = 500  # outputs: a tick publishes what it has after this many more
+
+_INPUT_STEMS = ("assessments", "scans", "labs", "patients", "checkins")
+
+
 def _rejection(event: Event, exc: Exception) -> str:
     """Why the core refused an event, without echoing its values."""
+    if isinstance(exc, ParkingRefused):
+        return str(exc)
     if isinstance(exc, UnknownPatient):
         return f"{event.type} for a patient with no enrolment"
     if isinstance(exc, ValidationError):

@@ -12,7 +12,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from models.events import Event
-from models.state import PatientState, UnknownPatient, dump_state, load_state, replay
+from models.parking import foldable
+from models.state import PatientState, dump_state, load_state, replay
 from streams.codecs import BadInput, Stored, decode_event
 from streams.embedded import confirmed_ends, partition_counts
 from streams.settings import StreamsSettings
@@ -76,18 +77,19 @@ async def read_all(
 
 
 def fold(events: Iterable[Event]) -> tuple[dict[str, PatientState], int]:
-    """One state per patient from their events in any order; patients never enrolled are
-    skipped (the live agent dead-letters their events). Returns states and skipped count."""
+    """One state per patient from their events in any order; patients never enrolled, and
+    corrections and retractions whose target never came, are skipped (the live agent keeps
+    them parked, then dead-letters them). Returns states and skipped count."""
     by_patient: dict[str, list[Event]] = defaultdict(list)
     for event in events:
         by_patient[event.patient_id].append(event)
     states: dict[str, PatientState] = {}
     skipped = 0
     for patient_id, mine in by_patient.items():
-        try:
-            states[patient_id] = replay(mine)[patient_id]
-        except UnknownPatient:
-            skipped += len(mine)
+        kept, waiting = foldable(mine)
+        skipped += len(waiting)
+        if kept:
+            states[patient_id] = replay(kept)[patient_id]
     return states, skipped
 
 
@@ -145,7 +147,9 @@ async def read_live(settings: StreamsSettings, live_from: str) -> dict[str, Pati
     for record in await read_all(settings.kafka_bootstrap, [topic], client=client):
         if record.key is not None:
             latest[key(record.key)] = record.value
-    return {pid: load_state(unwrap(value)) for pid, value in latest.items() if value is not None}
+    # A patient with parked events only (no enrolment yet) has an empty state: no state.
+    states = {pid: unwrap(value) for pid, value in latest.items() if value is not None}
+    return {pid: load_state(state) for pid, state in states.items() if state}
 
 
 def changelog_key(raw: bytes) -> str:

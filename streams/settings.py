@@ -47,6 +47,25 @@ class StreamsSettings(BaseSettings, KafkaSecurity):
         "record. Needed on the embedded tansu broker, whose ListOffsets(latest) under-reports; "
         "harmless but unneeded on Kafka.",
     )
+    simulated_time: bool = Field(
+        default=False,
+        description="Believe the instant a tick carries (demos, replays, tests). Off (production), "
+        "a tick must lie within tick_skew_seconds of its record's broker timestamp, or it is "
+        "dead-lettered and leaves the partition's clock alone.",
+    )
+    tick_skew_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Wall-clock mode: how far (s) a tick's instant may lie from its record's "
+        "broker timestamp.",
+    )
+    park_days: int = Field(
+        default=90,
+        ge=1,
+        description="How long (stream time) an event waits for its enrolment or target before "
+        "it is dead-lettered and the care team is told.",
+    )
+    park_limit: int = Field(default=500, ge=1, description="Most events parked per patient.")
     compact_state_topic: bool = True  # production: rw.patient-state.v1 is cleanup.policy=compact
     metrics_port: int | None = None  # prometheus /metrics on this port when set
     metrics_host: str = "127.0.0.1"

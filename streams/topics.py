@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from models.events import TOPIC_STEMS, Event, EventCorrected
 from streams.embedded import ensure_topics
 from streams.settings import StreamsSettings
 
@@ -67,18 +68,13 @@ class TopicNames:
         """Everything the patient agent reads; all co-partitioned by patient_id."""
         return (*self.events, self.ticks)
 
-    def for_event(self, event_type: str) -> str:
-        """The source topic of an event kind (docs/wire-format.md); facts about the patient
-        as a whole, and corrections and retractions, go to `patients`."""
-        if event_type == "response.assessed":
-            return self.assessments
-        if event_type.startswith("scan."):
-            return self.scans
-        if event_type == "lab.resulted":
-            return self.labs
-        if event_type == "checkin.answered":
-            return self.checkins
-        return self.patients
+    def for_event(self, event: str | Event) -> str:
+        """The source topic of an event (docs/wire-format.md): its type's own; a correction
+        goes to its replacement's, a retraction (and any unknown type) to `patients`."""
+        if isinstance(event, EventCorrected):
+            event = event.replacement
+        kind = event if isinstance(event, str) else event.type
+        return self._name(TOPIC_STEMS.get(kind, "patients"))
 
     @property
     def outputs(self) -> tuple[str, ...]:

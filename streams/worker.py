@@ -9,6 +9,7 @@ import signal
 from typing import Any
 
 from streams.app import create_app
+from streams.health import WorkerHealth
 from streams.metrics import StreamsMetrics
 from streams.settings import StreamsSettings
 from streams.topics import create_topics
@@ -16,43 +17,88 @@ from streams.topics import create_topics
 log = logging.getLogger(__name__)
 
 
+class AgentCrashed(RuntimeError):
+    """The patient agent crashed; the worker stopped so that it is restarted."""
+
+
 async def serve(settings: StreamsSettings, catalog: Any, stop: asyncio.Event) -> None:
-    """Run until `stop` is set. Topics are created before anything can produce to them."""
+    """Run until `stop` is set. Topics are created before anything can produce to them.
+
+    Raises `AgentCrashed` if the patient agent crashes: running on would let Faust restart the
+    agent past records it never handled.
+    """
     await create_topics(settings)
     metrics = StreamsMetrics()
     app = create_app(settings, catalog, metrics=metrics)
-    metrics.healthy = lambda: app.state == "running" and not app.should_stop
+    health = WorkerHealth()
+    processor, crashed = app.streams_processor, app.streams_crashed  # type: ignore[attr-defined]
+
+    def healthy() -> bool:
+        health.running = app.state == "running" and not app.should_stop
+        health.crashed = crashed.is_set()
+        problems = health.problems()
+        if problems:
+            log.warning("unhealthy: %s", "; ".join(problems))
+        return not problems
+
+    metrics.healthy = healthy
     server = None
     if settings.metrics_port is not None:
         server = metrics.serve(settings.metrics_port, settings.metrics_host)
     await app.start()
     log.info("patient agent started on %s", settings.kafka_bootstrap)
     _on_sigusr1(lambda: log.warning("state:\n%s\n%s", consumer_state(app), task_stacks()))
-    lag = asyncio.create_task(_measure_lag(app, metrics, stop), name="lag")
+    tasks = [
+        asyncio.create_task(_measure_lag(app, metrics, health, processor, stop), name="lag"),
+        asyncio.create_task(_heartbeat(health, stop), name="heartbeat"),
+    ]
+    waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(crashed.wait())]
     try:
-        await stop.wait()
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        lag.cancel()
+        for task in (*tasks, *waiters):
+            task.cancel()
         await app.stop()
         if server is not None:
             server.shutdown()
             server.server_close()
         log.info("patient agent stopped")
+    if crashed.is_set():
+        raise AgentCrashed(f"the patient agent crashed: {processor.crash!r}")
 
 
-async def _measure_lag(app: Any, metrics: StreamsMetrics, stop: asyncio.Event) -> None:
-    """Every few seconds: input records not yet committed, over this worker's partitions."""
+async def _heartbeat(health: WorkerHealth, stop: asyncio.Event) -> None:
+    """Proves to /healthz (another thread) that the event loop turns."""
+    while not stop.is_set():
+        health.heartbeat()
+        await asyncio.sleep(1)
+
+
+async def _measure_lag(
+    app: Any, metrics: StreamsMetrics, health: WorkerHealth, processor: Any, stop: asyncio.Event
+) -> None:
+    """Every few seconds: input records not yet committed, over this worker's input
+    partitions (not the tables' changelogs, which the consumer also reads while recovering)."""
     while not stop.is_set():
         await asyncio.sleep(5)
         try:
-            consumer = app.consumer
-            lag = 0
-            for tp in consumer.assignment():
-                committed = consumer._committed_offset.get(tp) or 0  # Faust keeps no public one
-                lag += max(consumer.highwater(tp) - committed, 0)
-            metrics.consumer_lag.set(lag)
+            lag = input_lag(app.consumer)
         except Exception:  # a rebalance in progress: measure again next time
             log.debug("consumer lag not measured this round", exc_info=True)
+            continue
+        metrics.consumer_lag.set(lag)
+        health.observe_lag(lag, processor.batches)
+
+
+def input_lag(consumer: Any) -> int:
+    """High watermark minus committed offset, summed over the assigned input partitions."""
+    lag = 0
+    for tp in consumer.assignment():
+        if tp.topic.endswith("-changelog"):
+            continue
+        committed = consumer._committed_offset.get(tp) or 0  # Faust keeps no public one
+        lag += max((consumer.highwater(tp) or 0) - committed, 0)
+    return lag
 
 
 def task_stacks() -> str:
@@ -108,5 +154,9 @@ def run_worker(settings: StreamsSettings, catalog: Any) -> int:
             loop.add_signal_handler(sig, stop.set)
         await serve(settings, catalog, stop)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except AgentCrashed as exc:
+        log.critical("%s; exiting with status 1 so that the worker is restarted", exc)
+        return 1
     return 0

@@ -51,7 +51,7 @@ def depth_rank(depth: str | None) -> int:
 class Measurements(BaseModel):
     """Base of every assessment model: raw measurements, frozen, no unknown fields."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)  # finite only
 
 
 @dataclass(frozen=True, slots=True)

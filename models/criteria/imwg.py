@@ -45,6 +45,7 @@ _RESPONSES = {
     "VGPR": Response.PARTIAL,
     "PR": Response.PARTIAL,
     "MR": Response.STABLE,
+    "relapse_from_CR": Response.PROGRESSION,
     "SD": Response.STABLE,
     "PD": Response.PROGRESSION,
 }
@@ -82,12 +83,21 @@ def evaluate_imwg(
         detail = f"baseline serum M-protein {m_protein:g} g/dL"
         return judged(SYSTEM, "baseline", Response.NOT_EVALUABLE, detail, metric=m_protein), fresh
     label, reason = _category(assessment, burden)
+    if label not in ("PD", "sCR", "CR") and memory.get("after_cr") is not None:
+        reappeared = _reappeared(assessment)
+        if reappeared is not None:
+            label, reason = "relapse_from_CR", reappeared
     previous = memory.get("previous")
     if previous == label:
         reason += f"; confirms the previous {label}"
     else:
         reason += f"; needs a second consecutive {label} (previous: {previous or 'none'})"
-    memory = memory.with_values(nadir=min(burden.nadir, m_protein), previous=label)
+    after_cr = 1.0 if label in ("sCR", "CR") else memory.get("after_cr")
+    if _RESPONSES[label] is Response.PROGRESSION:
+        after_cr = None
+    memory = memory.with_values(
+        nadir=min(burden.nadir, m_protein), previous=label, after_cr=after_cr
+    )
     evaluation = judged(
         SYSTEM,
         label,
@@ -124,6 +134,20 @@ def _category(a: ImwgAssessment, burden: Burden) -> tuple[str, str]:
     if at_least(decrease, MR_DECREASE_PCT):
         return "MR", f"M-protein {decrease:.1f}% below baseline (minimal response)"
     return "SD", f"M-protein {decrease:.1f}% below baseline"
+
+
+def _reappeared(a: ImwgAssessment) -> str | None:
+    """Relapse from CR (Kumar 2016, IMWG): after a CR, M-protein back on immunofixation, marrow
+    plasma cells >= 5%, or plasmacytomas. Like every IMWG category it needs a second
+    consecutive assessment (the fold's rule)."""
+    if a.serum_immunofixation == "positive" or a.urine_immunofixation == "positive":
+        return "relapse from CR: M-protein back on immunofixation"
+    cells = a.marrow_plasma_cells_pct
+    if cells is not None and not cells < CR_MAX_PLASMA_CELLS_PCT:
+        return f"relapse from CR: marrow plasma cells {cells:g}% (>= 5%)"
+    if a.plasmacytomas:
+        return "relapse from CR: plasmacytoma"
+    return None
 
 
 def _complete(a: ImwgAssessment) -> bool:

@@ -18,12 +18,14 @@ from models.protocols.schema import (
     SatisfiedBy,
     WindowSpec,
 )
+from models.protocols.value_sets import Marker, ValueSets, parse_value_sets
 
 __all__ = [
     "AppliesTo",
     "Catalog",
     "Conditions",
     "DoNotRemind",
+    "Marker",
     "Phase",
     "Protocol",
     "ProtocolError",
@@ -32,8 +34,10 @@ __all__ = [
     "Rule",
     "SatisfiedBy",
     "UnknownProtocolError",
+    "ValueSets",
     "Window",
     "WindowSpec",
     "next_window",
     "parse_protocol",
+    "parse_value_sets",
 ]

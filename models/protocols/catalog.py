@@ -7,21 +7,35 @@ from collections.abc import Iterable, Iterator, Mapping
 from models.protocols.errors import ProtocolError, ProtocolMismatchError, UnknownProtocolError
 from models.protocols.parse import parse_protocol
 from models.protocols.profile import ProtocolProfile
-from models.protocols.schema import Protocol
+from models.protocols.schema import Protocol, Rule
+from models.protocols.value_sets import ValueSets
 
 
 class Catalog:
-    """Protocols by id; immutable once built. Selection is precomputed per cancer site."""
+    """Protocols by id, with the lab-marker value sets their rules name; immutable once built.
+    Selection is precomputed per cancer site."""
 
-    __slots__ = ("_by_id", "_by_site")
+    __slots__ = ("_by_id", "_by_site", "_codes", "_known", "value_sets")
 
-    def __init__(self, protocols: Iterable[Protocol]) -> None:
+    def __init__(self, protocols: Iterable[Protocol], value_sets: ValueSets | None = None) -> None:
+        self.value_sets = value_sets or ValueSets.empty()
         by_id: dict[str, Protocol] = {}
         for protocol in protocols:
             if protocol.id in by_id:
                 raise ProtocolError([f"protocol id {protocol.id!r} given twice"])
             by_id[protocol.id] = protocol
         self._by_id = by_id
+        # Each rule's LOINC codes: its own `loinc` and every code of every marker it names.
+        self._codes: dict[tuple[str, str], tuple[str, ...]] = {}
+        known: set[str] = set()
+        for protocol in by_id.values():
+            for rule in protocol.items:
+                codes = list(rule.satisfied_by.loinc)
+                for marker in rule.satisfied_by.markers:
+                    codes.extend(self.value_sets.codes_of(marker))
+                self._codes[(protocol.id, rule.id)] = tuple(dict.fromkeys(codes))
+                known.update(codes)
+        self._known = frozenset(known)
         by_site: dict[str, list[Protocol]] = {}
         for protocol in by_id.values():
             by_site.setdefault(protocol.applies_to.site.value, []).append(protocol)
@@ -35,8 +49,11 @@ class Catalog:
         }
 
     @classmethod
-    def from_texts(cls, texts: Mapping[str, str]) -> Catalog:
-        """Parse every `name -> text`; raises `ProtocolError` listing the problems of all files."""
+    def from_texts(cls, texts: Mapping[str, str], value_sets: ValueSets | None = None) -> Catalog:
+        """Parse every `name -> text`; raises `ProtocolError` listing the problems of all files.
+
+        With `value_sets`, every marker a rule names must be one of its markers.
+        """
         problems: list[str] = []
         protocols: list[Protocol] = []
         first_seen: dict[str, str] = {}
@@ -53,9 +70,25 @@ class Catalog:
                 continue
             first_seen[protocol.id] = name
             protocols.append(protocol)
+            if value_sets is not None:
+                problems.extend(_unknown_markers(name, protocol, value_sets))
         if problems:
             raise ProtocolError(problems)
-        return cls(protocols)
+        return cls(protocols, value_sets)
+
+    def rule_codes(self, protocol: Protocol, rule: Rule) -> tuple[str, ...]:
+        """The LOINC codes that satisfy `rule`: its own and its markers' value sets."""
+        codes = self._codes.get((protocol.id, rule.id))
+        if codes is None:  # a protocol from outside this catalog
+            markers = rule.satisfied_by.markers
+            found = [c for m in markers for c in self.value_sets.codes_of(m)]
+            codes = tuple(dict.fromkeys([*rule.satisfied_by.loinc, *found]))
+        return codes
+
+    def knows_code(self, code: str) -> bool:
+        """Whether a lab result under `code` means anything here: a marker's code or related
+        code, or a code some rule names directly."""
+        return code in self._known or self.value_sets.knows(code)
 
     def get(self, protocol_id: str) -> Protocol | None:
         """The protocol with this id, or None."""
@@ -109,3 +142,14 @@ class Catalog:
 
     def _unknown(self, protocol_id: str) -> str:
         return f"unknown protocol {protocol_id!r}; known: {', '.join(self.ids()) or 'none'}"
+
+
+def _unknown_markers(name: str, protocol: Protocol, value_sets: ValueSets) -> list[str]:
+    known = ", ".join(marker.id for marker in value_sets.markers) or "none"
+    return [
+        f"{name}: rule {rule.id!r}: satisfied_by.markers: unknown marker {marker!r} "
+        f"(known: {known})"
+        for rule in protocol.items
+        for marker in rule.satisfied_by.markers
+        if value_sets.marker(marker) is None
+    ]

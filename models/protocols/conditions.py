@@ -13,6 +13,7 @@ from models.protocols.profile import ProtocolProfile, stages_overlap
 from models.stages import STAGE_PATTERN, stage_parts
 
 Stage = Annotated[str, Field(pattern=STAGE_PATTERN)]
+SubtypeCode = Annotated[str, Field(pattern=r"^[a-z0-9]+(_[a-z0-9]+)*$")]  # profile.subtype_code
 
 
 class Frozen(BaseModel):
@@ -39,6 +40,10 @@ class Matcher:
     receptors: tuple[tuple[str, frozenset[str]], ...]
     metastatic: bool | None
     stages: tuple[tuple[str, ...], ...] | None
+    stages_excluded: tuple[tuple[str, ...], ...] = ()
+    subtypes: frozenset[str] | None = None
+    subtypes_excluded: frozenset[str] = frozenset()
+    in_remission: bool | None = None
 
     def matches(self, profile: ProtocolProfile) -> bool:
         """Whether every condition holds for `profile`."""
@@ -52,6 +57,22 @@ class Matcher:
                 return False
         if self.metastatic is not None and profile.metastatic != self.metastatic:
             return False
+        if self.in_remission is not None and profile.in_remission != self.in_remission:
+            return False
+        subtype = profile.subtype
+        if self.subtypes is not None and subtype not in self.subtypes:
+            return False
+        if subtype is not None and subtype in self.subtypes_excluded:
+            return False
+        if self.stages_excluded:
+            # Only a stage that lies wholly inside an excluded group is excluded ("IA" inside
+            # "I"); a patient without a stage, or with a coarser one ("II" vs "IIA"), is not.
+            patient = stage_parts(profile.stage)
+            if any(
+                patient and len(patient) >= len(listed) and patient[: len(listed)] == listed
+                for listed in self.stages_excluded
+            ):
+                return False
         if self.stages is not None:
             patient = stage_parts(profile.stage)
             return any(stages_overlap(listed, patient) for listed in self.stages)
@@ -62,20 +83,28 @@ class Conditions(Frozen):
     """When something applies. Every condition given must hold; none given means always.
 
     `stages` matches when a listed stage and the patient's could be the same (one refines the
-    other); a patient without a stage matches no `stages` condition. `metastatic` compares with
-    the `metastatic` flag or a stage IV group. A receptor missing from the profile is "unknown".
+    other); a patient without a stage matches no `stages` condition. `stages_excluded` excludes
+    a patient whose stage lies wholly inside a listed group ("IA" inside "I"). `subtypes` lists
+    the histologies (as `subtype_code`s) it is for, `subtypes_excluded` those it is not for (a
+    patient without a subtype is not excluded). `metastatic` compares with the `metastatic` flag
+    or a stage IV group; `in_remission` with a current remission episode. A receptor missing
+    from the profile is "unknown".
     """
 
     receptors: ReceptorCondition | None = None
     intent: tuple[Intent, ...] | None = None
     stages: tuple[Stage, ...] | None = None
+    stages_excluded: tuple[Stage, ...] = ()
+    subtypes: tuple[SubtypeCode, ...] | None = None
+    subtypes_excluded: tuple[SubtypeCode, ...] = ()
     flags_required: frozenset[Flag] = frozenset()
     flags_excluded: frozenset[Flag] = frozenset()
     metastatic: bool | None = None
+    in_remission: bool | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Conditions:
-        for name in ("intent", "stages"):
+        for name in ("intent", "stages", "subtypes"):
             if getattr(self, name) == ():
                 raise ValueError(f"{name}: empty list never matches; leave the key out instead")
         both = self.flags_required & self.flags_excluded
@@ -101,6 +130,10 @@ class Conditions(Frozen):
             receptors=tuple(checks),
             metastatic=self.metastatic,
             stages=None if self.stages is None else tuple(stage_parts(s) for s in self.stages),
+            stages_excluded=tuple(stage_parts(s) for s in self.stages_excluded),
+            subtypes=None if self.subtypes is None else frozenset(self.subtypes),
+            subtypes_excluded=frozenset(self.subtypes_excluded),
+            in_remission=self.in_remission,
         )
 
     def matches(self, profile: ProtocolProfile) -> bool:

@@ -57,22 +57,41 @@ def parse_protocol(text: str, name: str) -> Protocol:
 
 
 def _problems(name: str, raw: dict[str, Any], exc: ValidationError) -> list[str]:
+    return problems_of(name, raw, exc)
+
+
+_KINDS = {"items": "rule", "do_not_remind": "do_not_remind", "markers": "marker"}
+
+
+def problems_of(
+    name: str,
+    raw: dict[str, Any],
+    exc: ValidationError,
+    lists: tuple[str, ...] = ("items", "do_not_remind"),
+    _kind: str = "",
+) -> list[str]:
+    """One line per validation error: `name: <entry 'id'>: field: problem`, where an entry
+    is an element of one of the top-level `lists` named by its `id`."""
     lines: list[str] = []
     for error in exc.errors(include_url=False):
-        where = _where(raw, tuple(error["loc"]))
+        where = _where(raw, tuple(error["loc"]), lists)
         for message in _message(error).splitlines():
             lines.append(": ".join([name, *where, message]))
     return lines
 
 
-def _where(raw: dict[str, Any], loc: tuple[int | str, ...]) -> list[str]:
+def _where(
+    raw: dict[str, Any],
+    loc: tuple[int | str, ...],
+    lists: tuple[str, ...] = ("items", "do_not_remind"),
+) -> list[str]:
     """("items", 2, "phases", 0) -> ["rule 'mammogram'", "phases[0]"]."""
     head: list[str] = []
-    if len(loc) >= 2 and loc[0] in ("items", "do_not_remind") and isinstance(loc[1], int):
+    if len(loc) >= 2 and loc[0] in lists and isinstance(loc[1], int):
         entries = raw.get(str(loc[0]))
         entry = entries[loc[1]] if isinstance(entries, list) and loc[1] < len(entries) else None
         ident = entry.get("id") if isinstance(entry, dict) else None
-        kind = "rule" if loc[0] == "items" else "do_not_remind"
+        kind = _KINDS.get(str(loc[0]), str(loc[0]))
         head.append(f"{kind} {ident!r}" if isinstance(ident, str) else f"{kind} #{loc[1] + 1}")
         loc = loc[2:]
     path = ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -18,7 +19,9 @@ class ProtocolProfile:
 
     `receptors` maps "er", "pr", "her2" to "positive" / "negative" / "unknown" (a missing key
     is "unknown"); `stage` is an AJCC-style group such as "IIB" or None; `flags` holds
-    `models.events.Flag` values; `protocol` is an explicit protocol id chosen by a clinician.
+    `models.events.Flag` values; `protocol` is an explicit protocol id chosen by a clinician;
+    `subtype` the histology as the enrolment gives it; `in_remission` whether a remission
+    episode is current (schedules that change once remission is reached read it).
     """
 
     site: str
@@ -27,6 +30,12 @@ class ProtocolProfile:
     intent: str = "curative"
     flags: frozenset[str] = frozenset()
     protocol: str | None = None
+    subtype: str | None = None  # histology, normalised by `subtype_code` ("small_cell")
+    in_remission: bool = False  # a current remission episode (set by the clocks)
+
+    def __post_init__(self) -> None:
+        if self.subtype is not None:
+            object.__setattr__(self, "subtype", subtype_code(self.subtype))
 
     @property
     def metastatic(self) -> bool:
@@ -48,7 +57,14 @@ class ProtocolProfile:
             intent=enrolled.intent.value,
             flags=frozenset(flag.value for flag in enrolled.flags),
             protocol=enrolled.protocol,
+            subtype=enrolled.subtype,
         )
+
+
+def subtype_code(text: str) -> str:
+    """A histology as a code: lower case, runs of spaces, hyphens and dots as one underscore
+    ("Small-cell" -> "small_cell", "Non seminoma" -> "non_seminoma")."""
+    return re.sub(r"[^a-z0-9]+", "_", text.strip().lower()).strip("_")
 
 
 def stages_overlap(listed: tuple[str, ...], patient: tuple[str, ...]) -> bool:

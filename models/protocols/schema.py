@@ -26,7 +26,7 @@ Text = Annotated[str, Field(min_length=1, max_length=600)]
 Months = Annotated[int, Field(ge=1, le=600)]
 Weeks = Annotated[int, Field(ge=1, le=520)]
 Years = Annotated[int, Field(ge=0, le=100)]
-Anchor = Literal["treatment_end", "remission_start"]
+Anchor = Literal["treatment_end", "remission_start", "enrolment"]
 
 _LOINC = re.compile(r"^[0-9]{1,7}-[0-9]$")
 SCHEDULED_CATEGORIES = frozenset({Category.SCAN, Category.LAB, Category.VISIT})
@@ -69,27 +69,37 @@ class Phase(Frozen):
         return f"{span_text(self.from_years, self.to_years)}: every {every}"
 
 
+def loinc_problem(code: str) -> str | None:
+    """Why `code` is not a LOINC code (shape, mod-10 check digit), or None."""
+    if not _LOINC.match(code):
+        return f"loinc {code!r}: not a LOINC code (digits, dash, check digit)"
+    body, check = code.split("-")
+    if loinc_check_digit(body) != int(check):
+        return f"loinc {code!r}: check digit should be {loinc_check_digit(body)}"
+    return None
+
+
 class SatisfiedBy(Frozen):
-    """What completes a rule: any of these item codes (scans, visits) or LOINC codes (labs)."""
+    """What completes a rule: any of these item codes (scans, visits), lab markers (each a
+    value set of LOINC codes, `models.protocols.value_sets`) or single LOINC codes."""
 
     items: tuple[RuleId, ...] = ()
+    markers: tuple[RuleId, ...] = ()
     loinc: tuple[str, ...] = ()
 
     @field_validator("loinc")
     @classmethod
     def _loinc_codes(cls, codes: tuple[str, ...]) -> tuple[str, ...]:
         for code in codes:
-            if not _LOINC.match(code):
-                raise ValueError(f"loinc {code!r}: not a LOINC code (digits, dash, check digit)")
-            body, check = code.split("-")
-            if loinc_check_digit(body) != int(check):
-                raise ValueError(f"loinc {code!r}: check digit should be {loinc_check_digit(body)}")
+            problem = loinc_problem(code)
+            if problem is not None:
+                raise ValueError(problem)
         return codes
 
     @model_validator(mode="after")
     def _something(self) -> SatisfiedBy:
-        if not self.items and not self.loinc:
-            raise ValueError("nothing can satisfy this rule: give items or loinc")
+        if not self.items and not self.loinc and not self.markers:
+            raise ValueError("nothing can satisfy this rule: give items, markers or loinc")
         return self
 
 

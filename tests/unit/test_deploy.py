@@ -33,6 +33,7 @@ from notifier.settings import (
     DEV_INBOUND_SECRET,
     NotifierSettings,
 )
+from remission_watch.logs import LogSettings
 from streams.settings import StreamsSettings
 from streams.topics import topic_plan
 
@@ -44,7 +45,11 @@ DOCKERFILE = DEPLOY / "Dockerfile"
 EXAMPLE_ENV = DEPLOY / "example.env"
 OPERATIONS = ROOT / "docs" / "operations.md"
 
-CLASSES: dict[str, type[BaseSettings]] = {"streams": StreamsSettings, "notifier": NotifierSettings}
+CLASSES: dict[str, type[BaseSettings]] = {
+    "streams": StreamsSettings,
+    "notifier": NotifierSettings,
+    "every command": LogSettings,
+}
 # Which settings class a `remission-watch` subcommand (or deploy script) builds.
 ROLE_CLASS = {"worker": "streams", "ticker": "streams", "topics": "streams", "notifier": "notifier"}
 # URL settings that are public by nature; every other *_url(s) setting may carry credentials

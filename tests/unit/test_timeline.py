@@ -148,8 +148,8 @@ def test_html_picture_shows_episodes_windows_and_sends(
     html = page.read_text()
     assert html.startswith("<!doctype html>") and html.count("<svg") == 1
     assert html.count("episode 1: complete") == 1 and html.count("episode 2: complete") == 1
-    assert "cea: earliest 2023-05-20, due 2023-06-03" in html  # a due window, explained
-    assert "sent 20" in html and "cancelled 20" in html  # what was sent, and cancelled
+    assert "CEA blood test: earliest 2023-05-20, due 2023-06-03" in html  # a window, explained
+    assert "would be sent 20" in html and "would be cancelled 20" in html
 
 
 def test_simulated_sends_never_repeat_a_reminder_id() -> None:

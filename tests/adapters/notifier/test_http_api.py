@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -17,6 +15,7 @@ from models.templates import MessageKind
 from notifier.channels import FakeChannel
 from notifier.checkins import FakeCheckinSink
 from notifier.clock import FakeClock
+from notifier.inbound import signed_headers
 from notifier.recipient_store import RecipientUpdate
 from notifier.recipients import Channel
 from notifier.service import NotifierService
@@ -35,10 +34,10 @@ class Api:
         self, body: str, message_id: str, sender: str = PHONE, sign: str | None = None
     ):
         raw = json.dumps({"from": sender, "body": body, "message_id": message_id}).encode()
-        signature = sign or hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
-        return await self.client.post(
-            "/inbound/sms", content=raw, headers={"X-RW-Signature": signature}
-        )
+        headers = signed_headers(SECRET, raw)
+        if sign is not None:
+            headers["X-RW-Signature"] = sign
+        return await self.client.post("/inbound/sms", content=raw, headers=headers)
 
     def consent(self, channel: Channel = Channel.SMS) -> bool:
         recipient = self.service.recipients.get("p-1")
@@ -79,9 +78,8 @@ async def test_unknown_sender_is_404_and_changes_nothing(api: Api) -> None:
 
 @pytest.mark.parametrize("raw", [b"not json", b'{"from": "+15552017788"}', b"[]"])
 async def test_malformed_body_is_422(api: Api, raw: bytes) -> None:
-    signature = hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
     response = await api.client.post(
-        "/inbound/sms", content=raw, headers={"X-RW-Signature": signature}
+        "/inbound/sms", content=raw, headers=signed_headers(SECRET, raw)
     )
     assert response.status_code == 422
     assert "5552017788" not in response.text

@@ -11,8 +11,8 @@ from notifier.settings import DEV_ENCRYPTION_KEY, NotifierSettings
 
 GOOD = {
     "encryption_keys": Fernet.generate_key().decode(),
-    "inbound_secret": "a1b2c3d4e5f6a7b8c9d0e1f2",
-    "admin_token": "f0e1d2c3b4a5f6e7d8c9b0a1",
+    "inbound_secret": "a1b2c3d4e5f6a7b8c9d0e1f2-inbound-Qx7",
+    "admin_token": "f0e1d2c3b4a5f6e7d8c9b0a1-admin-Zr9k",
     "callback_number": "+1 555 0100",
 }
 
@@ -51,6 +51,12 @@ def test_production_settings_from_the_environment(monkeypatch: pytest.MonkeyPatc
         {"inbound_secret": "changeme"},
         {"admin_token": None},
         {"admin_token": "short"},
+        {"admin_token": "aaaaaaaaaaaaaaaa"},  # the weak secret
+        {"admin_token": "a" * 40},  # long, but one character
+        {"admin_token": "f0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c"},  # 31 characters
+        {"admin_token": GOOD["inbound_secret"]},  # one value for both
+        {"contact_hash_key": GOOD["admin_token"]},
+        {"contact_hash_key": GOOD["encryption_keys"]},
         {"callback_number": None},
     ],
 )
@@ -91,3 +97,19 @@ def test_old_and_new_window_names_that_disagree_are_refused(
     monkeypatch.setenv("RW_SEND_WINDOW_END", "21:00")
     with pytest.raises(ValidationError, match="disagree"):
         NotifierSettings(allow_dev_key=True)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"encryption_keys": "not-a-key-but-a-secret-value-0123456789"},
+        {"admin_token": "short-secret-value"},
+        {"inbound_secret": GOOD["admin_token"]},
+    ],
+)
+def test_a_settings_error_never_echoes_the_value(change: dict[str, str]) -> None:
+    with pytest.raises(ValidationError) as caught:
+        NotifierSettings(**{**GOOD, **change})  # type: ignore[arg-type]
+    (value,) = change.values()
+    assert value not in str(caught.value) and value[:8] not in str(caught.value)
+    assert GOOD["encryption_keys"][:8] not in str(caught.value)

@@ -4,8 +4,6 @@ whole service loop, and inbound replies published to the check-ins topic."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import itertools
 import json
 import os
@@ -22,6 +20,7 @@ from models.outputs import Category, ReminderKind
 from notifier.checkins import KafkaCheckinSink
 from notifier.clock import FakeClock
 from notifier.consumer import OutputConsumer
+from notifier.inbound import signed_headers
 from notifier.outbox import Output
 from notifier.recipients import Channel
 from notifier.service import NotifierService
@@ -193,7 +192,14 @@ async def test_the_running_service_consumes_sends_and_alerts(
         health = await client.get(f"http://127.0.0.1:{service.settings.http_port}/healthz")
     stop.set()
     await asyncio.wait_for(running, timeout=15)
-    assert health.json() == {"status": "ok"}
+    assert health.status_code == 200
+    assert health.json() == {
+        "status": "ok",
+        "database": "ok",
+        "consumer": "ok",
+        "dispatcher": "ok",
+        "care_team_alerts_undelivered": {},
+    }
     by_rcpt = smtp_sink.count_by_recipient()
     assert by_rcpt["pat.smith@patmail.test"] == 1 and by_rcpt["care-team@clinic.test"] == 1
 
@@ -213,12 +219,10 @@ async def test_inbound_score_is_published_to_the_checkins_topic(
         raw = json.dumps(
             {"from": PHONE, "body": "6 a bit anxious", "message_id": "sms-42"}
         ).encode()
-        signature = hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
+        headers = signed_headers(SECRET, raw)
         transport = httpx.ASGITransport(app=service.app())
         async with httpx.AsyncClient(transport=transport, base_url="http://n") as client:
-            response = await client.post(
-                "/inbound/sms", content=raw, headers={"X-RW-Signature": signature}
-            )
+            response = await client.post("/inbound/sms", content=raw, headers=headers)
         assert response.json() == {"action": "checkin"}
     finally:
         await sink.stop()

@@ -3,8 +3,6 @@ an inbound STOP and a check-in reply."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 
@@ -12,6 +10,7 @@ import httpx
 import pytest
 from notifier_kit import SECRET, enrol, reminder
 
+from notifier.inbound import signed_headers
 from notifier.recipients import Channel
 from notifier.service import NotifierService
 from notifier.sinks import HttpSmsSink, SmtpSink
@@ -34,15 +33,12 @@ async def test_send_and_stop_leave_no_contact_details_in_logs(
     assert {d.status for p in ("p-1", "p-2") for d in service.outbox.deliveries_for(p)} == {"sent"}
 
     raw = json.dumps({"from": "+1 (555) 201-7788", "body": "STOP", "message_id": "m-1"}).encode()
-    signature = hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    headers = signed_headers(SECRET, raw)
     transport = httpx.ASGITransport(app=service.app())
     async with httpx.AsyncClient(transport=transport, base_url="http://n") as client:
-        response = await client.post(
-            "/inbound/sms", content=raw, headers={"X-RW-Signature": signature}
-        )
+        response = await client.post("/inbound/sms", content=raw, headers=headers)
         unknown = raw.replace(b"201-7788", b"201-0000")
-        signature = hmac.new(SECRET.encode(), unknown, hashlib.sha256).hexdigest()
-        await client.post("/inbound/sms", content=unknown, headers={"X-RW-Signature": signature})
+        await client.post("/inbound/sms", content=unknown, headers=signed_headers(SECRET, unknown))
     assert response.json() == {"action": "opt_out"}
     assert len(sms_sink.posts) == 1  # the one confirmation
 

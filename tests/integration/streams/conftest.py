@@ -49,6 +49,7 @@ def settings(broker: Broker, tmp_path: Path) -> StreamsSettings:
         partitions=2,
         data_dir=tmp_path / "streams",
         confirm_changelog_ends=broker.tansu_quirks,
+        simulated_time=True,
         loglevel="warning",
     )
 

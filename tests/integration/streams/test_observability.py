@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 
 import httpx
@@ -11,10 +12,13 @@ import pytest
 from models.protocols import Catalog
 from notifier.sinks import free_port
 from streams.metrics import StreamsMetrics
+from streams.processor import PatientProcessor
 from streams.settings import StreamsSettings
 from streams.ticker import TickPublisher
-from streams.topics import create_topics
-from streams.worker import serve
+from streams.topics import TopicNames, create_topics
+from streams.worker import AgentCrashed, serve
+from tests.integration.streams.conftest import produce
+from tests.unit.streams.conftest import treated
 
 pytestmark = pytest.mark.integration
 
@@ -57,3 +61,31 @@ async def test_ticker_counts_what_it_publishes(settings: StreamsSettings) -> Non
     value = metrics.registry.get_sample_value
     assert value("rw_ticker_ticks_published_total") == 2 * settings.partitions
     assert value("rw_ticker_last_tick_timestamp_seconds") == now.replace(hour=10).timestamp()
+
+
+async def test_a_crashed_agent_stops_the_worker_instead_of_running_on(
+    settings: StreamsSettings, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(self: PatientProcessor, records: list[object]) -> None:
+        raise RuntimeError("the producer refused a record")  # as MessageSizeTooLarge did
+
+    monkeypatch.setattr(PatientProcessor, "handle_batch", broken)
+    port = free_port()
+    settings = settings.model_copy(update={"metrics_port": port, "fetch_max_wait_ms": 20})
+    stop = asyncio.Event()
+    worker = asyncio.create_task(serve(settings, catalog, stop))
+    names = TopicNames(settings.topic_prefix)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            for _ in range(300):  # up and healthy first
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get("/healthz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+            await produce(settings.kafka_bootstrap, [(names.patients, "p1", treated("p1")[0])])
+            with pytest.raises(AgentCrashed, match="the producer refused a record"):
+                await asyncio.wait_for(worker, timeout=60)
+    finally:
+        stop.set()
+        if not worker.done():
+            worker.cancel()

@@ -38,7 +38,9 @@ async def uninterrupted(catalog: Catalog) -> tuple[dict[str, PatientState], set[
     processor, patients, sink = memory_processor(catalog, names)
     for pid in PATIENTS:
         for raw in treated(pid):
-            await processor.handle(raw, topic=names.patients, partition=0, offset=0)
+            await processor.handle(
+                raw, topic=names.patients, partition=0, offset=0, key=pid.encode()
+            )
     for now in TICKS:
         await processor.handle(encode_tick(now), topic=names.ticks, partition=0, offset=0)
     states = {pid: load_state(Stored.decode(raw).state) for pid, raw in patients.items()}
@@ -62,6 +64,7 @@ class Workers:
             "RW_DATA_DIR": str(settings.data_dir),
             # tansu only: its ListOffsets(latest) under-reports; off on Apache Kafka
             "RW_CONFIRM_CHANGELOG_ENDS": str(settings.confirm_changelog_ends).lower(),
+            "RW_SIMULATED_TIME": "true",
             "RW_LOGLEVEL": "info",
             "PYTHONUNBUFFERED": "1",  # a SIGKILL must not take the last log lines with it
         }

@@ -471,3 +471,33 @@ def test_the_today_of_the_report_does_not_confirm_anything():
         "responding"
     }
     assert UTC  # the module's times are all aware
+
+
+def test_an_imwg_episode_deepened_from_pr_to_vgpr_takes_the_deeper_basis():
+    # Kumar 2016 (IMWG): two consecutive VGPRs confirm VGPR; seen again later, nothing waits
+    course = Course(site="myeloma")
+    course.assess("2024-01-05", **imwg(10.0, baseline=True))
+    course.assess("2024-02-01", **imwg(4.0)).assess("2024-03-01", **imwg(4.0))
+    course.assess("2024-04-01", **imwg(0.5)).assess("2024-05-01", **imwg(0.5))
+    course.assess("2024-06-01", **imwg(0.5))
+    state = course.state()
+    [episode] = state.view.episodes
+    assert (episode.kind, episode.basis) == ("partial", "imwg VGPR")
+    assert state.view.pending == ()
+
+
+def test_the_explanation_uses_the_disease_threshold():
+    from models.state import explain_last_response
+
+    course = Course(site="myeloma")
+    course.assess("2024-07-20", system="mrd", method="flow", sensitivity=1e-4, detected=False)
+    explained = explain_last_response(course.state())
+    assert explained is not None and explained.category == "MRD-negative-insufficient"
+
+
+def test_c12_the_standing_says_the_progression_is_unconfirmed():
+    course = Course(site="melanoma", stage="IV", intent="palliative")
+    course.assess("2024-01-05", **immune(30, "2024-01-05") | {"baseline": True})
+    course.assess("2024-03-01", **immune(28, "2024-03-01", new=True))
+    course.assess("2024-04-05", **immune(20, "2024-04-05", new=True))
+    assert course.status() == "progression_unconfirmed"

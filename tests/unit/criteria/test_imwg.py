@@ -60,11 +60,15 @@ def test_progression_is_measured_from_the_nadir(series):
     assert (evaluation.category, evaluation.response) == ("PD", Response.PROGRESSION)
 
 
-def test_complete_response_needs_negative_immunofixation_and_marrow_under_5(series):
-    evaluations = series(
-        mp(3.0), complete(), complete(marrow_plasma_cells_pct=5.0), complete(plasmacytomas=True)
-    )
-    assert [e.category for e in evaluations[1:]] == ["CR", "VGPR", "VGPR"]
+@pytest.mark.parametrize(
+    ("fields", "category"),
+    [({}, "CR"), ({"marrow_plasma_cells_pct": 5.0}, "VGPR"), ({"plasmacytomas": True}, "VGPR")],
+)
+def test_complete_response_needs_negative_immunofixation_and_marrow_under_5(
+    series, fields, category
+):
+    _, evaluation = series(mp(3.0), complete(**fields))
+    assert evaluation.category == category
 
 
 def test_no_marrow_means_no_complete_response(series):
@@ -106,3 +110,27 @@ def test_case_c08_minimal_response_then_progression(series):
     evaluations = series(mp(8.0), mp(6.0), mp(6.0), mp(7.1), mp(7.2))
     assert [e.category for e in evaluations] == ["baseline", "MR", "MR", "PD", "PD"]
     assert evaluations[1].response is Response.STABLE  # MR is not a partial remission
+
+
+@pytest.mark.parametrize(
+    ("after", "category"),
+    [
+        # Kumar 2016 (IMWG), relapse from CR: immunofixation positive again, marrow plasma
+        # cells >= 5%, or a plasmacytoma, even below the PD thresholds
+        ({"serum_immunofixation": "positive", "serum_m_protein_g_dl": 0.2}, "relapse_from_CR"),
+        ({"urine_immunofixation": "positive"}, "relapse_from_CR"),
+        ({"marrow_plasma_cells_pct": 5.0}, "relapse_from_CR"),
+        ({"marrow_plasma_cells_pct": 4.9}, "CR"),
+        ({"plasmacytomas": True}, "relapse_from_CR"),
+        ({"serum_immunofixation": "positive", "serum_m_protein_g_dl": 0.6}, "PD"),  # case c09
+    ],
+)
+def test_relapse_from_cr(series, after, category):
+    *_, evaluation = series(mp(3.0), complete(), complete(), complete(**after))
+    assert evaluation.category == category
+    assert (evaluation.response is Response.PROGRESSION) is (category != "CR")
+
+
+def test_without_a_cr_positive_immunofixation_is_no_relapse(series):
+    *_, evaluation = series(mp(3.0), mp(0.2))
+    assert evaluation.category == "VGPR"

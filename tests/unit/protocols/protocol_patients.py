@@ -82,26 +82,23 @@ def do(patient: Patient, due: Due, on: date, catalog: Catalog) -> None:
     protocol = catalog[due.protocol.split("@")[0]]
     rule = protocol.rule(due.item)
     assert rule is not None
-    if due.category is Category.LAB and rule.satisfied_by.loinc:
-        patient.add(
-            "lab.resulted",
-            on,
-            order_id=f"o{next(_IDS)}",
-            loinc=rule.satisfied_by.loinc[0],
-            value=1.0,
-        )
+    codes = catalog.rule_codes(protocol, rule)
+    if due.category is Category.LAB and codes:
+        patient.add("lab.resulted", on, order_id=f"o{next(_IDS)}", loinc=codes[0], value=1.0)
     elif due.category is Category.SCAN:
         patient.add("scan.completed", on, order_id=f"o{next(_IDS)}", item=due.item)
     else:
         patient.add("visit.completed", on, item=due.item)
 
 
-def walk(patient: Patient, catalog: Catalog, years: int = 5) -> tuple[date, dict[str, list[int]]]:
+def walk_dates(
+    patient: Patient, catalog: Catalog, years: int = 5
+) -> tuple[date, dict[str, list[date]]]:
     """Do every item on its due date until `years` after the anchor; return the anchor and,
-    per item, the months after the anchor at which it fell due (and was done)."""
+    per item, the dates it fell due (and was done)."""
     anchor = _anchor(patient, catalog)
     end = add_months(anchor, 12 * years)
-    done: dict[str, list[int]] = {}
+    done: dict[str, list[date]] = {}
     for _ in _bounded():
         plan = patient.forecast(anchor, catalog)
         assert plan.anchor == anchor, "the anchor moved during the walk"
@@ -109,12 +106,23 @@ def walk(patient: Patient, catalog: Catalog, years: int = 5) -> tuple[date, dict
         if not items:
             return anchor, done
         first = min(items, key=lambda d: (d.due, d.item))
-        done.setdefault(first.item, []).append(months_between(anchor, first.due))
-        assert add_months(anchor, done[first.item][-1]) == first.due, (
-            f"{first.item} due {first.due}: not a whole number of months after {anchor}"
-        )
+        done.setdefault(first.item, []).append(first.due)
         do(patient, first, first.due, catalog)
     raise AssertionError("the walk did not end")
+
+
+def walk(patient: Patient, catalog: Catalog, years: int = 5) -> dict[str, list[int]]:
+    """`walk_dates` as whole months after the anchor (the anchor's day of the month must be
+    28 or less, so that no month end shifts a date)."""
+    anchor, dates = walk_dates(patient, catalog, years)
+    assert anchor.day <= 28
+    months: dict[str, list[int]] = {}
+    for item, days in dates.items():
+        for day in days:
+            count = months_between(anchor, day)
+            assert add_months(anchor, count) == day, f"{item} due {day}: not whole months"
+            months.setdefault(item, []).append(count)
+    return months
 
 
 def _anchor(patient: Patient, catalog: Catalog) -> date:

@@ -223,7 +223,7 @@ PROTOCOL_LEVEL = {
     "unknown anchor": (
         "anchor: treatment_end",
         "anchor: diagnosis",
-        f"{NAME}: anchor: Input should be 'treatment_end' or 'remission_start'",
+        f"{NAME}: anchor: Input should be 'treatment_end', 'remission_start' or 'enrolment'",
     ),
     "unquoted version read as a number": (
         'version: "2012.1"',

@@ -104,7 +104,10 @@ def test_each_site_has_its_default(
 
 def test_testicular_needs_stage_one(catalog: Catalog) -> None:
     assert chosen(catalog, ProtocolProfile(site="testicular", stage="IB")) == "testicular-eau"
-    assert chosen(catalog, ProtocolProfile(site="testicular", stage="II")) is None
+    # IS, II and III after chemotherapy: EAU group 3 (Eur Urol Open Sci 2022;44:142 Table 2).
+    for stage in ("IS", "II", "IIIB"):
+        profile = ProtocolProfile(site="testicular", stage=stage)
+        assert chosen(catalog, profile) == "testicular-eau-advanced"
     assert chosen(catalog, ProtocolProfile(site="testicular")) is None
 
 

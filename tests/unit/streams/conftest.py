@@ -13,7 +13,7 @@ import pytest
 import streams.processor
 from models.protocols import Catalog
 from streams.metrics import StreamsMetrics
-from streams.processor import PatientProcessor
+from streams.processor import PatientProcessor, TickRule
 from streams.settings import StreamsSettings
 from streams.sink import MemorySink
 from streams.topics import TopicNames
@@ -92,6 +92,16 @@ def treated(patient_id: str, at: datetime = T0) -> list[bytes]:
 EventFactory = Callable[..., bytes]
 
 
+def patient_key(raw: bytes | None) -> bytes | None:
+    """The key upstream gives an event record: its patient_id (None for anything else)."""
+    try:
+        body = json.loads(raw or b"")
+    except ValueError:
+        return None
+    patient_id = body.get("patient_id") if isinstance(body, dict) else None
+    return patient_id.encode() if isinstance(patient_id, str) else None
+
+
 class AgentDriver:
     """Delivers records to an agent under test_context as if read from a topic partition."""
 
@@ -110,10 +120,14 @@ class AgentDriver:
         message.tp = message.tp._replace(topic=topic, partition=partition)
         return message
 
-    async def send(self, topic: str, value: bytes | None, partition: int = 0) -> None:
-        """Deliver one record and return once the agent's batch holding it is written."""
+    async def send(
+        self, topic: str, value: bytes | None, partition: int = 0, key: bytes | None = None
+    ) -> None:
+        """Deliver one record and return once the agent's batch holding it is written; an
+        event's key is its patient_id unless given."""
         self._route = (topic, partition)
-        await self.agent.put(value, partition=partition, wait=False)
+        key = key or patient_key(value)
+        await self.agent.put(value, key=key, partition=partition, wait=False)
         self.sent += 1
         async with asyncio.timeout(10):
             while self.processor.records_handled < self.sent:
@@ -132,6 +146,7 @@ def memory_processor(catalog: Catalog, names: TopicNames | None = None) -> Memor
         names=names or TopicNames(),
         metrics=StreamsMetrics(),
         bucket_seconds=StreamsSettings().due_bucket_seconds,
+        ticks=TickRule(simulated=True),
     )
     return MemoryRun(processor, patients, sink)
 

@@ -13,9 +13,16 @@ from models.protocols import Catalog
 from models.state import load_state
 from streams.codecs import Stored, encode_tick
 from streams.processor import Incoming, PatientProcessor
-from streams.sink import MemorySink
+from streams.sink import MemorySink, Record
 from streams.topics import TopicNames
-from tests.unit.streams.conftest import T0, count_settles, event, memory_processor, treated
+from tests.unit.streams.conftest import (
+    T0,
+    count_settles,
+    event,
+    memory_processor,
+    patient_key,
+    treated,
+)
 
 NAMES = TopicNames()
 
@@ -25,7 +32,9 @@ def processor(catalog: Catalog) -> tuple[PatientProcessor, dict[str, bytes], Mem
 
 
 def records(raws: list[bytes], topic: str = NAMES.patients, partition: int = 0) -> list[Incoming]:
-    return [Incoming(raw, topic, partition, offset) for offset, raw in enumerate(raws)]
+    return [
+        Incoming(raw, topic, partition, offset, patient_key(raw)) for offset, raw in enumerate(raws)
+    ]
 
 
 def tick(days: int, partition: int = 0) -> Incoming:
@@ -119,3 +128,50 @@ async def test_a_tick_settles_a_moved_patient_once_and_drops_its_stale_entry(
     assert settled == ["p1"]
     woken = made.index.due(0, moved + timedelta(days=400))
     assert all(d.wake_at != first_wake for d in woken)  # the stale entry was dropped
+
+
+async def test_a_tick_with_many_due_publishes_as_it_goes_and_writes_state_after(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(streams.processor, "EMIT_EVERY", 10)
+    made, _, sink = processor(catalog)
+    ids = [f"p{n}" for n in range(35)]
+    await made.handle_batch(records([raw for pid in ids for raw in treated(pid)]))
+    calls: list[int] = []
+    real_publish = sink.publish
+
+    async def publish(batch: list[Record]) -> None:
+        calls.append(len(batch))
+        await real_publish(batch)
+
+    monkeypatch.setattr(sink, "publish", publish)
+    before = len(sink.records)
+    await made.handle_batch([tick(70)])
+
+    assert calls == [10, 10, 10, 5]  # as it goes, not all at the end
+    after = sink.records[before:]
+    reminders = [i for i, r in enumerate(after) if r.topic == NAMES.reminders]
+    states = [i for i, r in enumerate(after) if r.topic == NAMES.patient_state]
+    assert len(reminders) == 35 and max(reminders) < min(states, default=len(after))
+
+
+async def test_a_fault_deciding_what_to_park_dead_letters_that_patients_records_only(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = streams.processor.admit
+
+    def fragile(state, parking, events, *args):  # type: ignore[no-untyped-def]
+        if any(e.patient_id == "p1" for e, _ in events):
+            raise RuntimeError("a fault in the core")
+        return real(state, parking, events, *args)
+
+    monkeypatch.setattr(streams.processor, "admit", fragile)
+    made, patients, sink = processor(catalog)
+    await made.handle_batch(records([*treated("p1"), *treated("p2")]))
+
+    letters = [json.loads(r.value) for r in sink.on(NAMES.deadletter)]
+    assert [d["reason"] for d in letters] == [
+        f"{kind} failed in the core: RuntimeError"
+        for kind in ("patient.enrolled", "treatment.started", "treatment.completed")
+    ]
+    assert "p1" not in patients and state_of(patients, "p2").event_count == 3

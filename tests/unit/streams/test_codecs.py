@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from datetime import UTC, datetime
 
 import pytest
 
 from streams.codecs import (
+    DEAD_LETTER_KEEP,
     BadInput,
     Stored,
     decode_event,
@@ -56,8 +58,22 @@ def test_a_dead_letter_keeps_the_bytes_and_where_they_came_from() -> None:
         "partition": 3,
         "offset": 42,
         "reason": "x",
+        "size": 4,
+        "sha256": hashlib.sha256(b"\x00bad").hexdigest(),
+        "truncated": False,
         "value_b64": base64.b64encode(b"\x00bad").decode(),
     }
+
+
+def test_a_dead_letter_stays_far_below_the_producer_limit_whatever_came_in() -> None:
+    huge = b'{"type":"lab.resulted","note":"' + b"x" * 3_000_000 + b'"}'
+    encoded = encode_dead_letter(huge, topic="rw.labs.v1", partition=0, offset=7, reason="r" * 5000)
+    letter = json.loads(encoded)
+
+    assert len(encoded) < 64 * 1024  # Kafka's default message limit is 1 MB
+    assert letter["truncated"] is True and letter["size"] == len(huge)
+    assert letter["sha256"] == hashlib.sha256(huge).hexdigest()
+    assert base64.b64decode(letter["value_b64"]) == huge[:DEAD_LETTER_KEEP]
 
 
 @pytest.mark.parametrize("wake_at", [None, datetime(2026, 1, 1, tzinfo=UTC)])
@@ -76,3 +92,10 @@ def test_each_event_kind_has_its_source_topic() -> None:
     assert names.for_event("checkin.answered") == "rw.checkins.v1"
     assert names.for_event("patient.enrolled") == "rw.patients.v1"
     assert names.for_event("event.retracted") == "rw.patients.v1"
+
+
+def test_every_fact_type_has_an_input_topic() -> None:
+    from models.events import EVENT_TYPES, TOPIC_STEMS
+
+    facts = {t.model_fields["type"].default for t in EVENT_TYPES}
+    assert facts - {"event.corrected", "event.retracted"} == set(TOPIC_STEMS)

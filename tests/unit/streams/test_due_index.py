@@ -94,3 +94,18 @@ def test_a_tick_reads_the_buckets_passed_not_the_patients_waiting() -> None:
     table.reads = 0
     assert [d.patient_id for d in index.due(0, T + 2 * HOUR)] == ["soon"]
     assert table.reads <= 5
+
+
+def test_a_tick_decades_ahead_reads_the_buckets_that_exist_not_the_hours_between() -> None:
+    table = CountingTable()
+    index = DueIndex(table, 3600)
+    index.move(0, "soon", None, T + HOUR)
+    index.move(0, "years", None, T + 24 * 365 * 5 * HOUR)
+    index.move(1, "other", None, T + 2 * HOUR)
+    index.record_tick(0, T)
+    table.reads = 0
+
+    due = index.due(0, T + 24 * 365 * 70 * HOUR)  # 613,200 hourly buckets later
+
+    assert [d.patient_id for d in due] == ["soon", "years"]
+    assert table.reads < 10  # the two buckets and the clock, not 613,200 lookups

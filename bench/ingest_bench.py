@@ -1,0 +1,227 @@
+"""Benchmark of HL7 ingest on the embedded broker (or --bootstrap); prints its figures as JSON.
+
+1. Throughput over one MLLP connection: a client sends a 6-segment ORU (one PSA), waits for its
+   ACK, sends the next; every ACK comes after the broker acknowledged the message's event.
+2. ACK latency at a steady rate: the same client sends at `--rate` messages/s (one every
+   1/rate s, whatever the previous ACK took) for `--seconds`; p50/p99/max of send→ACK.
+3. File backfill: a file of ORU messages of 20 segments (MSH, PID, ORC, OBR, 16 OBX) through
+   `ingest file`'s code path (events handed to the producer, acknowledgements awaited once at
+   the end), in one process and in `--workers` processes, each loading its share of the file.
+
+Run: `python bench/ingest_bench.py [--messages N] [--rate R] [--seconds S] [--file-messages F]
+[--workers W] [--bootstrap H:P]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cryptography.fernet import Fernet
+
+from ingest.config import IngestConfig, load_config
+from ingest.files import load_file
+from ingest.hl7_intake import Hl7Intake
+from ingest.ledger import SqliteLedger
+from ingest.mllp import MllpServer
+from ingest.quarantine import QuarantineStore
+from ingest.sink import KafkaEventSink
+from streams.embedded import EmbeddedBroker
+from streams.settings import StreamsSettings
+from streams.topics import TopicNames, create_topics
+
+CONFIG = """
+pseudonym: {{key_env: RW_BENCH_PSEUDONYM_KEY}}
+quarantine: {{path: {folder}/q, key_env: RW_BENCH_QUARANTINE_KEY}}
+ledger: {folder}/ledger-{tag}.sqlite3
+feeds:
+  - name: MAIN-LAB
+    sending_facility: BENCH LAB
+    mrn: {{type: MR, assigning_authority: BENCH}}
+    time_zone: America/Chicago
+"""
+LOINCS = [
+    "2857-1",
+    "2039-6",
+    "3013-0",
+    "8098-6",
+    "6875-9",
+    "83112-3",
+    "10334-1",
+    "19201-3",
+    "1751-7",
+    "1920-8",
+    "1742-6",
+    "6768-6",
+    "2532-0",
+    "2160-0",
+    "3094-0",
+    "2345-7",
+]
+
+
+def oru(n: int, results: int) -> bytes:
+    sent = "20270203140200-0600"
+    segments = [
+        f"MSH|^~\\&|LIS|BENCH LAB|RW|CANCER CTR|{sent}||ORU^R01^ORU_R01|B-{n}|P|2.5.1",
+        f"PID|1||MRN{n:07d}^^^BENCH^MR||Benchpatient^Test||19600101|F",
+        f"ORC|RE|ORD{n}^EHR|F{n}^LAB",
+        f"OBR|1|ORD{n}^EHR|F{n}^LAB|PANEL^Tumour markers^L|||20270203081500-0600||||||||||||||"
+        f"{sent}|||F",
+    ]
+    for i in range(results):
+        segments.append(
+            f"OBX|{i + 1}|NM|{LOINCS[i % len(LOINCS)]}^Marker {i}^LN||{0.01 * (n % 500) + i:.2f}|"
+            f"ng/mL^nanogram per milliliter^UCUM|0-4|N|||F|||20270203081500-0600"
+        )
+    return "\r".join(segments).encode()
+
+
+def _intake(config: IngestConfig, sink: KafkaEventSink, defer: bool) -> Hl7Intake:
+    ledger = SqliteLedger(config.ledger)
+    quarantine = QuarantineStore.from_settings(config.quarantine)
+    return Hl7Intake(config, sink, ledger, quarantine, defer=defer)
+
+
+def _config(folder: str, tag: str) -> IngestConfig:
+    path = Path(folder) / f"ingest-{tag}.yaml"
+    path.write_text(CONFIG.format(folder=folder, tag=tag))
+    return load_config(path)
+
+
+async def mllp_figures(
+    bootstrap: str, prefix: str, folder: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    sink = KafkaEventSink(bootstrap, TopicNames(prefix))
+    await sink.start()
+    server = MllpServer(_intake(_config(folder, "mllp"), sink, defer=False), 1 << 20)
+    host, port = await server.start("127.0.0.1", 0)
+    reader, writer = await asyncio.open_connection(host, port)
+
+    async def one(n: int) -> float:
+        start = time.perf_counter()
+        writer.write(b"\x0b" + oru(n, 1) + b"\x1c\r")
+        await writer.drain()
+        ack = await reader.readuntil(b"\x1c\r")
+        if b"MSA|AA|" not in ack:
+            raise RuntimeError(f"not acknowledged: {ack[:200]!r}")
+        return time.perf_counter() - start
+
+    for n in range(50):  # warm-up: connections, metadata
+        await one(10_000_000 + n)
+    start = time.perf_counter()
+    for n in range(args.messages):
+        await one(n)
+    throughput = args.messages / (time.perf_counter() - start)
+
+    latencies, interval = [], 1.0 / args.rate
+    base, count = time.perf_counter(), int(args.rate * args.seconds)
+    for i in range(count):
+        delay = base + i * interval - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        latencies.append(await one(1_000_000 + i))
+    elapsed = time.perf_counter() - base
+    writer.close()
+    await server.stop()
+    await sink.stop()
+    ordered = sorted(latencies)
+    return {
+        "mllp_one_connection_msgs_per_s": round(throughput, 1),
+        "mllp_messages": args.messages,
+        "ack_latency_rate_target_per_s": args.rate,
+        "ack_latency_rate_achieved_per_s": round(count / elapsed, 1),
+        "ack_latency_ms_p50": round(statistics.median(ordered) * 1000, 2),
+        "ack_latency_ms_p99": round(ordered[int(0.99 * (len(ordered) - 1))] * 1000, 2),
+        "ack_latency_ms_max": round(ordered[-1] * 1000, 2),
+        "ack_latency_messages": count,
+    }
+
+
+def _load_share(bootstrap: str, prefix: str, folder: str, path: str, tag: str) -> tuple[int, float]:
+    async def run() -> tuple[int, float]:
+        sink = KafkaEventSink(bootstrap, TopicNames(prefix), timeout=120)
+        await sink.start()
+        intake = _intake(_config(folder, tag), sink, defer=True)
+        start = time.perf_counter()
+        counts = await load_file(intake, Path(path))
+        elapsed = time.perf_counter() - start
+        await sink.stop()
+        if counts["AA"] == 0 or counts["AE"] or counts["AR"]:
+            raise RuntimeError(f"backfill failed: {dict(counts)}")
+        return counts["AA"], elapsed
+
+    return asyncio.run(run())
+
+
+def file_figures(
+    bootstrap: str, prefix: str, folder: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    workers, total = args.workers, args.file_messages
+    paths = []
+    for w in range(workers):
+        path = Path(folder) / f"backfill-{w}.hl7"
+        messages = (oru(5_000_000 + n, 16) for n in range(w, total, workers))
+        path.write_bytes(b"\r".join(messages) + b"\r")
+        paths.append(str(path))
+    single = Path(folder) / "backfill-single.hl7"
+    single.write_bytes(b"\r".join(oru(7_000_000 + n, 16) for n in range(total)) + b"\r")
+    done, seconds = _load_share(bootstrap, prefix, folder, str(single), "single")
+    one_process = done / seconds
+    start = time.perf_counter()
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        results = pool.starmap(
+            _load_share, [(bootstrap, prefix, folder, p, f"w{i}") for i, p in enumerate(paths)]
+        )
+    wall = time.perf_counter() - start  # includes starting the processes
+    both = sum(n for n, _ in results) / max(s for _, s in results)
+    return {
+        "file_backfill_segments_per_message": 20,
+        "file_backfill_messages": total,
+        "file_backfill_one_process_msgs_per_s": round(one_process, 1),
+        "file_backfill_workers": workers,
+        "file_backfill_workers_msgs_per_s": round(both, 1),
+        "file_backfill_workers_wall_s_with_process_start": round(wall, 2),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--file-messages", type=int, default=4000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--bootstrap")
+    args = parser.parse_args()
+    os.environ.setdefault("RW_BENCH_PSEUDONYM_KEY", "bench-key-" + "x" * 32)
+    os.environ.setdefault("RW_BENCH_QUARANTINE_KEY", Fernet.generate_key().decode())
+    broker = None if args.bootstrap else EmbeddedBroker().start()
+    bootstrap = args.bootstrap or broker.bootstrap  # type: ignore[union-attr]
+    prefix = f"bench{int(time.time())}."
+    try:
+        asyncio.run(create_topics(StreamsSettings(kafka_bootstrap=bootstrap, topic_prefix=prefix)))
+        with tempfile.TemporaryDirectory() as folder:
+            figures = asyncio.run(mllp_figures(bootstrap, prefix, folder, args))
+            figures |= file_figures(bootstrap, prefix, folder, args)
+    finally:
+        if broker is not None:
+            broker.stop()
+    broker_kind = "external" if args.bootstrap else "embedded tansu"
+    print(json.dumps({"broker": broker_kind, **figures}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""Wiring for the ingest commands: configuration, ledger, quarantine, Kafka sink, intake."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from ingest.config import IngestConfig, load_config
+from ingest.fhir_intake import FhirIntake
+from ingest.hl7_intake import Hl7Intake
+from ingest.ledger import SqliteLedger
+from ingest.quarantine import QuarantineStore
+from ingest.settings import IngestSettings
+from ingest.sink import KafkaEventSink
+from streams.topics import TopicNames, create_topics
+
+
+@dataclass
+class Parts:
+    config: IngestConfig
+    intake: Hl7Intake
+    fhir: FhirIntake
+    sink: KafkaEventSink
+    ledger: SqliteLedger
+    quarantine: QuarantineStore
+
+
+@asynccontextmanager
+async def running(settings: IngestSettings, defer: bool = False) -> AsyncIterator[Parts]:
+    """Everything an ingest command needs, started; stopped on the way out."""
+    config = load_config(settings.ingest_config)
+    quarantine = QuarantineStore.from_settings(config.quarantine)
+    config.pseudonym.key()  # fail before connecting when the key is missing
+    await create_topics(settings.streams())
+    sink = KafkaEventSink(settings.kafka_bootstrap, TopicNames(settings.topic_prefix))
+    ledger = SqliteLedger(config.ledger)
+    await sink.start()
+    try:
+        intake = Hl7Intake(config, sink, ledger, quarantine, defer=defer)
+        fhir = FhirIntake(config, sink, ledger, quarantine)
+        yield Parts(config, intake, fhir, sink, ledger, quarantine)
+    finally:
+        await sink.stop()
+        ledger.close()

@@ -76,6 +76,7 @@ def secure_settings(
         partitions=2,
         data_dir=tmp_path / "streams",
         confirm_changelog_ends=False,
+        simulated_time=True,  # ticks of simulated days
         loglevel="warning",
         **security,
         **extra,

@@ -27,7 +27,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -51,7 +51,13 @@ from notifier.sinks import SmtpSink, free_port
 from notifier.tls import prefer_ca_directory
 
 PG_SERVER = os.environ.get("RW_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-NO_QUIET_HOURS = PolicyConfig(window_start=datetime.min.time(), window_end=datetime.min.time())
+# no sending window (equal bounds); the field names changed with issue 11, so that this file
+# also runs against the code from before it (to measure both side by side)
+_WINDOW = ("window_start", "window_end")
+_WINDOW = (
+    _WINDOW if "window_start" in PolicyConfig.__dataclass_fields__ else ("quiet_start", "quiet_end")
+)
+NO_QUIET_HOURS = PolicyConfig(**dict.fromkeys(_WINDOW, datetime.min.time()))
 
 
 @contextmanager
@@ -198,6 +204,66 @@ async def bench_email(
     }
 
 
+async def bench_db_drops(
+    url: str, sink: ExternalSmtpSink, total: int, concurrency: int, drops: int
+) -> dict[str, object]:
+    """`total` e-mails while every connection to the database is terminated `drops` times
+    (pg_terminate_backend, spread over the run); then, with a 2 s lease, the dispatcher runs
+    until nothing is due. Counts what the SMTP sink received: duplicates and lost."""
+    enrol_email(url, total, "drop")
+    engine = make_engine(url, pool_size=concurrency + 4)
+    outbox = SqlOutbox(engine)
+    dispatcher = Dispatcher(
+        outbox,
+        SqlRecipients(engine, ContactCipher([DEV_ENCRYPTION_KEY])),
+        DeliveryPolicy(NO_QUIET_HOURS),
+        MessageRenderer(MessageContext("Riverside Clinic", "+1 555 0100")),
+        {Channel.EMAIL: AppriseChannel(Channel.EMAIL, [sink.url()])},
+        system_clock,
+        DispatchConfig(batch=200, concurrency=concurrency, lease=timedelta(seconds=2)),
+    )
+    outbox.record(reminders(total, prefix="drop"), datetime.now(UTC))
+    database = url.rsplit("/", 1)[1]
+    done, dropped = asyncio.Event(), 0
+
+    async def drop_connections() -> None:
+        nonlocal dropped
+        for step in range(1, drops + 1):
+            while len(sink.recipients()) < total * step // (drops + 1) and not done.is_set():
+                await asyncio.sleep(0.005)
+            with psycopg.connect(PG_SERVER, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (database,),
+                )
+            dropped += 1
+
+    dropper = asyncio.create_task(drop_connections())
+    started = time.perf_counter()
+    idle = 0
+    while idle < 3 and time.perf_counter() - started < 300:
+        try:
+            handled = await dispatcher.dispatch_once()
+        except Exception:  # a dropped connection mid-claim: the next round tries again
+            handled = 0
+        idle = 0 if handled else idle + 1
+        if not handled:
+            await asyncio.sleep(1.0)  # leases of unrecorded rows run out (2 s)
+    done.set()
+    await dropper
+    await asyncio.sleep(0.5)
+    dispatcher.close()
+    engine.dispose()
+    counts = sink.count_by_recipient()
+    return {
+        "db_drop_emails": total,
+        "db_drops": dropped,
+        "db_drop_duplicated": sum(counts.values()) - len(counts),
+        "db_drop_lost": total - len(counts),
+    }
+
+
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -220,12 +286,16 @@ def crash_test(total: int, kill_after: int) -> dict[str, object]:
         env = _env(
             **{
                 "RW_ALLOW_DEV_KEY": "1",
+                "RW_NO_CARE_TEAM": "1",  # a care-team channel is required unless said so
                 "RW_DATABASE_URL": url,
                 "RW_KAFKA_BOOTSTRAP": broker.bootstrap,
                 "RW_TOPIC_PREFIX": prefix,
                 "RW_EMAIL_URL": sink.url(),
                 "RW_SEND_WINDOW_START": "00:00",
                 "RW_SEND_WINDOW_END": "00:00",
+                # the same, under the names the code before issue 11 reads (deprecated now)
+                "RW_QUIET_START": "00:00",
+                "RW_QUIET_END": "00:00",
                 "RW_SENDING_STALE_SECONDS": "5",
                 "RW_HTTP_PORT": str(port),
                 "RW_DISPATCH_INTERVAL_SECONDS": "0.1",
@@ -303,6 +373,10 @@ def main() -> int:
     parser.add_argument("--crash", action="store_true", help="also run the SIGKILL crash test")
     parser.add_argument("--crash-total", type=int, default=1_000)
     parser.add_argument("--kill-after", type=int, default=300)
+    parser.add_argument(
+        "--db-drops", type=int, default=0, help="also send with N database connection drops"
+    )
+    parser.add_argument("--db-drop-total", type=int, default=600)
     args = parser.parse_args()
     result: dict[str, object] = {"database": "postgresql", "smtp": "aiosmtpd"}
     result["tls_ca_directory"] = prefer_ca_directory()  # what NotifierService does at start
@@ -314,6 +388,14 @@ def main() -> int:
     with pg_database("emails") as url, ExternalSmtpSink(workdir) as sink:
         result.update(asyncio.run(bench_email(url, sink, args.emails, args.concurrency)))
     result["send_concurrency"] = args.concurrency
+    if args.db_drops:
+        workdir = Path(tempfile.mkdtemp(prefix="rw-drops-"))
+        with pg_database("drops") as url, ExternalSmtpSink(workdir) as sink:
+            result.update(
+                asyncio.run(
+                    bench_db_drops(url, sink, args.db_drop_total, args.concurrency, args.db_drops)
+                )
+            )
     if args.crash:
         result.update(crash_test(args.crash_total, args.kill_after))
     print(json.dumps(result, indent=2))

@@ -12,54 +12,46 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from ingest.fhir_intake import BrokerUnavailable, FeedUnknown, FhirIntake, FhirOutcome
+from ingest.fhir_intake import (
+    BrokerUnavailable,
+    EntryOutcome,
+    FeedUnknown,
+    FhirIntake,
+    FhirOutcome,
+)
 
 FHIR_JSON = "application/fhir+json"
 Ping = Callable[[str], Awaitable[None]]
 
 
-def outcome(severity: str, code: str, text: str, status: int) -> JSONResponse:
-    body = {
+def _issue(severity: str, code: str, text: str) -> dict[str, Any]:
+    return {
         "resourceType": "OperationOutcome",
         "issue": [{"severity": severity, "code": code, "diagnostics": text}],
     }
-    return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
+
+
+def outcome(severity: str, code: str, text: str, status: int) -> JSONResponse:
+    return JSONResponse(_issue(severity, code, text), status_code=status, media_type=FHIR_JSON)
+
+
+def _entry(e: EntryOutcome) -> dict[str, Any]:
+    response: dict[str, Any] = {"status": e.status, "location": e.reference}
+    if not e.status.startswith("200"):
+        response["outcome"] = _issue("error", "processing", e.reason)
+    return {"response": response}
 
 
 def _answer(result: FhirOutcome) -> JSONResponse:
+    """A batch/transaction-response Bundle for those, an OperationOutcome otherwise."""
     if result.bundle_type in ("batch", "transaction"):
         failed = result.failed
         if result.bundle_type == "transaction" and failed:
             return outcome("error", "processing", "; ".join(f.reason for f in failed), 400)
-        entries = [
-            {
-                "response": {
-                    "status": e.status,
-                    "location": e.reference,
-                    **(
-                        {
-                            "outcome": {
-                                "resourceType": "OperationOutcome",
-                                "issue": [
-                                    {
-                                        "severity": "error",
-                                        "code": "processing",
-                                        "diagnostics": e.reason,
-                                    }
-                                ],
-                            }
-                        }
-                        if e.reason and not e.status.startswith("200")
-                        else {}
-                    ),
-                }
-            }
-            for e in result.entries
-        ]
         body = {
             "resourceType": "Bundle",
             "type": f"{result.bundle_type}-response",
-            "entry": entries,
+            "entry": [_entry(e) for e in result.entries],
         }
         return JSONResponse(body, media_type=FHIR_JSON)
     if result.failed and len(result.entries) == 1:

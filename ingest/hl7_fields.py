@@ -26,13 +26,26 @@ class MessageError(ValueError):
 class Reader:
     """Components of one message's segments, unescaped, by 1-based HL7 positions."""
 
-    def __init__(self, message: hl7.Message) -> None:
+    def __init__(self, message: hl7.Message, text: str) -> None:
+        """`text` is what `message` was parsed from: fields are read from its segments' text
+        (python-hl7 would rebuild a field's text from its parts on every str())."""
         self.message = message
         separators = message.separators  # "\r|~^&"
-        self.rep, self.comp, self.sub = separators[2], separators[3], separators[4]
+        self.sep, self.rep, self.comp = separators[1], separators[2], separators[3]
+        self.sub = separators[4]
+        raw = text.strip().split("\r")  # the segments python-hl7 made, in its order
+        self._texts = {id(seg): line for seg, line in zip(message, raw, strict=True)}
+        self._fields: dict[int, list[str]] = {}
 
     def field(self, segment: hl7.Segment, number: int) -> str:
-        return str(segment[number]) if len(segment) > number else ""
+        """Field `number` as sent (escapes kept)."""
+        fields = self._fields.get(id(segment))
+        if fields is None:
+            fields = self._texts[id(segment)].split(self.sep)
+            if fields[0] in ("MSH", "FHS", "BHS"):
+                fields.insert(1, self.sep)  # MSH-1 is the separator itself
+            self._fields[id(segment)] = fields
+        return fields[number] if len(fields) > number else ""
 
     def get(self, segment: hl7.Segment, number: int, comp: int = 1, rep: int = 1) -> str:
         """Field `number`, repetition `rep`, component `comp` (first sub-component), unescaped."""

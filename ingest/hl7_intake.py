@@ -79,7 +79,7 @@ class Hl7Intake:
                 message = hl7.parse(text)
             except Exception:  # python-hl7 raises several kinds; none carries a useful reason
                 raise WireError("not an HL7 v2 message", "100") from None
-            reader = Reader(message)
+            reader = Reader(message, text)
             header = Header.of(reader)
             return await self._accept(reader, header, text, size)
         except (WireError, MessageError) as exc:

@@ -203,10 +203,13 @@ def _map_lab(ctx: Context, obr: hl7.Segment, order_id: str, obx: hl7.Segment, ou
         return
     observation = f"{ctx.source}:{order_id}:{r.get(obx, 3)}:{r.get(obx, 4) or '1'}"
     if status in _RETRACT:
+        if ctx.ledger.get("hl7-sent", observation) is None and not ctx.ledger.chain(observation):
+            out.ignored += 1  # never sent from here: nothing to retract (it would wait forever)
+            return
         target = latest(ctx.ledger, observation)
         envelope = ctx.envelope(f"{observation}:{status}:{ctx.header.control_id}", ctx.recorded_at)
-        out.events.append(EventRetracted(**envelope, target_event_id=target,
-                                         reason=_RETRACT[status]))  # fmt: skip
+        reason = _RETRACT[status]
+        out.events.append(EventRetracted(**envelope, target_event_id=target, reason=reason))
         return
     occurred = ctx.when(r.get(obx, 14) or r.get(obr, 7), "OBX^14")
     value, comparator = _value(ctx, obx) if status != "X" else (None, None)

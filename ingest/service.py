@@ -33,7 +33,8 @@ async def running(settings: IngestSettings, defer: bool = False) -> AsyncIterato
     quarantine = QuarantineStore.from_settings(config.quarantine)
     config.pseudonym.key()  # fail before connecting when the key is missing
     await create_topics(settings.streams())
-    sink = KafkaEventSink(settings.kafka_bootstrap, TopicNames(settings.topic_prefix))
+    names = TopicNames(settings.topic_prefix)
+    sink = KafkaEventSink(settings.kafka_bootstrap, names, linger_ms=5 if defer else 0)
     ledger = SqliteLedger(config.ledger)
     await sink.start()
     try:

@@ -6,6 +6,8 @@ import asyncio
 from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from models.events import Event, EventCorrected
 from streams.topics import TopicNames
@@ -36,10 +38,22 @@ class KafkaEventSink:
     """One producer (acks=all), events keyed by patient_id. No idempotent producer: the event
     ids make a re-publish harmless downstream (and tansu refuses InitProducerId)."""
 
-    def __init__(self, bootstrap: str, names: TopicNames, timeout: float = 10.0) -> None:
-        self.bootstrap, self.names, self.timeout = bootstrap, names, timeout
+    def __init__(
+        self, bootstrap: str, names: TopicNames, timeout: float = 10.0, linger_ms: int = 0
+    ) -> None:
+        """`linger_ms` 0 for the listener (each ACK waits for its send); a few ms for file
+        loads, which send a whole file before waiting."""
+        self.bootstrap, self.names, self.timeout, self.linger_ms = (
+            bootstrap,
+            names,
+            timeout,
+            linger_ms,
+        )
         self._producer: AIOKafkaProducer | None = None
         self._pending: list[asyncio.Future[object]] = []
+        self._batches: dict[tuple[str, int], BatchBuilder] = {}
+        self._partitions: dict[str, list[int]] = {}
+        self._partitioner = DefaultPartitioner()
 
     async def start(self) -> None:
         self._producer = AIOKafkaProducer(
@@ -47,7 +61,8 @@ class KafkaEventSink:
             client_id="rw-ingest",
             acks="all",
             enable_idempotence=False,
-            linger_ms=1,
+            linger_ms=self.linger_ms,
+            max_batch_size=256 * 1024,
             request_timeout_ms=int(self.timeout * 1000),
         )
         await self._producer.start()
@@ -62,11 +77,42 @@ class KafkaEventSink:
         await asyncio.wait_for(asyncio.gather(*pending), self.timeout)
 
     async def enqueue(self, events: list[Routed]) -> None:
-        self._pending.extend(await self._hand_over(events))
+        """Append to one record batch per partition, sent when full or at `drain`: a backfill
+        pays aiokafka's per-record `send` cost once per batch. Partitions are chosen by the
+        producer's own partitioner, so keys land where `send` would put them."""
+        producer = self._started()
+        for kind, event in events:
+            topic = self.names.for_event(kind)
+            key, value = event.patient_id.encode(), event.model_dump_json().encode()
+            partitions = self._partitions.get(topic)
+            if partitions is None:
+                partitions = self._partitions[topic] = sorted(await producer.partitions_for(topic))
+            where = (topic, self._partitioner(key, partitions, partitions))
+            batch = self._batches.get(where)
+            if batch is None:
+                batch = self._batches[where] = producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it
+                await self._send_batch(where)
+                batch = self._batches[where] = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=None)
 
     async def drain(self) -> None:
+        for where in list(self._batches):
+            await self._send_batch(where)
         pending, self._pending = self._pending, []
         await asyncio.gather(*pending)
+
+    async def _send_batch(self, where: tuple[str, int]) -> None:
+        batch = self._batches.pop(where)
+        if batch.record_count():
+            topic, partition = where
+            sent = await self._started().send_batch(batch, topic, partition=partition)
+            self._pending.append(sent)
+
+    def _started(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("KafkaEventSink used before start()")
+        return self._producer
 
     async def _hand_over(self, events: list[Routed]) -> list[asyncio.Future[object]]:
         if self._producer is None:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from models.outputs import CareTeamAlert, Category, Reminder, ReminderKind, parse_output
 from models.templates import LANGUAGES
 from notifier.clock import Clock
 from notifier.contacts import canonical_email, canonical_phone
@@ -150,27 +151,73 @@ class AdminService:
         return shown
 
     def deliveries(self, patient_id: str) -> list[dict[str, Any]]:
-        """Each delivery with its status, the reason for it, and its whole decision trail."""
+        """Each delivery: what it was about (item, due date, kind), by which channel, its status
+        and the reason in words, times in the patient's zone, and its whole decision trail.
+
+        The zone is the recipient's, else the reminder's; "UTC" is used only when neither is
+        known, and `time_zone` then says so."""
+        check_patient_id(patient_id)
+        recipient = self.recipients.get(patient_id)
+        rows = self.outbox.deliveries_for(patient_id)
+        outputs = {row.reminder_id: _parsed(row.purpose, row.payload) for row in rows}
+        zone_name = (recipient.time_zone if recipient else None) or next(
+            (o.time_zone for o in outputs.values() if isinstance(o, Reminder)), None
+        )
+        zone = ZoneInfo(zone_name or "UTC")
+        shown_zone = zone_name or "UTC (no zone on file for this patient)"
         trail: dict[str | None, list[dict[str, Any]]] = {}
         for entry in self.outbox.audit_for(patient_id):
             trail.setdefault(entry.reminder_id, []).append(
-                {"at": entry.at.isoformat(), "action": entry.action, "reason": entry.reason}
+                {"at": _local(entry.at, zone), "action": entry.action, "reason": entry.reason}
             )
         return [
             {
                 "reminder_id": row.reminder_id,
-                "purpose": row.purpose,
+                **_about(row.purpose, outputs[row.reminder_id]),
+                "channel": row.channel,
                 "status": row.status,
                 "why": row.status_reason,
-                "channel": row.channel,
                 "attempts": row.attempts,
-                "next_attempt_at": _iso(row.next_attempt_at),
-                "sent_at": _iso(row.sent_at),
+                "next_attempt_at": _local(row.next_attempt_at, zone)
+                if row.status in ("pending", "deferred", "retrying")
+                else None,
+                "sent_at": _local(row.sent_at, zone),
+                "time_zone": shown_zone,
                 "provider_result": json.loads(row.provider_result) if row.provider_result else None,
                 "trail": trail.get(row.reminder_id, []),
             }
-            for row in self.outbox.deliveries_for(patient_id)
+            for row in rows
         ]
+
+
+def _parsed(purpose: str, payload: str | None) -> Any:
+    if not payload:
+        return None
+    if purpose == "reply":
+        return json.loads(payload)
+    try:
+        return parse_output(payload)
+    except ValueError:
+        return None
+
+
+def _about(purpose: str, output: Any) -> dict[str, Any]:
+    """`kind` in words, and the item and due date it is about (None when it has none)."""
+    if isinstance(output, Reminder):
+        if output.kind is ReminderKind.CHECKIN or output.category is Category.CHECKIN:
+            kind = f"check-in ({(output.checkin_reason or 'periodic')})"
+        else:
+            kind = f"reminder: {output.category.value} {output.kind.value}"
+        return {"kind": kind, "item": output.item, "due": output.due.isoformat()}
+    if isinstance(output, CareTeamAlert):
+        return {"kind": f"care-team alert: {output.kind.value}", "item": output.item, "due": None}
+    if purpose == "reply" and isinstance(output, dict):
+        return {"kind": f"reply: {output.get('kind', '?')}", "item": None, "due": None}
+    return {"kind": purpose, "item": None, "due": None}
+
+
+def _local(value: datetime | None, zone: ZoneInfo) -> str | None:
+    return None if value is None else value.astimezone(zone).isoformat(timespec="minutes")
 
 
 def _iso(value: datetime | None) -> str | None:

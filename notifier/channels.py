@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import functools
 import re
 import smtplib
@@ -101,7 +102,30 @@ class ChannelResult:
 class DeliveryChannel(Protocol):
     name: Channel
 
-    def send(self, address: str | None, message: Message) -> ChannelResult: ...
+    def send(
+        self, address: str | None, message: Message, message_id: str | None = None
+    ) -> ChannelResult: ...
+
+
+_MESSAGE_ID = threading.local()  # the Message-ID of the e-mail this thread is sending
+
+
+def _make_msgid(idstring: str | None = None, domain: str | None = None) -> str:
+    """Apprise's `make_msgid` for our sends: `<reminder_id@domain>`, so a message sent twice
+    (a crash between the provider's acceptance and our record) carries the same Message-ID
+    and receiving systems can drop the copy (RFC 5322 3.6.4). Other sends: a random one."""
+    wanted = getattr(_MESSAGE_ID, "value", None)
+    if wanted:
+        return f"<{wanted}@{domain or 'remission-watch.invalid'}>"
+    return email.utils.make_msgid(idstring, domain)
+
+
+@functools.cache
+def install_message_ids() -> None:
+    """Point Apprise's e-mail module at `_make_msgid` (once per process)."""
+    from apprise.plugins.email import base
+
+    base.make_msgid = _make_msgid
 
 
 @functools.cache
@@ -207,6 +231,7 @@ class AppriseChannel:
         guard_third_party_loggers()
         load_apprise_plugins()
         announce_local_hostname_once()
+        install_message_ids()
         for index, url in enumerate(self.urls):
             probe = url if name is Channel.CARE_TEAM else with_address(url, SAMPLE_ADDRESS[name])
             plugin = apprise.Apprise.instantiate(probe)
@@ -219,10 +244,16 @@ class AppriseChannel:
         self._targets = [_Target(name, url, self.asset) for url in self.urls]
         self._local = threading.local()
 
-    def send(self, address: str | None, message: Message) -> ChannelResult:
+    def send(
+        self, address: str | None, message: Message, message_id: str | None = None
+    ) -> ChannelResult:
         if self.name is not Channel.CARE_TEAM and not address:
             return ChannelResult(self.name, (ServiceResult("none", "NO_ADDRESS", 0),))
-        results = tuple(self._send_one(target, address, message) for target in self._targets)
+        _MESSAGE_ID.value = message_id
+        try:
+            results = tuple(self._send_one(target, address, message) for target in self._targets)
+        finally:
+            _MESSAGE_ID.value = None
         return ChannelResult(self.name, results)
 
     def _apprise(self) -> apprise.Apprise:
@@ -274,7 +305,9 @@ class FakeChannel:
     calls: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def send(self, address: str | None, message: Message) -> ChannelResult:
+    def send(
+        self, address: str | None, message: Message, message_id: str | None = None
+    ) -> ChannelResult:
         with self._lock:
             self.calls += 1
             if self.calls <= self.fail_first:

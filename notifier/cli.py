@@ -63,6 +63,9 @@ def register(sub: Any) -> None:
     dsub = deliveries.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = dsub.add_parser("list", help="a patient's deliveries and why")
     listing.add_argument("--patient", required=True)
+    listing.add_argument(
+        "--json", action="store_true", help="every field, provider results and the full trail"
+    )
     listing.set_defaults(handler=_deliveries_list)
 
     db = groups.add_parser("db", help="schema")
@@ -81,9 +84,15 @@ def _print(value: object) -> None:
 def _run(args: argparse.Namespace) -> int:
     from remission_watch.logs import configure_logging
 
+    # Refusals first (settings errors: explained by remission_watch.problems; no care-team
+    # channel: one line, exit 2), then logging: a refused start leaves the handlers alone.
+    service = _service()
+    try:
+        service.check_care_team()
+    except Exception:
+        service.close()
+        raise
     configure_logging(args.log_level)
-    service = _service()  # settings errors: explained by remission_watch.problems
-    service.check_care_team()  # NoCareTeamChannel: a one-line refusal (exit 2)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -96,11 +105,11 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _admin(args: argparse.Namespace, action: Any) -> int:
+def _admin(args: argparse.Namespace, action: Any, show: Any = None) -> int:
     service = _service()
     try:
         service.upgrade_schema()
-        _print(action(service))
+        (show or _print)(action(service))
         return 0
     except ValidationError as exc:
         for error in exc.errors():  # field and message only: never echo the input back
@@ -164,7 +173,32 @@ def _consent_record(args: argparse.Namespace) -> int:
 
 
 def _deliveries_list(args: argparse.Namespace) -> int:
-    return _admin(args, lambda s: s.admin.deliveries(args.patient))
+    if args.json:
+        return _admin(args, lambda s: s.admin.deliveries(args.patient))
+    return _admin(args, lambda s: _table(s.admin.deliveries(args.patient)), show=_show_table)
+
+
+def _table(deliveries: list[dict[str, Any]]) -> Any:
+    """What the care team asks ("was she reminded about the CT?"): one row per delivery."""
+    from rich.table import Table
+
+    zone = deliveries[0]["time_zone"] if deliveries else "-"
+    table = Table(title=f"deliveries (times in {zone})", show_lines=False)
+    for column in ("kind", "item", "due", "channel", "status", "when", "why"):
+        table.add_column(column, overflow="fold")
+    for d in deliveries:
+        when = d["sent_at"] or d["next_attempt_at"] or ""
+        table.add_row(
+            d["kind"], d["item"] or "", d["due"] or "", d["channel"] or "", d["status"],
+            when, d["why"] or "",
+        )  # fmt: skip
+    return table
+
+
+def _show_table(table: Any) -> None:
+    from rich.console import Console
+
+    Console(width=160).print(table)
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:

@@ -19,12 +19,15 @@ from datetime import datetime, timedelta
 from itertools import count
 from typing import Any
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from models.outputs import AlertKind, CareTeamAlert, Reminder, Severity, alert_id, parse_output
 from models.templates import Message, MessageKind
 from notifier.channels import WRONG_TARGET, ChannelResult, DeliveryChannel, ServiceResult
 from notifier.clock import Clock
 from notifier.messages import MessageRenderer
 from notifier.metrics import NotifierMetrics
+from notifier.outages import NOT_AN_OUTAGE, OutageNotices, failure_in_words, reminder_horizon
 from notifier.outbox import Claimed, Finish, SqlOutbox
 from notifier.policy import Defer, DeliveryPolicy, GiveUp, Send, Suppress
 from notifier.recipient_store import SqlRecipients
@@ -33,6 +36,7 @@ from notifier.recipients import Channel, Recipient
 log = logging.getLogger(__name__)
 CAP_HISTORY = timedelta(days=8)  # covers the longest cap window (a local week) across DST
 LOAD_CHUNK = 100  # patients whose contacts and SMS history are read in one go
+WRITE_RETRY_DELAYS = (0.1, 0.3, 1.0, 2.0, 4.0, 8.0)  # ~15 s: a database restart or failover
 
 
 @dataclass
@@ -145,6 +149,7 @@ class Dispatcher:
         # For /healthz: the last round that completed, and each channel's last results.
         self.last_round_ok: float | None = None
         self.channel_health: dict[Channel, ChannelHealth] = {}
+        self.outages = OutageNotices()
         self._claims = count(1)
 
     def close(self) -> None:
@@ -187,7 +192,20 @@ class Dispatcher:
         self._write([(row, outcome, now)])
 
     def _write(self, batch: list[Finished]) -> None:
-        self.outbox.finish_many(batch)
+        """Record outcomes, retrying when the database drops the connection: a result that
+        is not written leaves its row in `sending`, and a sent message is sent again when the
+        lease runs out (41 duplicate SMS in 600 sends under 5 connection drops, before).
+        Each retry is safe: the UPDATE is guarded by the attempt id, and a row whose first
+        write did commit counts as applied."""
+        for delay in (*WRITE_RETRY_DELAYS, None):
+            try:
+                self.outbox.finish_many(batch)
+                break
+            except (OperationalError, InterfaceError):
+                if delay is None:
+                    raise
+                log.warning("recording %d results failed; retrying in %.1f s", len(batch), delay)
+                time.sleep(delay)
         if self.metrics is not None:
             for row, outcome, _ in batch:
                 self.metrics.deliveries.labels(outcome.status, row.purpose).inc()
@@ -216,6 +234,7 @@ class Dispatcher:
             ),
         )
         if not claimed:
+            await loop.run_in_executor(self._pool, self._send_outage_notices)
             return 0
         by_patient: dict[str, list[Claimed]] = defaultdict(list)
         for item in claimed:
@@ -257,7 +276,18 @@ class Dispatcher:
         finally:
             results.close()
             await writer
+        await loop.run_in_executor(self._pool, self._send_outage_notices)
         return len(claimed)
+
+    def _send_outage_notices(self) -> None:
+        """One care-team notice when patient sends start failing, one when they recover
+        (with the reminders whose window closed meanwhile); retried each round until sent."""
+        care = self.channels.get(Channel.CARE_TEAM)
+        for notice in self.outages.pending():
+            if care is not None and care.send(None, notice.message).ok:
+                self.outages.delivered(notice)
+            else:
+                log.error("outage notice could not be sent to the care team; retrying")
 
     def _deliver_all(
         self,
@@ -322,7 +352,7 @@ class Dispatcher:
         for channel in decision.channels:
             message = self._message(row, recipient, channel)
             address = recipient.address(channel) if recipient else None
-            result = self._channel_send(channel, address, message)
+            result = self._channel_send(channel, address, message, row.reminder_id)
             results.append(result.record())
             if result.ok:
                 now = self.clock()
@@ -340,6 +370,8 @@ class Dispatcher:
                 finish((row, outcome, now))
                 if channel is Channel.SMS and row.purpose == "reminder":
                     sent.append(now)
+                if channel is not Channel.CARE_TEAM:
+                    self.outages.recovered(now)
                 return
         refusals = [
             service["service"]
@@ -349,17 +381,17 @@ class Dispatcher:
         ]
         if len(refusals) == len(results):  # every channel would have reached someone else
             reason = "refused, not sent: " + "; ".join(refusals)
-            self._give_up(row, reason, results, decision.channels[-1])
+            self._give_up(row, reason, results, decision.channels[-1], grouped=False)
             return
-        self._failed(row, results, decision.channels[-1], finish)
+        self._failed(row, results, decision.channels[-1], finish, recipient)
 
     def _channel_send(
-        self, channel: Channel, address: str | None, message: Message
+        self, channel: Channel, address: str | None, message: Message, message_id: str | None = None
     ) -> ChannelResult:
         sender = self.channels.get(channel)
         if sender is None:
             return ChannelResult(channel, (ServiceResult("none", "NOT_CONFIGURED", 0),))
-        result = sender.send(address, message)
+        result = sender.send(address, message, message_id)
         statuses = {service.status for service in result.services}
         if not statuses & {WRONG_TARGET, "NO_ADDRESS"}:  # the provider itself was tried
             health = self.channel_health.setdefault(channel, ChannelHealth())
@@ -372,9 +404,22 @@ class Dispatcher:
         results: list[dict[str, Any]],
         last: Channel,
         finish: Callable[[Finished], None],
+        recipient: Recipient | None = None,
     ) -> None:
         now = self.clock()
-        verdict = self.policy.after_failure(row.attempts + 1, now)
+        why = failure_in_words(results)
+        if row.purpose != "care_team_alert" and any(
+            s["status"] not in NOT_AN_OUTAGE for r in results for s in r["services"]
+        ):
+            self.outages.failed(tuple(r["channel"] for r in results), now)
+        horizon = reminder_horizon(row.payload, recipient) if row.purpose == "reminder" else None
+        verdict = self.policy.after_failure(
+            row.attempts + 1,
+            now,
+            row.purpose,  # type: ignore[arg-type]
+            horizon,
+            why,
+        )
         if isinstance(verdict, GiveUp):
             self._give_up(row, verdict.reason, results, last)
             return
@@ -394,13 +439,20 @@ class Dispatcher:
         )
 
     def _give_up(
-        self, row: Claimed, reason: str, results: list[dict[str, Any]], last: Channel
+        self,
+        row: Claimed,
+        reason: str,
+        results: list[dict[str, Any]],
+        last: Channel,
+        grouped: bool = True,
     ) -> None:
         # written at once, so that the trail shows "failed" before the alert it raises
         outcome = Finish(
             "failed", reason, attempted=True, channel=last.value, provider_result=results
         )
         self._finish(row, outcome, self.clock())
+        if grouped and row.purpose == "reminder" and self.outages.during_outage(row):
+            return  # reported once, in the outage's recovery notice, with the others
         self._raise_failure_alert(row, reason)
 
     def _raise_failure_alert(self, row: Claimed, reason: str) -> None:

@@ -22,8 +22,9 @@ class PolicyConfig:
     sms_daily_cap: int = 1
     sms_weekly_cap: int = 3
     cap_policy: Literal["defer", "email"] = "defer"
-    max_attempts: int = 5
+    max_attempts: int = 5  # replies only: reminders retry until their window closes
     backoff_base: timedelta = timedelta(minutes=1)
+    max_backoff: timedelta = timedelta(hours=1)  # a recovered channel is used within this
 
 
 @dataclass(frozen=True)
@@ -128,9 +129,32 @@ class DeliveryPolicy:
         hours = f"{now.astimezone(zone):%H:%M} {zone_name}{where}"
         return Send(usable, "; ".join([*reasons, f"consent and hours ({hours}) allow: {order}"]))
 
-    def after_failure(self, attempts: int, now: datetime) -> Retry | GiveUp:
-        """`attempts` made so far (all channels failed on each). Exponential backoff, then stop."""
+    def after_failure(
+        self,
+        attempts: int,
+        now: datetime,
+        purpose: Purpose = "reminder",
+        horizon: datetime | None = None,
+        why: str = "all channels failed",
+    ) -> Retry | GiveUp:
+        """`attempts` made so far (all channels failed on each); exponential backoff capped at
+        `max_backoff`, so a channel that recovers is used again within it.
+
+        Care-team alerts (self-harm included) never give up. A reminder is retried until its
+        `horizon` (the end of the item's due window): it waits out an outage and is sent when
+        a channel recovers, and gives up only when sending it would no longer help. Replies
+        (and a reminder without a horizon) stop after `max_attempts`."""
+        delay = min(
+            self.config.backoff_base * (2 ** min(attempts - 1, 30)), self.config.max_backoff
+        )
+        at = now + delay
+        retry = f"{why} (attempt {attempts}); next try {at:%Y-%m-%d %H:%M} UTC"
+        if purpose == "care_team_alert":
+            return Retry(at, f"{retry}; a care-team alert is retried until delivered")
+        if purpose == "reminder" and horizon is not None:
+            if at <= horizon:
+                return Retry(at, f"{retry}, until the window closes {horizon:%Y-%m-%d %H:%M} UTC")
+            return GiveUp(f"{why} (attempt {attempts}); the reminder's window has closed")
         if attempts >= self.config.max_attempts:
-            return GiveUp(f"all channels failed {attempts} times; giving up")
-        delay = self.config.backoff_base * (2 ** (attempts - 1))
-        return Retry(now + delay, f"attempt {attempts} failed; retry in {delay}")
+            return GiveUp(f"{why} {attempts} times; giving up")
+        return Retry(at, retry)

@@ -60,6 +60,7 @@ def policy_from(settings: NotifierSettings) -> DeliveryPolicy:
             cap_policy=settings.cap_policy,
             max_attempts=settings.max_attempts,
             backoff_base=timedelta(seconds=settings.backoff_base_seconds),
+            max_backoff=timedelta(seconds=settings.retry_max_backoff_seconds),
         )
     )
 
@@ -96,7 +97,9 @@ class NotifierService:
         self.recipients = SqlRecipients(self.engine, self.cipher)
         self.inbox = SqlInbox(self.engine, self.cipher)
         self.renderer = MessageRenderer(
-            MessageContext(settings.clinic_name, settings.callback_number, settings.portal_url)
+            MessageContext(settings.clinic_name, settings.callback_number, settings.portal_url),
+            crisis_sms=settings.crisis_sms,
+            crisis_email=settings.crisis_email,
         )
         self.dispatcher = Dispatcher(
             self.outbox,

@@ -73,6 +73,17 @@ class NotifierSettings(BaseSettings, KafkaSecurity):  # RW_KAFKA_SSL_*, RW_KAFKA
         "RW_CARE_TEAM_URLS is empty.",
     )
 
+    crisis_sms: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON, per language: the crisis-resources SMS to send instead of the "
+        'built-in US one (911, 988), e.g. {"es": "{clinic}: si corre peligro, llame al 112. '
+        '... {phone}. {stop}"}. Placeholders {clinic}, {phone}, {stop}; one GSM-7 segment.',
+    )
+    crisis_email: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON, per language: the crisis-resources e-mail body instead of the "
+        "built-in US one. Placeholders {clinic}, {phone}.",
+    )
     clinic_name: str = "Your clinic"
     callback_number: str | None = None
     portal_url: str | None = None
@@ -98,8 +109,19 @@ class NotifierSettings(BaseSettings, KafkaSecurity):  # RW_KAFKA_SSL_*, RW_KAFKA
     sms_daily_cap: int = Field(default=1, ge=0)
     sms_weekly_cap: int = Field(default=3, ge=0)
     cap_policy: Literal["defer", "email"] = "defer"
-    max_attempts: int = Field(default=5, ge=1)
+    max_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="Send attempts before a reply to a patient is given up. Reminders are "
+        "retried until their due window closes; care-team alerts until delivered.",
+    )
     backoff_base_seconds: float = Field(default=60.0, gt=0)
+    retry_max_backoff_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Longest wait between two tries of a failing delivery (seconds): a channel "
+        "that recovers is used again within it.",
+    )
     send_concurrency: int = Field(default=16, ge=1)
     dispatch_batch: int = Field(default=200, ge=1)
     dispatch_interval_seconds: float = Field(default=1.0, gt=0)
@@ -166,32 +188,40 @@ class NotifierSettings(BaseSettings, KafkaSecurity):  # RW_KAFKA_SSL_*, RW_KAFKA
         return self
 
     def _refuse_placeholders(self) -> None:
+        """Every missing, placeholder or weak secret at once, so one start-up names them all.
+
+        Raises ValueError listing each problem by its variable name; no value is ever quoted.
+        """
+        problems: list[str] = []
         if not self.callback_number:
-            raise ValueError(
+            problems.append(
                 "RW_CALLBACK_NUMBER is required: every message names a call-back number"
             )
-        if not self.encryption_keys:
-            raise ValueError("RW_ENCRYPTION_KEYS is required (or RW_ALLOW_DEV_KEY=1 for dev runs)")
         keys = [k.get_secret_value() for k in self.encryption_keys]
-        if DEV_ENCRYPTION_KEY in keys:
-            raise ValueError("RW_ENCRYPTION_KEYS holds the public dev key outside dev mode")
+        if not keys:
+            problems.append("RW_ENCRYPTION_KEYS is required (or RW_ALLOW_DEV_KEY=1 for dev runs)")
+        elif DEV_ENCRYPTION_KEY in keys:
+            problems.append("RW_ENCRYPTION_KEYS holds the public dev key outside dev mode")
         seen: dict[str, str] = {key: "RW_ENCRYPTION_KEYS" for key in keys}
         for name in ("inbound_secret", "admin_token", "contact_hash_key"):
             secret: SecretStr | None = getattr(self, name)
             if secret is None and name == "contact_hash_key":
                 continue  # derived from the first key (HKDF): distinct by construction
             if secret is None or _looks_like_placeholder(secret.get_secret_value()):
-                raise ValueError(f"RW_{name.upper()} is missing or a placeholder")
+                problems.append(f"RW_{name.upper()} is missing or a placeholder")
+                continue
             value = secret.get_secret_value()
             if len(value) < MIN_SECRET_LENGTH or len(set(value)) < MIN_DISTINCT_CHARACTERS:
-                raise ValueError(
+                problems.append(
                     f"RW_{name.upper()} must be at least {MIN_SECRET_LENGTH} characters with "
                     f"at least {MIN_DISTINCT_CHARACTERS} different ones (e.g. "
                     "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
                 )
-            if value in seen:
-                raise ValueError(f"RW_{name.upper()} must differ from {seen[value]}")
-            seen[value] = f"RW_{name.upper()}"
+            elif value in seen:
+                problems.append(f"RW_{name.upper()} must differ from {seen[value]}")
+            seen.setdefault(value, f"RW_{name.upper()}")
+        if problems:
+            raise ValueError("; ".join(problems))
 
     def topic(self, name: str) -> str:
         """The full topic name: `{prefix}{name}.v1`."""

@@ -28,6 +28,7 @@ class ReceivedMail:
     rcpt_tos: tuple[str, ...]
     subject: str
     body: str
+    message_ids: tuple[str, ...] = ()  # every Message-ID header (there should be one)
 
 
 class _MailHandler:
@@ -42,6 +43,7 @@ class _MailHandler:
             tuple(envelope.rcpt_tos),
             str(parsed.get("Subject", "")),
             (payload or b"").decode("utf-8", "replace") if isinstance(payload, bytes) else "",
+            tuple(str(value) for value in parsed.get_all("Message-ID", [])),
         )
         with self.sink.lock:
             self.sink.messages.append(mail)

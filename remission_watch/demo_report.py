@@ -108,12 +108,13 @@ def report(demo: Demo, cohort: Cohort, produced: int, steps: int, wall: float) -
 
 
 _INSTANT = re.compile(r"\s*(?:at\s+)?\d{4}-\d\d-\d\d[T ][\d:.]+(?:[+-]\d\d:?\d\d|Z)?")
+_CLOCK = re.compile(r"\s*\(\d\d:\d\d [\w/+-]+\)")  # "(16:00 Europe/Madrid)": when it was
 _IDS = re.compile(r"\b(?:rem|alert|dl)-[0-9a-f]{6,}\b")
 
 
 def _reason_kind(reason: str) -> str:
     """A decision's reason whole, without its instants and ids, so like groups with like."""
-    return _IDS.sub("(id)", _INSTANT.sub("", reason)).strip()
+    return _IDS.sub("(id)", _CLOCK.sub("", _INSTANT.sub("", reason))).strip()
 
 
 def _with_escalation(reply: dict[str, str], alerts: list[dict[str, Any]]) -> dict[str, str]:

@@ -177,9 +177,9 @@ def _patient(p: dict[str, Any], at: str) -> str:
     for r in p["reminders"]:
         svg += _reminder(r, x, y_of(row_of[r["item"]]), at)
     for s in p.get("sent", []):
-        if s["what"] == "alert":
-            continue
-        y = y_of(row_of[s["item"]]) if s["item"] in row_of else y_of(0)
+        if s["what"] == "alert" or s["item"] not in row_of:
+            continue  # a cancellation of a reminder sent before the replay began has no row
+        y = y_of(row_of[s["item"]])
         kind = "cancelled" if s["what"] == "cancelled" else "sent"
         what = "would be cancelled" if kind == "cancelled" else "would be sent"
         svg.append(

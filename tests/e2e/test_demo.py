@@ -52,5 +52,7 @@ def test_demo_runs_the_cohort_through_kafka_and_exits_cleanly() -> None:
     assert outcomes.get("Stop") == "opt_out" and outcomes.get("HELP") == "help"
     assert outcomes.get("8") == "checkin"  # an SMS score went back through Kafka...
     assert report["escalated_to_care_team"].get("self_harm") == 1  # ...and a crisis text too
+    crisis = [reply for reply in report["replies"] if "hopeless" in reply["text"]]
+    assert [reply.get("escalated") for reply in crisis] == ["self_harm"]
     assert tansu_processes() <= before, "the demo left its broker running"
     assert wall < 120

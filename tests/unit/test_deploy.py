@@ -26,6 +26,7 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
+from ingest.settings import IngestSettings
 from models.templates import MessageContext
 from notifier.settings import (
     DEV_ADMIN_TOKEN,
@@ -48,10 +49,17 @@ OPERATIONS = ROOT / "docs" / "operations.md"
 CLASSES: dict[str, type[BaseSettings]] = {
     "streams": StreamsSettings,
     "notifier": NotifierSettings,
+    "ingest": IngestSettings,
     "every command": LogSettings,
 }
 # Which settings class a `remission-watch` subcommand (or deploy script) builds.
-ROLE_CLASS = {"worker": "streams", "ticker": "streams", "topics": "streams", "notifier": "notifier"}
+ROLE_CLASS = {
+    "worker": "streams",
+    "ticker": "streams",
+    "topics": "streams",
+    "notifier": "notifier",
+    "ingest": "ingest",
+}
 # URL settings that are public by nature; every other *_url(s) setting may carry credentials
 # (database password, SMTP login, SMS provider token) and is treated as a secret.
 PUBLIC_URL_FIELDS = {"portal_url"}
@@ -220,7 +228,7 @@ def test_compose_has_the_production_services() -> None:
     svc = services()
     roles = {r for r, _ in app_services().values()}
     assert {"kafka", "postgres", "mailpit"} <= set(svc)
-    assert roles == {"topics", "worker", "ticker", "notifier"}
+    assert roles == {"topics", "worker", "ticker", "notifier", "ingest"}
     assert not any(
         "zookeeper" in name or "zookeeper" in str(s.get("image")) for name, s in svc.items()
     )
@@ -254,7 +262,9 @@ def test_compose_rw_variables_are_settings_of_that_service() -> None:
                 assert var in names, f"{name}: {var} is not a field of {CLASSES[ROLE_CLASS[r]]}"
 
 
-@pytest.mark.parametrize("service_name", ["topics", "worker", "ticker", "notifier"])
+@pytest.mark.parametrize(
+    "service_name", ["topics", "worker", "ticker", "notifier", "ingest", "ingest-fhir"]
+)
 def test_compose_environment_builds_the_settings(
     service_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -276,6 +286,9 @@ def test_compose_environment_builds_the_settings(
         assert settings.encryption_keys and settings.inbound_secret and settings.admin_token
         # What the notifier builds at start-up from these (clinic name, call-back, portal).
         MessageContext(settings.clinic_name, settings.callback_number or "", settings.portal_url)
+    elif isinstance(settings, IngestSettings):
+        assert settings.ingest_pseudonym_key and settings.ingest_quarantine_key
+        assert "fhir" not in service_name or settings.fhir_token
     else:
         assert isinstance(settings, StreamsSettings)
         assert not settings.local_timeouts, "short embedded-broker timeouts are not for Kafka"
@@ -451,7 +464,8 @@ def containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def config_map() -> dict[str, str]:
-    (cm,) = of_kind("ConfigMap")
+    """The shared settings ConfigMap (ingest's feed file is a ConfigMap of its own)."""
+    (cm,) = [d for d in of_kind("ConfigMap") if d["metadata"]["name"] == "remission-watch-config"]
     return {k: str(v) for k, v in cm["data"].items()}
 
 

@@ -141,6 +141,8 @@ def test_html_picture_shows_episodes_windows_and_sends(
         str(EXAMPLES / "colorectal-recurrence.jsonl"),
         "--at",
         "2023-09-01",
+        "--sends-days",
+        "0",  # the whole history: the first reminders and their cancellations
         "--html",
         str(page),
     )

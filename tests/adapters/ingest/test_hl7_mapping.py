@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import hl7_samples as s
 import pytest
@@ -285,3 +285,44 @@ async def test_enhanced_mode_follows_msh15(
         assert outcome.ack is None
     else:
         assert acks(outcome.ack or b"")[1] == f"MSA|{expected}|RW-LAB-0042"
+
+
+async def test_logs_name_control_ids_never_patients(
+    intake: Hl7Intake, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    await intake.handle(s.tumour_markers())
+    await intake.handle(s.tumour_markers().replace(b"|0.04|", b"|n/a|").replace(b"0042", b"0043"))
+    await intake.handle(s.psa_latin1().replace(b"NIST Lab Facility", b"ELSEWHERE"))
+    text = caplog.text
+    assert "RW-LAB-0042" in text and "RW-LAB-0043" in text
+    for phi in ("MRN0003003", "Testpatient", "Núñez", "19560211", "n/a"):
+        assert phi not in text
+
+
+async def test_a_message_over_the_size_limit_is_refused(
+    intake: Hl7Intake, sink: MemoryEventSink
+) -> None:
+    padding = b"\rNTE|1|L|" + b"x" * (1024 * 1024)
+    outcome = await intake.handle(s.tumour_markers() + padding)
+    assert outcome.code == "AR" and sink.sent == []
+    assert b"too large" in (outcome.ack or b"")
+
+
+def test_quarantine_keeps_rejects_encrypted_and_purges_after_retention(
+    quarantine: QuarantineStore,
+) -> None:
+    now = datetime(2027, 2, 6, 16, 0, tzinfo=UTC)
+    old = quarantine.put(b"MSH|old", "reason", now - timedelta(days=31), "C-1", "LAB")
+    new = quarantine.put(b"MSH|new", "reason", now - timedelta(days=1), "C-2", "LAB")
+    assert quarantine.purge(now) == 1
+    assert [e.id for e in quarantine.entries()] == [new] and old != new
+    assert quarantine.get(new).raw == b"MSH|new"
+
+
+async def test_a_retraction_of_a_result_never_sent_sends_nothing(
+    intake: Hl7Intake, sink: MemoryEventSink
+) -> None:
+    outcome = await intake.handle(s.cea_wrong_patient())
+    assert (outcome.code, outcome.events, outcome.ignored) == ("AA", 0, 1)
+    assert sink.sent == []

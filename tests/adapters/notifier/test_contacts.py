@@ -121,7 +121,9 @@ class RefusingChannel:
         self.name = name
         self.calls = 0
 
-    def send(self, address: str | None, message: Message) -> ChannelResult:
+    def send(
+        self, address: str | None, message: Message, message_id: str | None = None
+    ) -> ChannelResult:
         self.calls += 1
         return ChannelResult(self.name, (ServiceResult("target differs", WRONG_TARGET, 0),))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,7 +12,7 @@ import pytest
 from notifier_factories import EMAIL, cancellation, enrol, reminder
 from sqlalchemy import Engine
 
-from models.outputs import Category, ReminderKind
+from models.outputs import AlertKind, CareTeamAlert, Category, ReminderKind, Severity, alert_id
 from models.templates import MessageContext
 from notifier import dispatcher as dispatcher_module
 from notifier.channels import FakeChannel
@@ -114,23 +114,65 @@ async def test_second_sms_same_day_is_deferred_by_the_cap(rig: Rig) -> None:
     assert len(rig.sms.sent) == 1
 
 
-async def test_retries_with_backoff_then_alerts_the_care_team(rig: Rig) -> None:
-    rig.sms.fail_first = rig.email.fail_first = 100
-    r = reminder()
+async def test_a_failing_reminder_waits_until_its_window_closes_and_is_reported_once(
+    rig: Rig,
+) -> None:
+    # Before: 3 attempts within minutes, then "failed" and one alert per reminder.
+    rig.sms.fail_first = rig.email.fail_first = 10_000
+    r = reminder()  # due 2027-03-20: its window closes at midnight after, New York time
     rig.outbox.record([r], rig.clock())
-    for _ in range(3):
+    rounds = 0
+    while rounds < 2000:
         await rig.dispatcher.dispatch_once()
-        rig.clock.advance(timedelta(minutes=10))
+        row = rig.row()
+        if row.status not in ("retrying", "deferred"):  # deferred: outside the sending window
+            break
+        if row.status == "retrying":
+            assert row.next_attempt_at - rig.clock() <= timedelta(hours=1)  # capped backoff
+        rig.clock.now = max(rig.clock(), row.next_attempt_at)
+        rounds += 1
     row = rig.row()
-    assert row.status == "failed" and row.attempts == 3
-    await rig.dispatcher.dispatch_once()  # the delivery_failed alert goes out
-    alert = next(d for d in rig.outbox.deliveries_for("p-1") if d.purpose == "care_team_alert")
-    assert alert.status == "sent"
-    assert rig.care.sent[0][0] is None
-    assert "could not be delivered" in rig.care.sent[0][1].subject
+    assert row.status == "failed" and "window has closed" in (row.status_reason or "")
+    assert rig.clock() >= datetime(2027, 3, 21, tzinfo=NY) - timedelta(hours=1)
+    assert rounds > 100  # retried for ten days (in sending hours), not three times
     reasons = [a.reason for a in rig.outbox.audit_for("p-1") if a.reminder_id == r.reminder_id]
-    assert any("retry in" in reason for reason in reasons)
-    assert any("giving up" in reason for reason in reasons)
+    assert "the sms provider refused or failed; the email provider refused or failed" in reasons[1]
+    # one notice for the whole outage, no per-reminder alert
+    assert [m.subject.split(" since")[0] for _, m in rig.care.sent] == [
+        "[high] Patient messages failing"
+    ]
+    assert not [d for d in rig.outbox.deliveries_for("p-1") if d.purpose == "care_team_alert"]
+    # sending works again: the recovery notice lists the reminder whose window closed
+    rig.sms.fail_first = rig.email.fail_first = 0
+    enrol(rig.recipients, rig.clock(), patient_id="p-9")
+    rig.outbox.record([reminder(patient_id="p-9", due=date(2027, 4, 20))], rig.clock())
+    await rig.dispatcher.dispatch_once()
+    assert len(rig.care.sent) == 2
+    recovered = rig.care.sent[1][1]
+    assert recovered.subject.startswith("[info] Patient messages recovered")
+    assert "p-1 ct_chest" in recovered.body
+
+
+async def test_a_care_team_alert_is_retried_until_delivered(rig: Rig) -> None:
+    rig.care.fail_first = 30
+    alert = CareTeamAlert(
+        patient_id="p-1",
+        alert_id=alert_id("p-1", AlertKind.SELF_HARM, "m-1"),
+        kind=AlertKind.SELF_HARM,
+        severity=Severity.IMMEDIATE,
+        reason="reply may mention self-harm",
+        raised_at=rig.clock(),
+        respond_by=rig.clock() + timedelta(hours=1),
+    )
+    rig.outbox.record([alert], rig.clock())
+    for _ in range(31):
+        await rig.dispatcher.dispatch_once()
+        row = rig.row()
+        if row.status == "sent":
+            break
+        assert row.status == "retrying"
+        rig.clock.now = max(rig.clock(), row.next_attempt_at)
+    assert rig.row().status == "sent" and rig.row().attempts == 31
 
 
 async def test_no_consent_is_suppressed_with_reason(
@@ -244,3 +286,29 @@ async def test_recipient_saved_without_zone_gets_sms_in_the_reminders_zone_hours
         )
     finally:
         rig.dispatcher.close()
+
+
+async def test_a_dropped_connection_while_recording_is_retried_not_resent(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    monkeypatch.setattr(dispatcher_module, "WRITE_RETRY_DELAYS", (0.0, 0.0, 0.0))
+    real = rig.outbox.finish_many
+    drops = {"left": 2}
+
+    def flaky(batch):  # the connection drops twice, then the database is back
+        if drops["left"]:
+            drops["left"] -= 1
+            raise OperationalError(
+                "UPDATE deliveries", {}, Exception("server closed the connection")
+            )
+        return real(batch)
+
+    monkeypatch.setattr(rig.outbox, "finish_many", flaky)
+    rig.outbox.record([reminder()], rig.clock())
+    await rig.dispatcher.dispatch_once()
+    assert drops["left"] == 0 and rig.row().status == "sent"
+    rig.clock.advance(timedelta(minutes=10))  # past the lease: nothing left to re-send
+    await rig.dispatcher.dispatch_once()
+    assert len(rig.sms.sent) == 1

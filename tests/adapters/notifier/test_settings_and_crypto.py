@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from cryptography.fernet import Fernet
 from pydantic import ValidationError
@@ -65,6 +67,16 @@ def test_missing_or_placeholder_secrets_fail_fast(change: dict[str, object]) -> 
         NotifierSettings(**{**GOOD, **change})  # type: ignore[arg-type]
 
 
+def test_every_missing_or_weak_secret_is_named_in_one_error() -> None:
+    weak = "aaaaaaaaaaaaaaaa"
+    with pytest.raises(ValidationError) as caught:
+        NotifierSettings(inbound_secret=weak)  # type: ignore[arg-type]
+    message = str(caught.value)
+    for name in ("RW_CALLBACK_NUMBER", "RW_ENCRYPTION_KEYS", "RW_INBOUND_SECRET", "RW_ADMIN_TOKEN"):
+        assert name in message, name
+    assert weak not in message
+
+
 def test_dev_mode_is_explicit() -> None:
     settings = NotifierSettings(allow_dev_key=True)
     assert settings.encryption_keys[0].get_secret_value() == DEV_ENCRYPTION_KEY
@@ -113,3 +125,41 @@ def test_a_settings_error_never_echoes_the_value(change: dict[str, str]) -> None
     (value,) = change.values()
     assert value not in str(caught.value) and value[:8] not in str(caught.value)
     assert GOOD["encryption_keys"][:8] not in str(caught.value)
+
+
+def test_crisis_text_per_language_comes_from_configuration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from models.templates import MessageContext, MessageKind
+    from notifier.messages import MessageRenderer
+
+    spain = (
+        "{clinic}: si corre peligro, llame al 112. Apoyo 24 h: 024. Le llamaremos: {phone}. {stop}"
+    )
+    monkeypatch.setenv("RW_CRISIS_SMS", json.dumps({"es": spain}))
+    settings = NotifierSettings(allow_dev_key=True)
+    renderer = MessageRenderer(
+        MessageContext("Clínica Sur", "+34 910 000 000"), crisis_sms=settings.crisis_sms
+    )
+    es = renderer.for_reply(MessageKind.CRISIS_RESOURCES, "es-ES").body
+    assert "112" in es and "024" in es and "911" not in es and "988" not in es
+    assert es.startswith("Clinica Sur:") and es.endswith("Responda STOP para darse de baja")
+    en = renderer.for_reply(MessageKind.CRISIS_RESOURCES, "en").body
+    assert "988" in en  # not configured for English: the built-in text
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        {"fr": "{clinic} {stop}"},
+        {"es": "{clinic}: {name} {stop}"},
+        {"es": "{clinic}: llame al 112. {phone}."},  # no opt-out line
+        {"es": "{clinic}: " + "x" * 150 + " {stop}"},
+    ],
+)
+def test_crisis_texts_that_would_not_render_are_refused(texts: dict[str, str]) -> None:
+    from models.templates import MessageContext
+    from notifier.messages import MessageRenderer
+
+    with pytest.raises(ValueError, match="crisis"):
+        MessageRenderer(MessageContext("Clinic", "+1 555 0100"), crisis_sms=texts)

@@ -13,6 +13,7 @@ from pathlib import Path
 import hl7_samples as s
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.partitioner import DefaultPartitioner
 from cryptography import x509
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes, serialization
@@ -30,6 +31,7 @@ from streams.settings import StreamsSettings
 from streams.topics import TopicNames, create_topics
 
 pytestmark = pytest.mark.integration
+PARTITIONER = DefaultPartitioner()
 _PREFIXES = itertools.count()
 
 
@@ -92,6 +94,8 @@ async def topic_values(bootstrap: str, topic: str, at_least: int) -> list[dict[s
                     for r in records:
                         value = json.loads(r.value or b"{}")
                         assert r.key == str(value["patient_id"]).encode()
+                        # batched (file) and single (MLLP) sends co-partition like the producer
+                        assert r.partition == PARTITIONER(r.key, [0, 1], [0, 1])
                         values.append(value)
         for records in (await consumer.getmany(timeout_ms=1000)).values():  # nothing more
             values.extend(json.loads(r.value or b"{}") for r in records)
@@ -211,3 +215,40 @@ def test_file_command_with_a_broken_config_says_why(
     err = capsys.readouterr().err
     assert "feeds.0.time_zone" in err and "Mars/Olympus" in err
     assert "Traceback" not in err
+
+
+def test_quarantine_list_show_and_replay_after_the_config_is_fixed(
+    kafka_bootstrap: str,
+    prefix: str,
+    config: tuple[Path, IngestConfig],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RW_TOPIC_PREFIX", prefix)
+    monkeypatch.setenv("RW_PARTITIONS", "2")
+    path = config[0]
+    data = tmp_path / "test-feed.hl7"
+    data.write_bytes(s.tumour_markers().replace(b"|RW-LAB-0042|P|", b"|RW-LAB-0042|T|"))
+    base = ["--config", str(path), "--bootstrap", kafka_bootstrap]
+    assert main(["ingest", "file", str(data), *base]) == 1  # MSH-11 T is not taken
+    assert json.loads(capsys.readouterr().out) == {"AR": 1, "events": 0}
+    assert main(["ingest", "quarantine", "list", *base]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    entry = json.loads(line)
+    assert entry["control_id"] == "RW-LAB-0042" and "MSH-11" in entry["reason"]
+    assert "MRN" not in line and "Testpatient" not in line
+    assert main(["ingest", "quarantine", "show", entry["id"], *base]) == 0
+    assert "MRN0003003" in capsys.readouterr().out  # the operator asked for the raw message
+    # the feed is allowed test messages now: the replay goes through and leaves the quarantine
+    path.write_text(
+        path.read_text().replace(
+            "time_zone: America/Chicago", "time_zone: America/Chicago\n    processing_ids: [P, T]"
+        )
+    )
+    assert main(["ingest", "quarantine", "replay", entry["id"], *base]) == 0
+    replayed = json.loads(capsys.readouterr().out)
+    assert (replayed["ack"], replayed["events"]) == ("AA", 5)
+    assert main(["ingest", "quarantine", "list", *base]) == 0
+    assert capsys.readouterr().out == ""
+    assert len(asyncio.run(topic_values(kafka_bootstrap, f"{prefix}labs.v1", 5))) == 5

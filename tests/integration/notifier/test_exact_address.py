@@ -79,3 +79,14 @@ async def test_whole_path_from_saved_recipient_to_rcpt_to(
     assert row.status == "sent" and row.channel == "email"
     wait_for(lambda: smtp_sink.messages)
     assert [m.rcpt_tos for m in smtp_sink.messages] == [("mary.o'neil@example.org",)]
+
+
+def test_message_id_is_derived_from_the_reminder_id(smtp_sink: SmtpSink) -> None:
+    channel = AppriseChannel(Channel.EMAIL, [smtp_sink.url()])
+    for _ in range(2):  # the same reminder sent twice (a crash before it was recorded)
+        assert channel.send("pat@example.org", Message("s", "b"), "rem-7f3a9c2e").ok
+    channel.send("pat@example.org", Message("s", "b"))  # no id: a random Message-ID
+    wait_for(lambda: len(smtp_sink.messages) == 3)
+    first, second, other = (m.message_ids for m in smtp_sink.messages)
+    assert first == second == ("<rem-7f3a9c2e@127.0.0.1>",)
+    assert len(other) == 1 and other != first

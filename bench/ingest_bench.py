@@ -50,6 +50,7 @@ feeds:
     sending_facility: BENCH LAB
     mrn: {{type: MR, assigning_authority: BENCH}}
     time_zone: America/Chicago
+    labs: all                         # every result: the benchmark's 16 per message
 """
 LOINCS = [
     "2857-1",

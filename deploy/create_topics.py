@@ -8,6 +8,11 @@ with what the worker expects. Existing topics are left alone; a topic whose part
 differs from RW_PARTITIONS is an error (co-partitioning would be broken and the patient agent
 would stall), never "fixed" here: see docs/operations.md, "Adding partitions".
 
+Configs come from the plan too: source topics keep everything (retention.ms=-1), changelogs and
+the state topic are compacted. They are read back from the broker; an existing topic whose
+configs differ is reported with the kafka-configs.sh command that fixes it, and the exit is 1
+(never altered here: a cluster may have reasons, and the operator decides).
+
 `--check` creates nothing and exits 1 if a topic is missing or has the wrong count: the k8s
 worker and ticker run it as an init container, so they cannot start (and auto-create topics
 with replication factor 1 through `streams.topics.create_topics`) before the topics Job ran.
@@ -29,6 +34,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
+from streams.embedded import topic_configs
 from streams.settings import StreamsSettings
 from streams.topics import topic_plan
 
@@ -91,9 +97,16 @@ async def run(
                     break
                 await asyncio.sleep(0.1)
                 existing = await _counts(admin, names)
+        present = {name: want for name, want in configs.items() if name in existing}
+        found = await topic_configs(admin, present)
     finally:
         await admin.close()
     wrong = {name: existing.get(name) for name in names if existing.get(name) != counts[name]}
+    drift = {
+        name: {key: {"found": found[name][key], "want": value} for key, value in wrong_keys}
+        for name, want in present.items()
+        if (wrong_keys := [(k, v) for k, v in want.items() if found[name][k] != v])
+    }
     return {
         "bootstrap": settings.kafka_bootstrap,
         "partitions": settings.partitions,
@@ -101,8 +114,20 @@ async def run(
         "created": created,
         "topics": names,
         "wrong_or_missing": wrong,
-        "ok": not wrong,
+        "wrong_configs": drift,
+        "ok": not wrong and not drift,
     }
+
+
+def fix_hints(report: dict[str, Any]) -> list[str]:
+    """What to run for each topic whose configs differ from the plan (never done here: an
+    operator may have reasons, e.g. tiered storage, and must decide)."""
+    return [
+        f"{name}: kafka-configs.sh --bootstrap-server {report['bootstrap']} --alter "
+        f"--entity-type topics --entity-name {name} --add-config "
+        + ",".join(f"{key}={v['want']}" for key, v in keys.items())
+        for name, keys in report["wrong_configs"].items()
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report = asyncio.run(run(StreamsSettings(), args.replication_factor, args.check, args.wait))
     print(json.dumps(report, indent=2))
+    for hint in fix_hints(report):
+        print(f"configs differ from the plan; to fix, {hint}", file=sys.stderr)
     return 0 if report["ok"] else 1
 
 

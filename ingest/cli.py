@@ -187,6 +187,9 @@ async def _serve_fhir(settings: Any) -> int:
             f"FHIR endpoint on http://{settings.fhir_host}:{settings.fhir_port}/fhir/<feed>",
             flush=True,
         )
+        # uvicorn stops on SIGTERM, then raises it again: a handler of our own makes that
+        # second one return here, so the producer and the ledger are closed cleanly.
+        signal.signal(signal.SIGTERM, lambda *_: None)
         try:
             await uvicorn.Server(config).serve()
         finally:

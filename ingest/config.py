@@ -77,6 +77,9 @@ class Feed(_Strict):
     processing_ids: frozenset[Literal["P", "D", "T"]] = frozenset({"P"})
     accepted_statuses: frozenset[str] = frozenset("FCWDX")
     max_message_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    # surveillance: only lab results whose LOINC some protocol or marker value set uses reach
+    # Kafka (minimum necessary: no blood counts, no glucose); all: every LOINC result
+    labs: Literal["surveillance", "all"] = "surveillance"
     loinc: dict[str, Loinc] = {}  # local OBX-3 / Observation.code → LOINC
     procedures: dict[str, Item] = {}  # OBR-4 / AIS-3 / FHIR procedure code → surveillance item
     findings: dict[str, ScanFinding] = {}  # coded radiology finding → scan.resulted finding

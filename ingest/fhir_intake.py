@@ -74,16 +74,17 @@ class FhirIntake:
         ledger: Ledger,
         quarantine: QuarantineStore | None,
         clock: Callable[[], datetime] = wall_clock,
+        known_lab: Callable[[str], bool] | None = None,
     ) -> None:
         self.config, self.sink, self.ledger, self.quarantine = config, sink, ledger, quarantine
-        self.clock = clock
+        self.clock, self.known_lab = clock, known_lab
         self._key, self._prefix = config.pseudonym.key(), config.pseudonym.prefix
 
     async def accept(self, feed_name: str, body: dict[str, Any]) -> FhirOutcome:
         feed = self.config.fhir_feed(feed_name)
         if feed is None:
             raise FeedUnknown(feed_name)
-        ctx = FhirContext(feed, self._key, self._prefix, self.ledger)
+        ctx = FhirContext(feed, self._key, self._prefix, self.ledger, self.known_lab)
         if body.get("resourceType") == "Bundle":
             try:
                 bundle = Bundle.model_validate(body)

@@ -7,6 +7,7 @@ amended or corrected version is an `event.corrected` `<id>:C:v<versionId>` whose
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 
@@ -70,6 +71,7 @@ class FhirContext:
     key: bytes
     prefix: str
     ledger: Ledger
+    known_lab: Callable[[str], bool] | None = None  # LOINC codes surveillance uses
 
     def ref(self, resource: Resource) -> str:
         return f"{self.feed.source}:{resource.resourceType}/{resource.id}"
@@ -187,6 +189,9 @@ def _observation(ctx: FhirContext, o: Observation, recorded: datetime | None, ou
     loinc = o.code.code(LOINC) or next(
         (ctx.feed.loinc[c] for c in o.code.codes() if c in ctx.feed.loinc), None
     )
+    if loinc and ctx.feed.labs == "surveillance" and ctx.known_lab and not ctx.known_lab(loinc):
+        out.ignored += 1  # no protocol uses it: it stays out of Kafka (minimum necessary)
+        return
     seen_before = ctx.ledger.get("fhir-version", base) is not None
     if loinc is None or not (
         o.status in _FINAL or o.status in _AMENDED or o.status == "entered-in-error"

@@ -54,11 +54,12 @@ class Hl7Intake:
         quarantine: QuarantineStore | None,
         clock: Callable[[], datetime] = wall_clock,
         defer: bool = False,
+        known_lab: Callable[[str], bool] | None = None,
     ) -> None:
         """`defer`: for backfills, do not wait for Kafka message by message; `drain()` waits
         for everything and only then remembers the control ids."""
         self.config, self.sink, self.ledger, self.quarantine = config, sink, ledger, quarantine
-        self.clock, self.defer = clock, defer
+        self.clock, self.defer, self.known_lab = clock, defer, known_lab
         self._unconfirmed: list[tuple[str, str, str]] = []
         self._key, self._prefix = config.pseudonym.key(), config.pseudonym.prefix
         self._largest = max(f.max_message_bytes for f in config.feeds)
@@ -84,6 +85,11 @@ class Hl7Intake:
             return await self._accept(reader, header, text, size)
         except (WireError, MessageError) as exc:
             error = exc if isinstance(exc, MessageError) else MessageError(str(exc), exc.code)
+            return self._refuse(segments, header, error)
+        except Exception as exc:  # a bug: its message may quote data, so only its type is told
+            log.error("control id %s: internal error %s", header.control_id if header else "-",
+                      type(exc).__name__)  # fmt: skip
+            error = MessageError(f"internal error ({type(exc).__name__})", "207")
             return self._refuse(segments, header, error)
 
     async def _accept(self, reader: Reader, header: Header, text: str, size: int) -> Outcome:
@@ -112,7 +118,7 @@ class Hl7Intake:
             return self._answer(header, "AA", None, 0)
         recorded = parse_dtm(header.sent_at_text, feed.zone, "MSH^1^7")
         patient = feed.pseudonym(self._key, self._prefix, find_mrn(reader, feed))
-        ctx = Context(reader, header, feed, patient, recorded, self.ledger)
+        ctx = Context(reader, header, feed, patient, recorded, self.ledger, self.known_lab)
         try:
             mapped = map_message(ctx)
         except ValidationError as exc:

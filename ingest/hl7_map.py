@@ -10,6 +10,7 @@ changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -58,6 +59,10 @@ class Context:
     patient_id: str
     recorded_at: datetime
     ledger: Ledger
+    known_lab: Callable[[str], bool] | None = None  # LOINC codes surveillance uses
+
+    def wants_lab(self, loinc: str) -> bool:
+        return self.feed.labs == "all" or self.known_lab is None or self.known_lab(loinc)
 
     @property
     def source(self) -> str:
@@ -198,7 +203,7 @@ def _map_lab(ctx: Context, obr: hl7.Segment, order_id: str, obx: hl7.Segment, ou
     r = ctx.reader
     status = r.get(obx, 11).upper()
     loinc = _loinc(ctx, obx)
-    if status not in ctx.feed.accepted_statuses or loinc is None:
+    if status not in ctx.feed.accepted_statuses or loinc is None or not ctx.wants_lab(loinc):
         out.ignored += 1
         return
     observation = f"{ctx.source}:{order_id}:{r.get(obx, 3)}:{r.get(obx, 4) or '1'}"

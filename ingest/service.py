@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
 from ingest.config import IngestConfig, load_config
 from ingest.fhir_intake import FhirIntake
@@ -13,6 +14,8 @@ from ingest.ledger import SqliteLedger
 from ingest.quarantine import QuarantineStore
 from ingest.settings import IngestSettings
 from ingest.sink import KafkaEventSink
+from models.clocks import lab_code_mapped
+from remission_watch.protocol_files import load_builtin_catalog
 from streams.topics import TopicNames, create_topics
 
 
@@ -36,10 +39,11 @@ async def running(settings: IngestSettings, defer: bool = False) -> AsyncIterato
     names = TopicNames(settings.topic_prefix)
     sink = KafkaEventSink(settings.kafka_bootstrap, names, linger_ms=5 if defer else 0)
     ledger = SqliteLedger(config.ledger)
+    known_lab = partial(lab_code_mapped, catalog=load_builtin_catalog())
     await sink.start()
     try:
-        intake = Hl7Intake(config, sink, ledger, quarantine, defer=defer)
-        fhir = FhirIntake(config, sink, ledger, quarantine)
+        intake = Hl7Intake(config, sink, ledger, quarantine, defer=defer, known_lab=known_lab)
+        fhir = FhirIntake(config, sink, ledger, quarantine, known_lab=known_lab)
         yield Parts(config, intake, fhir, sink, ledger, quarantine)
     finally:
         await sink.stop()

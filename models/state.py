@@ -43,7 +43,9 @@ from models.events import (
 )
 from models.ids import digest64
 from models.journal import Journal, Record
+from models.labs import comparator_index
 from models.view import (
+    LAB_COMPARATOR_SHIFT,
     NO_IDS,
     STEPS,
     Blob,
@@ -404,7 +406,10 @@ def _visit(e: VisitCompleted, _ids: _IdDigests) -> _Fields:
 
 
 def _lab(e: LabResulted, _ids: _IdDigests) -> _Fields:
-    return e.loinc, _float_bits(e.value), _STATUS_INDEX[e.status], None
+    # aux2: the result status in the low 4 bits, the comparator of a censored value above
+    # them (models.labs), so "<0.1" is never read back as 0.1.
+    status = _STATUS_INDEX[e.status] | comparator_index(e.comparator) << LAB_COMPARATOR_SHIFT
+    return e.loinc, _float_bits(e.value), status, None
 
 
 def _checkin(e: CheckinAnswered, _ids: _IdDigests) -> _Fields:

@@ -20,7 +20,7 @@ from models.checkins import needs_alert
 from models.criteria import Assessment, CriteriaMemory, Evaluation, Response, evaluate
 from models.criteria.ata import ata_category
 from models.criteria.base import depth_rank
-from models.criteria.confirmation import RULES, ConfirmationRule, Outcome, Pending, confirm, level
+from models.criteria.confirmation import RULES, Outcome, Pending, confirm, level
 from models.events import (
     DeclaredStatus,
     Flag,
@@ -83,6 +83,10 @@ _PAUSING_ADJUVANT = {
     Modality.TRANSPLANT,
 }
 _FINAL_LAB = {ResultStatus.FINAL, ResultStatus.CORRECTED}
+# A lab record's aux2: the status index in the low bits, a censored value's comparator above
+# (models.state._lab, models.labs.comparator_index).
+LAB_COMPARATOR_SHIFT = 4
+_LAB_STATUS_MASK = (1 << LAB_COMPARATOR_SHIFT) - 1
 _STATUSES = list(ResultStatus)
 _FINDINGS = list(ScanFinding)
 _OVERRIDES = list(OverrideAction)
@@ -453,7 +457,7 @@ def _visit(view: View, record: Record, name: str, _b: Blobs) -> View:
 
 
 def _lab(view: View, record: Record, name: str, _b: Blobs) -> View:
-    if _STATUSES[record.aux2] not in _FINAL_LAB:
+    if _STATUSES[record.aux2 & _LAB_STATUS_MASK] not in _FINAL_LAB:
         return view  # preliminary or pending: the clock does not move yet
     return _visit(view, record, name, _b)
 
@@ -540,10 +544,9 @@ def _on_evaluation(view: View, evaluation: Evaluation, at: int) -> View:
         return _deepen(view, evaluation.depth) if current is not None else view
     if not view.pending and response is not _PROGRESSION and response not in _REMISSION:
         return view  # SD or not evaluable with nothing pending: the commonest case
-    rule = RULES[system]
     if response in _REMISSION and current is not None:
-        shown = level(rule, response, evaluation.depth, evaluation.category)
-        if shown <= _episode_level(current, rule):
+        shown = level(system, response, evaluation.depth, evaluation.category)
+        if shown <= _episode_level(current, system):
             return _put_pending(view, system, None)  # a remission seen again: nothing new
     outcome = confirm(view.pending_of(system), evaluation, at)
     view = _put_pending(view, system, outcome.pending)
@@ -554,8 +557,8 @@ def _on_evaluation(view: View, evaluation: Evaluation, at: int) -> View:
         basis = _basis(system, outcome)
         current = view.current_episode()
         deeper = current is None or level(
-            rule, counts, outcome.depth, outcome.category
-        ) > _episode_level(current, rule)
+            system, counts, outcome.depth, outcome.category
+        ) > _episode_level(current, system)
         return _remission(view, counts, outcome.since, basis, outcome.depth, at, deeper)
     return view
 
@@ -564,10 +567,10 @@ def _basis(system: str, outcome: Outcome) -> str:
     return _label(system, outcome.category)
 
 
-def _episode_level(episode: Episode, rule: ConfirmationRule) -> int:
+def _episode_level(episode: Episode, system: str) -> int:
     response = _COMPLETE if episode.kind == "complete" else _PARTIAL
     category = episode.basis.partition(" ")[2]
-    return level(rule, response, episode.depth, category)
+    return level(system, response, episode.depth, category)
 
 
 def _put_pending(view: View, system: str, pending: Pending | None) -> View:

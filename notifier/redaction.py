@@ -11,13 +11,15 @@ import re
 from urllib.parse import unquote
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
+# A run of digits glued to letters (a hex digest, a compact id such as 20261130T044444Z-3f…)
+# is an identifier, not a phone number: masking it would make logged ids impossible to copy.
+PHONE = re.compile(r"(?<![A-Za-z0-9])\+?\d[\d\s().-]{6,}\d(?![A-Za-z0-9])")
 IPV4 = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2})?")  # a date is not a phone number
 # ISO 8601 dates, times and date-times (with fractions and offsets) are kept whole: matched
 # before the phone pattern, so "02:11:33.123456+00:00" is never read as a number.
 _CLOCK = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?"
-TIMESTAMP = re.compile(rf"\d{{4}}-\d{{2}}-\d{{2}}(?:[T ]{_CLOCK})?|{_CLOCK}")
+TIMESTAMP = re.compile(rf"\d{{4}}-\d{{2}}-\d{{2}}(?:[T ]{_CLOCK})?|{_CLOCK}|\d{{8}}T\d{{4,6}}Z?")
 _PHONE_OR_TIME = re.compile(rf"(?P<time>{TIMESTAMP.pattern})|(?P<phone>{PHONE.pattern})")
 CREDENTIALS = re.compile(r"://[^/@\s]+@")
 GUARDED_LOGGERS = ("apprise",)

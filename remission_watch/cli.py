@@ -25,7 +25,8 @@ COMMANDS = {
     "schemas": ("remission_watch.schemas", "write the JSON Schemas of events and outputs"),
     "worker": ("streams.cli", "run the patient agent (Faust worker)"),
     "ticker": ("streams.cli", "publish wall-clock ticks to every ticks partition"),
-    "rebuild": ("streams.cli", "recompute state from the topics; exit 1 on a diff"),
+    "rebuild": ("streams.cli", "recompute state from the topics and compare with the live table"),
+    "publish": ("streams.cli", "validate a JSON Lines file of events and send each to its topic"),
     "notifier": ("notifier.cli", "run the notifier: consumer, dispatcher, HTTP API"),
     "notifier-admin": ("notifier.cli", "notifier recipients, consent and deliveries"),
     "demo": (

@@ -30,7 +30,12 @@ async def run_up(stop: asyncio.Event, environ: Mapping[str, str]) -> None:
         if "RW_KAFKA_BOOTSTRAP" not in environ:
             broker = stack.enter_context(EmbeddedBroker())
             overrides["kafka_bootstrap"] = broker.bootstrap
-            log.info("embedded Kafka-protocol broker on %s (memory only)", broker.bootstrap)
+            log.warning(
+                "embedded Kafka-protocol broker on %s keeps nothing: it holds every event, "
+                "state and reminder in memory only, and all of it is gone when `up` stops. "
+                "Set RW_KAFKA_BOOTSTRAP to a Kafka cluster to keep them.",
+                broker.bootstrap,
+            )
         # The public dev secrets only when everything is embedded (broker and SQLite file);
         # against an external broker or database they are refused (issue 11).
         embedded = "kafka_bootstrap" in overrides and environ.get(

@@ -84,7 +84,7 @@ def _consumer_class(app: faust.App, settings: StreamsSettings) -> type[FaustCons
             reported = await super().highwaters(*partitions)
             if not confirm:
                 return reported
-            return await confirmed_ends(bootstrap, reported, client)
+            return await confirmed_ends(bootstrap, reported, client=client)
 
     return Consumer
 

@@ -1,4 +1,4 @@
-"""Subcommands of `remission-watch` for the streams service: worker, ticker, rebuild."""
+"""Subcommands of `remission-watch` for the streams service: worker, ticker, rebuild, publish."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import signal
+import sys
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -32,10 +33,56 @@ def register(sub: Any) -> None:
     )
     ticker.set_defaults(handler=run_ticker_command)
 
-    rebuild = sub.add_parser("rebuild", help="recompute state from the topics; exit 1 on a diff")
+    rebuild = sub.add_parser(
+        "rebuild",
+        help="recompute state from the topics and compare with the live table",
+        description="Folds every patient's events from the source topics and compares the "
+        "result with the live state as facts. Prints per patient what differs. Exit 0: same, "
+        "1: differences, 2: could not run.",
+    )
     _common(rebuild)
     rebuild.add_argument("--live-from", choices=("changelog", "snapshots"), default="changelog")
+    rebuild.add_argument("--json", action="store_true", help="print the report as JSON")
     rebuild.set_defaults(handler=run_rebuild_command)
+    _register_publish(sub)
+
+
+def _register_publish(sub: Any) -> None:
+    publish = sub.add_parser(
+        "publish",
+        help="validate a JSON Lines file of events and send each to its topic",
+        description="Validates each line with the event models and sends the valid ones to "
+        "their topics, keyed by patient_id, in file order. Bad lines are listed (line number "
+        "and reason) and not sent. Exit 0: all sent, 1: bad lines, 2: could not run.",
+    )
+    _common(publish)
+    publish.add_argument("file", type=Path, help="events, one JSON object per line")
+    publish.add_argument("--dry-run", action="store_true", help="validate only; send nothing")
+    publish.add_argument("--json", action="store_true", help="print the report as JSON")
+    publish.set_defaults(handler=run_publish_command)
+
+
+def run_publish_command(args: argparse.Namespace) -> int:
+    """Exit 0 when every line was sent, 1 when some lines were bad, 2 if it could not run."""
+    import logging
+
+    from streams.publish import CannotPublish, as_json, publish, render
+    from streams.topics import TopicsChanged
+
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # one line says it all
+    settings = settings_from(args)
+
+    def progress(sent: int, done: int, size: int) -> None:
+        share = f" ({100 * done // size}% of the file)" if size else ""
+        print(f"published {sent} events{share}", file=sys.stderr, flush=True)
+
+    try:
+        report = asyncio.run(publish(args.file, settings, dry_run=args.dry_run, progress=progress))
+    except (CannotPublish, TopicsChanged) as exc:
+        print(f"remission-watch publish: {exc}", file=sys.stderr)
+        return 2
+    print(as_json(report) if args.json else render(report, args.file, args.dry_run))
+    return 1 if report.bad else 0
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -67,17 +114,22 @@ def load_catalog(folder: Path | None) -> Any:
 
 def run_worker_command(args: argparse.Namespace) -> int:
     from streams.embedded import EmbeddedBroker
+    from streams.topics import TopicsChanged
     from streams.worker import run_worker
 
     settings = settings_from(args)
     _logging(settings)
     catalog = load_catalog(args.protocols)
-    if not args.embedded:
-        return run_worker(settings, catalog)
-    with EmbeddedBroker() as broker:
-        print(f"embedded broker on {broker.bootstrap}", flush=True)
-        embedded = {"kafka_bootstrap": broker.bootstrap, "fetch_max_wait_ms": 20}
-        return run_worker(settings.model_copy(update=embedded), catalog)
+    try:
+        if not args.embedded:
+            return run_worker(settings, catalog)
+        with EmbeddedBroker() as broker:
+            print(f"embedded broker on {broker.bootstrap} (memory only: keeps nothing)", flush=True)
+            embedded = {"kafka_bootstrap": broker.bootstrap, "fetch_max_wait_ms": 20}
+            return run_worker(settings.model_copy(update=embedded), catalog)
+    except TopicsChanged as exc:
+        print(f"worker stopped: {exc}", file=sys.stderr)
+        return 2
 
 
 def run_ticker_command(args: argparse.Namespace) -> int:
@@ -111,9 +163,22 @@ def run_ticker_command(args: argparse.Namespace) -> int:
 
 
 def run_rebuild_command(args: argparse.Namespace) -> int:
-    from streams.rebuild import rebuild
+    """Exit 0 when every state equals its rebuild, 1 on a difference, 2 if it cannot run."""
+    import logging
 
+    from streams.rebuild import CannotRebuild, rebuild, render_report
+
+    # aiokafka logs every failed connection attempt; one line (from the CLI) says what to do.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     settings = settings_from(args)
-    report = asyncio.run(rebuild(settings, live_from=args.live_from))
-    print(json.dumps({**asdict(report), "ok": report.ok}, indent=2))
+    try:
+        report = asyncio.run(rebuild(settings, live_from=args.live_from))
+    except CannotRebuild as exc:
+        print(f"remission-watch rebuild: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        found = {pid: [d._asdict() for d in ds] for pid, ds in report.differences.items()}
+        print(json.dumps({**asdict(report), "differences": found, "ok": report.ok}, indent=2))
+    else:
+        print(render_report(report, args.live_from))
     return 0 if report.ok else 1

@@ -452,11 +452,15 @@ class PatientProcessor:
         for entry in due:
             patient = self._patient(batch, entry.patient_id, partition)
             waiting = bool(patient.parking.events)
-            if (patient.state is None and not waiting) or patient.wake_at != entry.wake_at:
-                # No patient, or a stale entry left by a move: the patient's record says
-                # when it wakes, and an entry of its own is filed there.
-                self.index.refile(partition, entry.patient_id, entry.bucket, None)
-                continue
+            unknown = patient.state is None and not waiting
+            if unknown or patient.wake_at != entry.wake_at:
+                # No patient, or a stale entry left by a move: the patient's record says when
+                # it wakes. A crash between a batch's writes (two changelogs) can have lost
+                # the entry filed there, so it is filed again, and settled now if due.
+                own = None if unknown else patient.wake_at
+                if own is None or own > now:
+                    self.index.refile(partition, entry.patient_id, entry.bucket, own, floor=floor)
+                    continue
             if waiting:
                 expired = expire(patient.state, patient.parking, now, self.parking)
                 self._admitted(batch, patient, expired, {})

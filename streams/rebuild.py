@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,16 +13,21 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from models.events import Event
 from models.parking import foldable
-from models.state import PatientState, dump_state, load_state, replay
+from models.state import PatientState, evolve, fold_order, load_state, replay
 from streams.codecs import BadInput, Stored, decode_event
+from streams.differences import Difference, differences
 from streams.embedded import confirmed_ends, partition_counts
 from streams.settings import StreamsSettings
 from streams.topics import TopicNames, changelog_topics
 
 
+class CannotRebuild(RuntimeError):
+    """The rebuild could not run (topics missing): one line says why."""
+
+
 @dataclass(frozen=True)
 class RebuildReport:
-    """Patients whose live state differs from the fold of their events."""
+    """Patients whose live state differs from the fold of their events, and how."""
 
     rebuilt: int
     live: int
@@ -30,6 +35,7 @@ class RebuildReport:
     extra: list[str] = field(default_factory=list)  # live, with no enrolment in the topics
     different: list[str] = field(default_factory=list)
     skipped_records: int = 0  # undecodable or unknown-patient records (the dead letters)
+    differences: dict[str, list[Difference]] = field(default_factory=dict)  # per `different`
 
     @property
     def ok(self) -> bool:
@@ -38,19 +44,28 @@ class RebuildReport:
 
 async def read_all(
     bootstrap: str,
-    topics: Iterable[str],
+    topics: Collection[str],
     timeout: float = 120.0,
-    client: Mapping[str, Any] | None = None,
+    client: Mapping[str, Any] | None = None,  # TLS/SASL: KafkaSecurity.kafka_client_options
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record of `topics`, from the beginning to the end, without joining a group.
 
-    The end is the broker's end offsets checked by reading past them (`confirmed_ends`):
-    some brokers (tansu) under-report the latest offset.
+    The end is each partition's high watermark (`confirmed_ends`): some brokers (tansu)
+    under-report the latest offset. Raises `CannotRebuild` when a topic does not exist.
     """
     # Asked of the broker: a consumer's metadata cache holds only the topics it already
-    # knows (on Apache Kafka a fresh consumer knows none; tansu tells it every topic).
-    counts = await partition_counts(bootstrap, client)
-    parts = [TopicPartition(topic, p) for topic in topics for p in range(counts.get(topic, 0))]
+    # knows (on Apache Kafka a fresh consumer knows none; tansu tells it every topic). All
+    # topics are asked for: naming a missing one makes tansu create it.
+    # an unreachable broker raises; the CLI says so
+    every = await partition_counts(bootstrap, client=client)
+    counts = {topic: every[topic] for topic in topics if topic in every}
+    absent = sorted(set(topics) - counts.keys())
+    if absent:
+        raise CannotRebuild(
+            f"{', '.join(absent)}: no such topic on {bootstrap} "
+            "(check RW_TOPIC_PREFIX and RW_APP_ID; has a worker run there?)"
+        )
+    parts = [TopicPartition(topic, p) for topic, n in counts.items() for p in range(n)]
     if not parts:
         return []
     consumer = AIOKafkaConsumer(
@@ -64,7 +79,7 @@ async def read_all(
     try:
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
-        ends = await confirmed_ends(bootstrap, await consumer.end_offsets(parts), client)
+        ends = await confirmed_ends(bootstrap, await consumer.end_offsets(parts), client=client)
         records: list[ConsumerRecord[bytes, bytes]] = []
         async with asyncio.timeout(timeout):
             while not all([await consumer.position(tp) >= ends[tp] for tp in parts]):
@@ -79,7 +94,11 @@ async def read_all(
 def fold(events: Iterable[Event]) -> tuple[dict[str, PatientState], int]:
     """One state per patient from their events in any order; patients never enrolled, and
     corrections and retractions whose target never came, are skipped (the live agent keeps
-    them parked, then dead-letters them). Returns states and skipped count."""
+    them parked, then dead-letters them). Returns states and skipped count.
+
+    A patient whose events the core refuses as a whole (one event outside the journal's
+    range, say) is folded event by event, leaving out the ones it refuses, as the agent does.
+    """
     by_patient: dict[str, list[Event]] = defaultdict(list)
     for event in events:
         by_patient[event.patient_id].append(event)
@@ -88,30 +107,52 @@ def fold(events: Iterable[Event]) -> tuple[dict[str, PatientState], int]:
     for patient_id, mine in by_patient.items():
         kept, waiting = foldable(mine)
         skipped += len(waiting)
-        if kept:
+        if not kept:
+            continue
+        try:
             states[patient_id] = replay(kept)[patient_id]
+        except Exception:  # refused by the core: find which events, below
+            state, refused = _one_by_one(kept)
+            skipped += refused
+            if state is not None:
+                states[patient_id] = state
     return states, skipped
 
 
-def comparable(state: PatientState) -> bytes:
+def _one_by_one(events: list[Event]) -> tuple[PatientState | None, int]:
+    state: PatientState | None = None
+    refused = 0
+    for event in sorted(events, key=fold_order):
+        try:
+            state = evolve(state, event)
+        except Exception:  # the agent dead-letters such an event
+            refused += 1
+    return state, refused
+
+
+def comparable(state: PatientState) -> PatientState:
     """The state without `emitted`: what was sent depends on when ticks came, not on facts."""
-    return dump_state(state._replace(emitted=()))
+    return state._replace(emitted=())
 
 
 def compare(
     rebuilt: dict[str, PatientState], live: dict[str, PatientState], skipped: int = 0
 ) -> RebuildReport:
+    """Compare as facts: arrival order and internal encodings (journal order, interned
+    names) do not count; `PatientState.__eq__` and `differences` resolve them."""
+    found = {
+        pid: differences(comparable(rebuilt[pid]), comparable(live[pid]))
+        for pid in sorted(rebuilt.keys() & live.keys())
+        if comparable(rebuilt[pid]) != comparable(live[pid])
+    }
     return RebuildReport(
         rebuilt=len(rebuilt),
         live=len(live),
         missing=sorted(rebuilt.keys() - live.keys()),
         extra=sorted(live.keys() - rebuilt.keys()),
-        different=sorted(
-            pid
-            for pid in rebuilt.keys() & live.keys()
-            if comparable(rebuilt[pid]) != comparable(live[pid])
-        ),
+        different=list(found),
         skipped_records=skipped,
+        differences=found,
     )
 
 
@@ -155,3 +196,38 @@ async def read_live(settings: StreamsSettings, live_from: str) -> dict[str, Pati
 def changelog_key(raw: bytes) -> str:
     """A patients-table key as Faust writes it to the changelog (a JSON string)."""
     return str(json.loads(raw))
+
+
+def render_report(report: RebuildReport, live_from: str = "changelog") -> str:
+    """The report for a reader: counts, then per patient what differs (both values)."""
+    source = "patients changelog" if live_from == "changelog" else "snapshot topic"
+    lines = [
+        f"rebuilt {report.rebuilt} patients from the source topics; "
+        f"the {source} holds {report.live}"
+        + (
+            f"; {report.skipped_records} records skipped (dead letters)"
+            if report.skipped_records
+            else ""
+        )
+    ]
+    if report.ok:
+        lines.append("same: every live state equals its rebuild")
+        return "\n".join(lines)
+    if report.missing:
+        lines.append(
+            f"missing from the live state ({len(report.missing)}): " + ", ".join(report.missing)
+        )
+    if report.extra:
+        lines.append(
+            f"live but never enrolled in the topics ({len(report.extra)}): "
+            + ", ".join(report.extra)
+        )
+    for pid in report.different:
+        lines.append(f"{pid} differs:")
+        for d in report.differences.get(pid, []):
+            lines.append(f"  {d.path}: rebuilt {d.rebuilt}, live {d.live}")
+    lines.append(
+        f"differences: {len(report.missing)} missing, {len(report.extra)} extra, "
+        f"{len(report.different)} different"
+    )
+    return "\n".join(lines)

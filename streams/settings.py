@@ -43,9 +43,9 @@ class StreamsSettings(BaseSettings, KafkaSecurity):
     )
     confirm_changelog_ends: bool = Field(
         default=False,
-        description="Table recovery reads past the end offset the broker reports, to the last "
-        "record. Needed on the embedded tansu broker, whose ListOffsets(latest) under-reports; "
-        "harmless but unneeded on Kafka.",
+        description="Table recovery takes each changelog's end from a fetch answer's high "
+        "watermark instead of ListOffsets(latest). Needed on the embedded tansu broker, whose "
+        "ListOffsets under-reports; harmless but unneeded on Kafka.",
     )
     simulated_time: bool = Field(
         default=False,

@@ -12,7 +12,7 @@ from streams.app import create_app
 from streams.health import WorkerHealth
 from streams.metrics import StreamsMetrics
 from streams.settings import StreamsSettings
-from streams.topics import create_topics
+from streams.topics import TopicsChanged, create_topics, watch_topics
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ async def serve(settings: StreamsSettings, catalog: Any, stop: asyncio.Event) ->
     await app.start()
     log.info("patient agent started on %s", settings.kafka_bootstrap)
     _on_sigusr1(lambda: log.warning("state:\n%s\n%s", consumer_state(app), task_stacks()))
+    topics = asyncio.create_task(watch_topics(settings, stop), name="topics")
     tasks = [
         asyncio.create_task(_measure_lag(app, metrics, health, processor, stop), name="lag"),
         asyncio.create_task(_heartbeat(health, stop), name="heartbeat"),
@@ -56,7 +57,7 @@ async def serve(settings: StreamsSettings, catalog: Any, stop: asyncio.Event) ->
     try:
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (*tasks, *waiters):
+        for task in (*tasks, *waiters, topics):
             task.cancel()
         await app.stop()
         if server is not None:
@@ -65,6 +66,8 @@ async def serve(settings: StreamsSettings, catalog: Any, stop: asyncio.Event) ->
         log.info("patient agent stopped")
     if crashed.is_set():
         raise AgentCrashed(f"the patient agent crashed: {processor.crash!r}")
+    if topics.done() and not topics.cancelled() and topics.result():
+        raise TopicsChanged(topics.result())
 
 
 async def _heartbeat(health: WorkerHealth, stop: asyncio.Event) -> None:

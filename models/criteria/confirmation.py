@@ -10,6 +10,7 @@ the Unix epoch, as in the journal.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -168,9 +169,12 @@ class Outcome(NamedTuple):
     pending: Pending | None
 
 
-def level(rule: ConfirmationRule, response: Response, depth: str | None, category: str) -> int:
-    """A comparable level: ladder step, then depth, then the system's own category rank."""
-    return _STEP.get(response, 0) * 100 + depth_rank(depth) * 10 + rule.ranks.get(category, 0)
+@functools.lru_cache(maxsize=1024)
+def level(system: str, response: Response, depth: str | None, category: str) -> int:
+    """A comparable level: ladder step, then depth, then the system's own category rank
+    (cached: a few dozen combinations exist, and the fold asks for every response)."""
+    ranks = RULES[system].ranks if system in RULES else {}
+    return _STEP.get(response, 0) * 100 + depth_rank(depth) * 10 + ranks.get(category, 0)
 
 
 def confirm(pending: Pending | None, evaluation: Evaluation, at: int) -> Outcome:
@@ -186,8 +190,8 @@ def confirm(pending: Pending | None, evaluation: Evaluation, at: int) -> Outcome
             return Outcome(None, category, depth, at, current)
         if at - pending.at < rule.min_days * DAY:
             return Outcome(None, category, depth, at, pending)  # too early: the first waits
-        first = level(rule, pending.response, pending.depth, pending.category)
-        now = level(rule, response, depth, category)
+        first = level(system, pending.response, pending.depth, pending.category)
+        now = level(system, response, depth, category)
         if now > first:  # the deeper one needs its own repeat
             return Outcome(pending.response, pending.category, pending.depth, pending.at, current)
         return Outcome(response, category, depth, pending.at, None)

@@ -118,14 +118,6 @@ async def test_topics_created_by_the_worker_have_their_configs_on_kafka(
     assert {topic: len(parts) for topic, parts in layout.items()} == counts
 
 
-SOURCE_RETENTION = pytest.mark.xfail(
-    strict=True,
-    reason="source topics with retention.ms=-1 come with helper streamsops' topic_plan change "
-    "(issue 10 item 7), not on main when this test was written; remove this mark when it is",
-)
-
-
-@SOURCE_RETENTION
 async def test_source_topics_keep_every_record_on_kafka(
     apache_kafka: KafkaCluster, tmp_path: Path
 ) -> None:

@@ -8,7 +8,9 @@ runs deploy/create_topics.py against the embedded broker.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import json
 import os
 import re
 import secrets
@@ -36,7 +38,7 @@ from notifier.settings import (
 )
 from remission_watch.logs import LogSettings
 from streams.settings import StreamsSettings
-from streams.topics import topic_plan
+from streams.topics import TopicNames, changelog_topics, topic_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -706,6 +708,29 @@ def test_operations_doc_commands_exist() -> None:
 # ---------------------------------------------------------------------------- topics script
 
 
+def test_topic_plan_keeps_the_source_log_and_compacts_derived_state() -> None:
+    settings = StreamsSettings()
+    names = TopicNames(settings.topic_prefix)
+    _, configs = topic_plan(settings)
+    for topic in names.events:
+        assert configs[topic] == {"retention.ms": "-1", "retention.bytes": "-1"}, topic
+    for topic in (*changelog_topics(settings.app_id), names.patient_state):
+        assert configs[topic] == {"cleanup.policy": "compact"}, topic
+    # ticks, reminders, alerts and dead letters keep the broker's retention
+    assert not {names.ticks, names.reminders, names.alerts, names.deadletter} & set(configs)
+
+
+def test_compose_and_k8s_create_topics_from_the_plan() -> None:
+    """Both run deploy/create_topics.py (configs from topic_plan), creating, not only checking."""
+    topics = next(s for r, s in app_services().values() if r == "topics")
+    assert "/opt/remission-watch/create_topics.py" in topics["entrypoint"]
+    assert "--check" not in (topics.get("command") or [])
+    (job,) = of_kind("Job")
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert "/opt/remission-watch/create_topics.py" in container["command"]
+    assert "--check" not in container.get("args", [])
+
+
 @pytest.mark.integration
 def test_create_topics_against_the_embedded_broker(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -723,3 +748,51 @@ def test_create_topics_against_the_embedded_broker(
         assert set(expected) <= set(capsys.readouterr().out.split('"'))
         monkeypatch.setenv("RW_PARTITIONS", "4")
         assert create_topics.main(["--check"]) == 1
+
+
+@pytest.mark.integration
+def test_topics_are_created_with_their_configs_and_drift_is_reported(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Read back from the broker (tansu stores topic configs): source topics keep
+    everything, changelogs and the state topic are compacted; a source topic created
+    earlier with the broker's default retention is reported with the command that fixes it."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from streams.embedded import EmbeddedBroker, ensure_topics, topic_configs
+
+    create_topics = load_script("create_topics")
+    with EmbeddedBroker() as broker:
+        monkeypatch.setenv("RW_KAFKA_BOOTSTRAP", broker.bootstrap)
+        settings = StreamsSettings()
+        labs = TopicNames(settings.topic_prefix).labs
+        asyncio.run(ensure_topics(broker.bootstrap, {labs: settings.partitions}))  # no configs
+        assert create_topics.main(["--wait", "5"]) == 1
+        out, err = capsys.readouterr()
+        report = json.loads(out)
+        assert report["wrong_or_missing"] == {}
+        assert report["wrong_configs"] == {
+            labs: {
+                "retention.ms": {"found": None, "want": "-1"},
+                "retention.bytes": {"found": None, "want": "-1"},
+            }
+        }
+        assert f"--entity-name {labs} --add-config retention.ms=-1,retention.bytes=-1" in err
+
+        async def read_back() -> dict[str, dict[str, str | None]]:
+            admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+            await admin.start()
+            try:
+                keys = ("retention.ms", "cleanup.policy")
+                return await topic_configs(admin, {t: dict.fromkeys(keys, "") for t in plan})
+            finally:
+                await admin.close()
+
+        plan, _ = topic_plan(settings)
+        configs = asyncio.run(read_back())
+    names = TopicNames(settings.topic_prefix)
+    for topic in names.events:
+        if topic != labs:  # created by the script
+            assert configs[topic]["retention.ms"] == "-1", topic
+    for topic in (*changelog_topics(settings.app_id), names.patient_state):
+        assert configs[topic]["cleanup.policy"] == "compact", topic

@@ -276,3 +276,11 @@ async def test_poller_follows_next_links_and_its_overlap_adds_nothing(
         "fhir:EPIC:Observation/obs-psa-9000",
     }
     assert json.dumps([e.model_dump(mode="json") for e in sink.events]).count("MRN") == 0
+
+
+async def test_a_lab_no_protocol_uses_stays_out_of_kafka(
+    fhir: FhirIntake, sink: MemoryEventSink
+) -> None:
+    fhir.known_lab = lambda code: code != "2857-1"
+    result = await fhir.accept("EPIC", f.bundle("batch", f.PATIENT, f.PSA))
+    assert result.failed == [] and sink.sent == []

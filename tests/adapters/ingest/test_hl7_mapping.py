@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import hl7_samples as s
 import pytest
 
+from ingest.config import IngestConfig
 from ingest.hl7_intake import Hl7Intake
+from ingest.ledger import MemoryLedger
 from ingest.quarantine import QuarantineStore
 from ingest.sink import MemoryEventSink
 from models.events import (
@@ -326,3 +328,29 @@ async def test_a_retraction_of_a_result_never_sent_sends_nothing(
     outcome = await intake.handle(s.cea_wrong_patient())
     assert (outcome.code, outcome.events, outcome.ignored) == ("AA", 0, 1)
     assert sink.sent == []
+
+
+async def test_only_labs_surveillance_uses_reach_kafka(
+    config: IngestConfig, sink: MemoryEventSink
+) -> None:
+    intake = Hl7Intake(config, sink, MemoryLedger(), None, known_lab=lambda code: code == "2857-1")
+    outcome = await intake.handle(s.tumour_markers())
+    assert (outcome.code, outcome.events, outcome.ignored) == ("AA", 1, 4)
+    everything = config.model_copy(
+        update={"feeds": [f.model_copy(update={"labs": "all"}) for f in config.feeds]}
+    )
+    intake = Hl7Intake(everything, sink, MemoryLedger(), None, known_lab=lambda code: False)
+    assert (await intake.handle(s.tumour_markers())).events == 5
+
+
+async def test_an_internal_error_answers_ae_and_logs_no_data(
+    intake: Hl7Intake, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(_ctx: object) -> None:
+        raise ValueError("MRN0003003 Testpatient")  # a bug whose message quotes data
+
+    monkeypatch.setattr("ingest.hl7_intake.map_message", broken)
+    outcome = await intake.handle(s.tumour_markers())
+    assert outcome.code == "AE" and b"|207^" in (outcome.ack or b"")
+    assert "ValueError" in caplog.text
+    assert "MRN0003003" not in caplog.text and b"MRN0003003" not in (outcome.ack or b"")

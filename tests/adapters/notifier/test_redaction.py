@@ -36,6 +36,14 @@ def test_contacts_are_still_masked(text: str) -> None:
     assert "2027-03-10T02:11:33Z" in redact(f"sent to {text} at 2027-03-10T02:11:33Z")
 
 
+@pytest.mark.parametrize(
+    "ident", ["20261130T044444Z-e40ec07afc26ee9e", "msg-0b1234567afc", "sha256:9f86d0818844"]
+)
+def test_identifiers_with_long_digit_runs_are_left_alone(ident: str) -> None:
+    # before: "quarantined as [phone]T044444Z-e40ec07afc26ee9e", an id nobody could copy
+    assert redact(f"quarantined as {ident}") == f"quarantined as {ident}"
+
+
 def test_exception_traces_are_masked_in_json_and_text_logs() -> None:
     root = logging.getLogger()
     for fmt in ("json", "text"):

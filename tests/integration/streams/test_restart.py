@@ -133,11 +133,32 @@ async def wait_for_states(settings: StreamsSettings, want: dict[str, PatientStat
             return
         await asyncio.sleep(0.5)
     sample = live.get(wrong[0])
+    await explain_patient(settings, wrong[0])
     pytest.fail(
         f"{len(wrong)} patients differ, e.g. {wrong[0]}: live events "
         f"{sample.event_count if sample else None} vs {want[wrong[0]].event_count}, "
         f"emitted {sample.emitted if sample else None} vs {want[wrong[0]].emitted}"
     )
+
+
+async def explain_patient(settings: StreamsSettings, patient_id: str) -> None:
+    """Print where one patient's records are: source events, changelog and snapshot versions,
+    and how many dead letters there are (shown when the test fails)."""
+    names = TopicNames(settings.topic_prefix)
+    changelog = changelog_topics(settings.app_id)[0]
+    topics = [names.patients, changelog, names.patient_state, names.deadletter]
+    for record in await read_all(settings.kafka_bootstrap, topics):
+        where = f"{record.topic}[{record.partition}]@{record.offset}"
+        if record.topic == names.deadletter:
+            print(where, "dead letter", record.value[:300])
+        elif record.key in (patient_id.encode(), f'"{patient_id}"'.encode()):
+            if record.topic == names.patients:
+                print(where, "event", record.value[:80])
+            elif record.value is not None:
+                raw = (
+                    Stored.decode(record.value).state if record.topic == changelog else record.value
+                )
+                print(where, "state with events:", load_state(raw).event_count)
 
 
 async def explain_missing(
@@ -201,6 +222,7 @@ async def test_sigkill_mid_stream_loses_nothing(
         raise
     await wait_for_states(settings, want_states)
     sent = [o.reminder_id for r in records if isinstance(o := parse_output(r.value), Reminder)]
+    print(f"reminders: {len(set(sent) & want_ids)} of {len(want_ids)} on the topic")  # -s shows it
     assert set(sent) == want_ids  # nothing lost, and no reminder under another id
     report = await rebuild(settings)
     assert report.ok, report

@@ -128,7 +128,8 @@ def test_every_system_cites_a_source():
 
 
 ALLOWED_IMPORTS = {
-    "__future__", "collections", "dataclasses", "datetime", "enum", "math", "types", "typing",
+    "__future__", "collections", "dataclasses", "datetime", "enum", "functools", "math", "types",
+    "typing",
     "pydantic", "models",
 }  # fmt: skip
 

@@ -254,3 +254,20 @@ def test_a_result_whose_code_maps_to_nothing_is_reported_not_dropped(catalog) ->
     plan = patient.forecast(date(2026, 9, 1), catalog)
     assert plan.unmapped == ("2951-2",)  # free PSA (10886-0) is known: related, not unmapped
     assert {d.item: d for d in plan.items}["psa"].last_done is None
+
+
+def test_the_timeline_shows_an_unmapped_result(catalog) -> None:
+    from datetime import UTC, datetime
+
+    from remission_watch.timeline import render_text, timeline
+
+    patient = Patient().enrol(
+        date(2026, 1, 5), site="prostate", stage="II", flags=["prostate_radiotherapy"]
+    )
+    patient.treated(date(2026, 1, 12), date(2026, 2, 20), "radiotherapy")
+    patient.add("lab.resulted", date(2026, 8, 18), order_id="F77", loinc="2951-2", value=140)
+    lines = [e.model_dump_json() for e in patient.events]
+    report = timeline(lines, datetime(2026, 9, 1, tzinfo=UTC), catalog)
+    (described,) = report["patients"]
+    assert described["unmapped_results"] == [{"loinc": "2951-2", "last": "2026-08-18"}]
+    assert "UNMAPPED lab result: LOINC 2951-2 (last 2026-08-18)" in render_text(report)

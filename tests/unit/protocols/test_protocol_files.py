@@ -100,3 +100,73 @@ def test_the_protocol_core_does_no_io_and_reads_no_clock(module: Path) -> None:
             assert node.id not in BANNED_NAMES, f"{module.name}:{node.lineno} uses {node.id}"
         elif isinstance(node, ast.Attribute):
             assert node.attr not in BANNED_NAMES, f"{module.name}:{node.lineno} uses {node.attr}"
+
+
+def test_validate_names_the_file_and_rule_of_an_unknown_marker_or_bad_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "prostate-nccn.yaml"
+    bad.write_text(
+        (DATA / "prostate-nccn.yaml")
+        .read_text()
+        .replace("satisfied_by: {markers: [psa]}", "satisfied_by: {markers: [pas]}", 1)
+        .replace(
+            "satisfied_by: {markers: [psa]}",
+            "satisfied_by: {markers: [psa], loinc: [83112-4]}",
+            1,
+        )
+    )
+    assert run(["protocols", "validate", str(bad)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert (
+        f"{bad}: rule 'psa_after_prostatectomy': satisfied_by.loinc: loinc '83112-4': "
+        "check digit should be 3" in lines
+    )
+    assert len(lines) == 1  # the first problem stops that file before marker resolution
+    bad.write_text(
+        (DATA / "prostate-nccn.yaml")
+        .read_text()
+        .replace("satisfied_by: {markers: [psa]}", "satisfied_by: {markers: [pas]}", 1)
+    )
+    assert run(["protocols", "validate", str(bad)]) == 1
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith(f"{bad}: rule 'psa': satisfied_by.markers: unknown marker 'pas'")
+    assert "known: psa, cea" in line
+
+
+def test_the_value_set_file_is_valid_and_cites_its_sources() -> None:
+    from remission_watch.protocol_files import load_builtin_value_sets
+
+    value_sets = load_builtin_value_sets()
+    ids = {marker.id for marker in value_sets.markers}
+    assert {
+        "psa",
+        "cea",
+        "ca15_3",
+        "ca27_29",
+        "ca125",
+        "afp",
+        "hcg",
+        "ldh",
+        "thyroglobulin",
+        "tg_antibodies",
+        "m_protein",
+        "free_light_chains",
+    } <= ids
+    psa = value_sets.marker("psa")
+    assert psa is not None and psa.vsac == "2.16.840.1.113883.3.526.3.401"
+    assert value_sets.marker_of("83112-3") == "psa"  # f09
+    assert value_sets.marker_of("10886-0") is None and value_sets.knows("10886-0")  # free PSA
+    assert all(marker.source for marker in value_sets.markers)
+
+
+def test_a_bad_code_in_the_value_set_file_is_named() -> None:
+    from models.protocols import ProtocolError, parse_value_sets
+    from remission_watch.protocol_files import builtin_value_sets_text
+
+    text = builtin_value_sets_text().replace("code: 83112-3", "code: 83112-4")
+    with pytest.raises(ProtocolError) as caught:
+        parse_value_sets(text, "markers.yaml")
+    assert caught.value.problems == (
+        "markers.yaml: marker 'psa': codes[2].code: loinc '83112-4': check digit should be 3",
+    )

@@ -456,7 +456,6 @@ def _percentile(values: list[float], p: int) -> float:
 
 EMBEDDED_BOOTSTRAP = [""]  # set when this run starts its own broker
 TANSU_BOOTSTRAPS: set[str] = set()  # every tansu broker this run started
-GUARANTEE = ["at_least_once"]  # "exactly_once" while the kafka-eos run goes
 
 
 def _settings(bootstrap: str, prefix: str, app_id: str, partitions: int) -> StreamsSettings:
@@ -470,7 +469,6 @@ def _settings(bootstrap: str, prefix: str, app_id: str, partitions: int) -> Stre
         store="memory://",
         simulated_time=True,  # the bench publishes simulated ticks
         loglevel="warning",
-        processing_guarantee=GUARANTEE[0],
     )
 
 
@@ -509,9 +507,8 @@ def main() -> int:
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument(
         "--brokers",
-        help="comma-separated: tansu, kafka (Apache Kafka from the test jars) and kafka-eos "
-        "(the same with processing_guarantee=exactly_once), run one after the other in this "
-        "run, with the ratios between them",
+        help="comma-separated: tansu and/or kafka (Apache Kafka from the test jars), run one "
+        "after the other in this run, with the Kafka-to-tansu ratios",
     )
     args = parser.parse_args()
     if args.brokers:
@@ -535,7 +532,7 @@ def side_by_side(args: argparse.Namespace, brokers: list[str]) -> dict:
                 bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
                 TANSU_BOOTSTRAPS.add(bootstrap)
                 label = "embedded tansu (memory)"
-            elif name in ("kafka", "kafka-eos"):
+            elif name == "kafka":
                 from tests.kafka.broker import KafkaCluster, unavailable  # the test broker
 
                 reason = unavailable()
@@ -544,13 +541,9 @@ def side_by_side(args: argparse.Namespace, brokers: list[str]) -> dict:
                 folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
                 bootstrap = stack.enter_context(KafkaCluster(folder, size=1)).bootstrap
                 label = "Apache Kafka 4.1 (KRaft, one node, loopback)"
-                if name == "kafka-eos":
-                    GUARANTEE[0] = "exactly_once"
-                    label += ", processing_guarantee=exactly_once"
             else:
-                raise SystemExit(f"unknown broker {name!r}: tansu, kafka or kafka-eos")
+                raise SystemExit(f"unknown broker {name!r}: tansu or kafka")
             runs[name] = asyncio.run(run(args, bootstrap, label))
-            GUARANTEE[0] = "at_least_once"
     result: dict[str, Any] = {"runs": runs}
     if {"tansu", "kafka"} <= runs.keys() and args.events:
         tansu, kafka = runs["tansu"]["throughput"], runs["kafka"]["throughput"]
@@ -571,12 +564,6 @@ def side_by_side(args: argparse.Namespace, brokers: list[str]) -> dict:
                 3,
             )
             for name in ("tansu", "kafka")
-        }
-    if {"kafka", "kafka-eos"} <= runs.keys() and args.events:
-        plain, eos = runs["kafka"]["throughput"], runs["kafka-eos"]["throughput"]
-        result["exactly_once_to_at_least_once_median_rate"] = {
-            k: round(statistics.median(eos[k]) / statistics.median(plain[k]), 3)
-            for k in ("patient_agent_events_per_s", "bare_agent_events_per_s")
         }
     if {"tansu", "kafka"} <= runs.keys() and args.patients:
         result["tick_p99_ms"] = {

@@ -207,8 +207,10 @@ async def partition_counts(
         await admin.close()
 
 
-async def _partition_counts(admin: AIOKafkaAdminClient) -> dict[str, int]:
-    metadata = await admin.describe_topics()
+async def _partition_counts(
+    admin: AIOKafkaAdminClient, topics: list[str] | None = None
+) -> dict[str, int]:
+    metadata = await admin.describe_topics(topics)
     return {
         topic["topic"]: len(topic["partitions"])
         for topic in metadata

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from streams.settings import StreamsSettings
+from streams.settings import KafkaBootstrap, StreamsSettings
 
 
 class IngestSettings(BaseSettings):
@@ -15,7 +15,7 @@ class IngestSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RW_", extra="ignore")
 
-    kafka_bootstrap: str = "127.0.0.1:9092"  # comma-separated host:port list
+    kafka_bootstrap: KafkaBootstrap = "127.0.0.1:9092"  # comma-separated host:port list
     topic_prefix: str = "rw."  # the same prefix as the streams service
     partitions: int = Field(default=8, ge=1, le=1024)  # topics are created with this count
     ingest_config: Path = Path("ingest.yaml")  # the feeds (docs/ingest.md)

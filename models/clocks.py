@@ -230,7 +230,15 @@ def _surveillance(
             continue
         earliest, due, overdue = window.earliest, window.due, window.overdue
         reason = f"{rule.label}: {window.phase}"
-        if last is not None:
+        if (
+            last is not None
+            and rule.plan.first is not None
+            and window == next_window(rule, anchor, None, every, enrolled)
+        ):
+            # Before the first window (a PSA before 6 weeks): it does not count as the first.
+            reason += f"; {last} was too early to count as the first"
+            last = None
+        elif last is not None:
             reason += f"; last done {last}"
         if action is OverrideAction.POSTPONE and override and date.fromordinal(override[1]) > due:
             until = date.fromordinal(override[1])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from datetime import time
+from pathlib import Path
 from typing import Annotated, Literal
 
 from cryptography.fernet import Fernet
@@ -12,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.templates import clinic_name_problem
 from streams.kafka_security import KafkaSecurity
+from streams.settings import KafkaBootstrap
 
 # Well-known, public, *insecure* secrets used only when RW_ALLOW_DEV_KEY=1 (embedded runs, tests).
 DEV_ENCRYPTION_KEY = "cnctZGV2LWtleS1ub3QtZm9yLXByb2R1Y3Rpb24tISE="
@@ -22,6 +24,33 @@ DEV_CALLBACK_NUMBER = "+1 555 0100"
 MIN_SECRET_LENGTH = 32  # 32 characters of token_urlsafe: ~190 bits
 MIN_DISTINCT_CHARACTERS = 8  # refuses "aaaa...", "abababab..."
 _PLACEHOLDERS = frozenset({"", "secret", "password", "placeholder", "todo", "xxx", "token"})
+
+
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
+DB_URL_HELP = "write it as postgresql+psycopg://USER:PASSWORD@HOST:5432/DB or sqlite:///PATH"
+
+
+def check_database_url(value: str) -> str:
+    """A URL of a database the notifier can use, else a ValueError that never repeats the value
+    (it may hold a password): a supported scheme, and for SQLite an existing folder."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(value)
+    except (ArgumentError, ValueError):
+        raise ValueError(f"is not a URL (value not shown); {DB_URL_HELP}") from None
+    if url.drivername not in DATABASE_SCHEMES:
+        raise ValueError(
+            f"scheme {url.drivername.split('+')[0]!r} is not supported: only sqlite and "
+            f"postgresql(+psycopg); {DB_URL_HELP}"
+        )
+    path = url.database or ""
+    if url.drivername == "sqlite" and path and path != ":memory:" and not path.startswith("file:"):
+        folder = Path(path).parent
+        if not folder.is_dir():
+            raise ValueError(f"folder {folder} does not exist; create it, or use another path")
+    return value
 
 
 def _looks_like_placeholder(value: str) -> bool:
@@ -42,7 +71,7 @@ class NotifierSettings(BaseSettings, KafkaSecurity):  # RW_KAFKA_SSL_*, RW_KAFKA
     # with credentials); it names the setting and the rule.
     model_config = SettingsConfigDict(env_prefix="RW_", extra="ignore", hide_input_in_errors=True)
 
-    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_bootstrap: KafkaBootstrap = "127.0.0.1:9092"
     topic_prefix: str = "rw."
     consumer_group: str = "rw-notifier"
     kafka_session_timeout_ms: int = 10_000
@@ -134,6 +163,11 @@ class NotifierSettings(BaseSettings, KafkaSecurity):  # RW_KAFKA_SSL_*, RW_KAFKA
     @classmethod
     def _split_keys(cls, value: object) -> object:
         return _comma_list(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, value: str) -> str:
+        return check_database_url(value)
 
     @field_validator("clinic_name")
     @classmethod

@@ -88,6 +88,12 @@ def _timeline(args: argparse.Namespace) -> int:
     if args.html and not args.html.parent.is_dir():
         print(f"--html {args.html}: folder {args.html.parent} does not exist", file=sys.stderr)
         return 2
+    if args.html and args.html.is_dir():
+        print(
+            f"--html {args.html} is a folder; name a file (e.g. {args.html}/timeline.html)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         lines = read_event_lines(args.events)
     except UnusableFile as exc:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import signal
 import sys
@@ -24,10 +25,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "sent, deferred, suppressed and escalated, and why.",
     )
     demo.add_argument(
-        "--patients", type=_at_least(1, int), default=40, help="cohort size (default 40)"
+        "--patients",
+        type=_at_least(1, int, most=100_000),
+        default=40,
+        help="cohort size (default 40)",
     )
     demo.add_argument(
-        "--years", type=_at_least(0.1, float), default=5.0, help="simulated years (default 5)"
+        "--years",
+        type=_at_least(0.1, float, most=50),
+        default=5.0,
+        help="simulated years (default 5)",
     )
     demo.add_argument(
         "--seed", type=int, default=7, help="the cohort's seed: the same seed, the same figures"
@@ -43,16 +50,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.set_defaults(handler=_up)
 
 
-def _at_least(low: float, kind: type[int] | type[float]) -> Any:
-    """An argparse type: a number of `kind` not below `low`, else a one-line usage error."""
+def _at_least(low: float, kind: type[int] | type[float], most: float) -> Any:
+    """An argparse type: a finite number of `kind` from `low` to `most`, else a one-line usage
+    error (nan passes every comparison; a huge cohort would run for days)."""
 
     def parse(text: str) -> int | float:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
         if value < low:
             raise argparse.ArgumentTypeError(f"must be at least {low:g}, got {text}")
+        if value > most:
+            raise argparse.ArgumentTypeError(f"must be at most {most:g}, got {text}")
         return value
 
     return parse
@@ -65,13 +77,45 @@ def _demo(args: argparse.Namespace) -> int:
 
     configure_logging(logging.WARNING, fmt="text")
     options = DemoOptions(patients=args.patients, years=args.years, seed=args.seed)
+    signalled: list[int] = []
+
+    async def main() -> dict[str, Any]:
+        demo = asyncio.current_task()
+        assert demo is not None
+        _cancel_on_signals(demo, signalled)
+        return await run_demo(options, progress=not args.json)
+
     try:
-        report = asyncio.run(run_demo(options, progress=not args.json))
-    except KeyboardInterrupt:
+        report = asyncio.run(main())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        signalled.append(signal.SIGINT)
+    if signalled:
         print("demo interrupted; everything it started has been stopped", file=sys.stderr)
-        return 130
+        return 128 + signalled[0]  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
     print_report(report, as_json=args.json)
     return 0 if report["problems"] == [] else 1
+
+
+def _cancel_on_signals(task: asyncio.Task[Any], signalled: list[int]) -> None:
+    """SIGINT and SIGTERM cancel `task`, whose cleanup stops its services in order (the
+    broker last); the signal is recorded in `signalled`. A second signal while that cleanup
+    runs exits at once: the broker then dies with us (see `streams.embedded`).
+
+    Without this, SIGTERM (timeout, systemd, docker stop) killed the demo outright and left
+    its broker running, and Ctrl-C stopped things in whatever order asyncio picked.
+    """
+    loop = asyncio.get_running_loop()
+
+    def on_signal(number: int) -> None:
+        if signalled:
+            print("interrupted again; exiting now", file=sys.stderr, flush=True)
+            os._exit(128 + signalled[0])
+        signalled.append(number)
+        task.cancel()
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows loops
+            loop.add_signal_handler(number, on_signal, number)
 
 
 def _up(_args: argparse.Namespace) -> int:

@@ -16,12 +16,24 @@ SETTINGS_HELP = "see the settings table in docs/operations.md"
 DB_URL_EXAMPLE = "postgresql+psycopg://USER:PASSWORD@HOST:5432/DB or sqlite:///PATH"
 
 
+class CannotRun(Exception):
+    """A user's mistake that stops a command; the message is the whole explanation (exit 2).
+
+    Raise it from any command: `explain` prints it as one line, with no traceback. The message
+    must not hold a secret (a password, a token, a URL that could not be parsed).
+    """
+
+    explained = True
+
+
 def explain(exc: BaseException) -> str | None:
     """A one-line explanation of `exc`, or None when it is not a mistake a user can fix."""
     for cause in _chain(exc):
         if getattr(cause, "explained", False):  # a refusal that is its own explanation
             return str(cause)
         module = type(cause).__module__
+        if module.startswith("models.protocols") and hasattr(cause, "problems"):
+            return "invalid protocol files: " + "; ".join(cause.problems)
         if module.startswith("pydantic") and type(cause).__name__ == "ValidationError":
             return _invalid(cause)
         if module.startswith("aiokafka") or module.startswith("kafka"):
@@ -75,7 +87,8 @@ def _invalid(exc: Any) -> str:
         elif is_settings:
             name = "RW_" + loc[0].upper()
             missing = error.get("type") == "missing"
-            problems.append(f"{name} is missing" if missing else f"{name}: {message}")
+            joint = " " if message.startswith("is ") else ": "
+            problems.append(f"{name} is missing" if missing else f"{name}{joint}{message}")
         else:
             problems.append(f"{'.'.join(loc)}: {message}")
     if not is_settings:
@@ -131,5 +144,5 @@ def _shown_url(url: str | None) -> str:
         from sqlalchemy.engine import make_url
 
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)
+    except Exception:  # never echo what could not be parsed: it may be all password
+        return "(not a URL; value not shown)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Iterable, Sequence
 from functools import cache
 from importlib import resources
@@ -59,10 +60,30 @@ def _read(paths: Iterable[str | Path]) -> tuple[dict[str, str], list[str]]:
     for path in paths:
         try:
             texts[str(path)] = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            problems.append(f"{path}: cannot read: {reason}")
+        except UnicodeDecodeError as exc:
+            problems.append(
+                f"{path}: cannot read: not UTF-8 (byte 0x{exc.object[exc.start]:02x}); "
+                "save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+            )
+        except IsADirectoryError:
+            problems.append(f"{path}: cannot read: is a folder; give protocol YAML files")
+        except OSError as exc:
+            problems.append(f"{path}: cannot read: {exc.strerror or exc}")
     return texts, problems
+
+
+def load_folder(folder: Path) -> Catalog:
+    """A catalog of the `*.yaml` files of `folder`; `CannotRun` (one line) when there are none
+    or one cannot be read, `ProtocolError` when one is invalid."""
+    from remission_watch.problems import CannotRun
+
+    files = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+    if not files:
+        raise CannotRun(f"no protocol files in {folder} (it should hold *.yaml files)")
+    texts, problems = _read(files)
+    if problems:
+        raise CannotRun("; ".join(problems))
+    return Catalog.from_texts(texts, load_builtin_value_sets())
 
 
 def load_catalog(paths: Iterable[str | Path]) -> Catalog:
@@ -109,9 +130,12 @@ def _help(parser: argparse.ArgumentParser) -> Any:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    """Exit 0 all valid, 1 a file is invalid, 2 a file cannot be read (as the README says)."""
     problems = validate_files(args.files)
     for line in problems:
-        print(line)
+        print(line, file=sys.stderr)
+    if any(": cannot read: " in line for line in problems):
+        return 2
     if problems:
         return 1
     catalog = _catalog(args.files)
@@ -125,8 +149,8 @@ def _list(args: argparse.Namespace) -> int:
         catalog = _catalog(args.files)
     except ProtocolError as exc:
         for line in exc.problems:
-            print(line)
-        return 1
+            print(line, file=sys.stderr)
+        return 2 if any(": cannot read: " in line for line in exc.problems) else 1
     rows = [("id", "version", "site", "provisional", "rules")]
     rows += [
         (

@@ -29,7 +29,9 @@ def register(sub: Any) -> None:
     _common(ticker)
     ticker.add_argument("--interval", type=float, help="seconds between ticks (RW_TICK_INTERVAL)")
     ticker.add_argument(
-        "--at", type=datetime.fromisoformat, help="publish one tick at this instant"
+        "--at",
+        type=_instant,
+        help="publish one tick at this instant, with its time zone (e.g. 2026-01-01T09:00Z)",
     )
     ticker.set_defaults(handler=run_ticker_command)
 
@@ -45,6 +47,19 @@ def register(sub: Any) -> None:
     rebuild.add_argument("--json", action="store_true", help="print the report as JSON")
     rebuild.set_defaults(handler=run_rebuild_command)
     _register_publish(sub)
+
+
+def _instant(text: str) -> datetime:
+    """An argparse type: an ISO date-time with a time zone, else a one-line usage error (exit 2);
+    a tick at a zone-less instant would be a guess."""
+    example = "e.g. 2026-01-01T09:00:00+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date-time ({example})") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs a time zone ({example})")
+    return moment
 
 
 def _register_publish(sub: Any) -> None:
@@ -108,10 +123,9 @@ def load_catalog(folder: Path | None) -> Any:
         from remission_watch.protocol_files import load_builtin_catalog
 
         return load_builtin_catalog()
-    from models.protocols import Catalog
+    from remission_watch.protocol_files import load_folder
 
-    files = sorted(folder.glob("*.yaml"))
-    return Catalog.from_texts({f.name: f.read_text(encoding="utf-8") for f in files})
+    return load_folder(folder)
 
 
 def run_worker_command(args: argparse.Namespace) -> int:
@@ -150,8 +164,6 @@ def run_ticker_command(args: argparse.Namespace) -> int:
             metrics.serve(settings.metrics_port, settings.metrics_host)
         async with TickPublisher.from_settings(settings, metrics) as publisher:
             if args.at is not None:
-                if args.at.tzinfo is None:
-                    raise SystemExit("--at needs a time zone, e.g. 2026-01-01T09:00:00+00:00")
                 await publisher.publish(args.at)
                 return
             stop = asyncio.Event()

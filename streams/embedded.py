@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import signal
 import socket
 import struct
 import subprocess
+import sys
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -46,6 +49,35 @@ def kafka_ready(host: str, port: int, timeout: float = 1.0) -> bool:
     except OSError:
         return False
     return len(header) == 8 and struct.unpack(">ii", header)[1] == 1
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn that makes the broker get SIGKILL when this process dies (Linux only).
+
+    The safety net under the orderly stop: a SIGKILL, an OOM kill or a crash of ours would
+    otherwise leave tansu running, orphaned, on its port. The kernel sends the signal when the
+    *thread* that started the child ends, so only a start from the main thread gets it (a
+    worker thread may end while the broker is still wanted).
+    """
+    if not sys.platform.startswith("linux") or threading.current_thread() is not (
+        threading.main_thread()
+    ):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # we died between fork and prctl: nobody will stop it
+            os._exit(1)
+
+    return preexec
 
 
 class EmbeddedBroker:
@@ -83,6 +115,7 @@ class EmbeddedBroker:
             stderr=subprocess.DEVNULL,
             env=env,
             start_new_session=True,  # our Ctrl-C must not race our own orderly stop
+            preexec_fn=_die_with_parent(),
         )
         try:
             self._wait_ready()

@@ -3,11 +3,34 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.kafka_security import KafkaSecurity
+
+
+def check_bootstrap(value: str) -> str:
+    """A Kafka bootstrap list, `host:port[,host:port]`, each port 1-65535; else a ValueError
+    naming the first bad server (addresses hold no secret)."""
+    servers = [server.strip() for server in value.split(",") if server.strip()]
+    if not servers:
+        raise ValueError("is empty: write host:port[,host:port] (RW_KAFKA_BOOTSTRAP, --bootstrap)")
+    for server in servers:
+        if "://" in server:
+            raise ValueError(f"{server!r}: write host:port[,host:port], without a scheme")
+        host, colon, port = server.rpartition(":")
+        if not (colon and host and port.isdigit() and 1 <= int(port) <= 65535):
+            raise ValueError(
+                f"{server!r} is not host:port with a port from 1 to 65535 "
+                "(RW_KAFKA_BOOTSTRAP, --bootstrap)"
+            )
+    return value
+
+
+# Every service's RW_KAFKA_BOOTSTRAP (and --bootstrap): checked once, when settings are built.
+KafkaBootstrap = Annotated[str, AfterValidator(check_bootstrap)]
 
 
 class StreamsSettings(BaseSettings, KafkaSecurity):
@@ -17,7 +40,7 @@ class StreamsSettings(BaseSettings, KafkaSecurity):
 
     model_config = SettingsConfigDict(env_prefix="RW_", extra="ignore")
 
-    kafka_bootstrap: str = "127.0.0.1:9092"  # comma-separated host:port list
+    kafka_bootstrap: KafkaBootstrap = "127.0.0.1:9092"  # comma-separated host:port list
     topic_prefix: str = "rw."
     partitions: int = Field(default=8, ge=1, le=1024)
     app_id: str = "remission-watch-streams"

@@ -6,6 +6,7 @@ import argparse
 import importlib
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -155,6 +156,10 @@ def test_a_broker_address_with_a_scheme_is_explained() -> None:
         (["--patients", "0"], "--patients: must be at least 1"),
         (["--years", "-1"], "--years: must be at least 0.1"),
         (["--patients", "many"], "'many' is not a number"),
+        (["--years", "nan"], "--years: must be a finite number"),
+        (["--years", "inf"], "--years: must be a finite number"),
+        (["--years", "51"], "--years: must be at most 50"),
+        (["--patients", "100000000"], "--patients: must be at most 100000"),
     ],
 )
 def test_demo_refuses_an_empty_run_before_starting_anything(
@@ -164,3 +169,99 @@ def test_demo_refuses_an_empty_run_before_starting_anything(
         main(["demo", *args])
     assert stopped.value.code == 2
     assert words in capsys.readouterr().err
+
+
+def test_a_worker_without_protocol_files_refuses_to_start() -> None:
+    done = run_cli("worker", "--protocols", "/nonexistent")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "remission-watch worker: no protocol files in /nonexistent (it should hold *.yaml files)"
+    ]
+
+
+@pytest.mark.parametrize("bootstrap", ["nothost:abc", "127.0.0.1:99999", "127.0.0.1:0", "host"])
+def test_a_bad_bootstrap_address_is_one_line_for_every_command(
+    bootstrap: str, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for command in (["rebuild"], ["ticker"], ["worker"], ["publish", "x.jsonl"]):
+        assert main([*command, "--bootstrap", bootstrap]) == 2
+        err = capsys.readouterr().err
+        assert err.splitlines() == [
+            f"remission-watch {command[0]}: settings: RW_KAFKA_BOOTSTRAP: {bootstrap!r} is not "
+            "host:port with a port from 1 to 65535 (RW_KAFKA_BOOTSTRAP, --bootstrap) "
+            "(see the settings table in docs/operations.md)"
+        ]
+    clean_env.setenv("RW_KAFKA_BOOTSTRAP", bootstrap)
+    from pydantic import ValidationError
+
+    from notifier.settings import NotifierSettings
+
+    with pytest.raises(ValidationError, match="is not host:port"):
+        NotifierSettings()
+    from streams.settings import check_bootstrap
+
+    assert check_bootstrap("a:9092, [::1]:9093") == "a:9092, [::1]:9093"
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("notaurl-SuperSecretPw99", "RW_DATABASE_URL is not a URL (value not shown)"),
+        ("mysql://rw:SuperSecretPw99@db/rw", "RW_DATABASE_URL: scheme 'mysql' is not supported"),
+        ("sqlite:////nonexistent/dir/x.db", "folder /nonexistent/dir does not exist"),
+    ],
+)
+def test_an_unusable_database_url_is_refused_without_its_value(
+    url: str, words: str, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean_env.setenv("RW_ALLOW_DEV_KEY", "1")
+    clean_env.setenv("RW_DATABASE_URL", url)
+    for command in (["notifier"], ["notifier-admin", "recipients", "show", "P1"]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and words in err
+        assert "SuperSecretPw99" not in err
+    assert not os.path.exists("/nonexistent")
+
+
+def test_an_unparsable_database_url_is_never_echoed(clean_env: pytest.MonkeyPatch) -> None:
+    from remission_watch.problems import _shown_url
+
+    assert "Pw99" not in _shown_url("notaurl-SuperSecretPw99")
+
+
+@pytest.mark.parametrize(
+    ("at", "words"),
+    [
+        (
+            "2024-01-01",
+            "argument --at: '2024-01-01' needs a time zone (e.g. 2026-01-01T09:00:00+00:00)",
+        ),
+        ("notadate", "argument --at: 'notadate' is not an ISO date-time (e.g. 2026-01-01T09:00:00"),
+    ],
+)
+def test_ticker_at_without_a_zone_or_not_a_date_is_a_usage_error(
+    at: str, words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["ticker", "--at", at])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert words in err and "fromisoformat" not in err
+
+
+def test_deliveries_list_reads_without_a_call_back_number(
+    tmp_path: pytest.TempPathFactory,
+    clean_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from cryptography.fernet import Fernet
+
+    clean_env.setenv("RW_DATABASE_URL", f"sqlite:///{tmp_path}/n.db")
+    clean_env.setenv("RW_ENCRYPTION_KEYS", Fernet.generate_key().decode())
+    clean_env.setenv("RW_INBOUND_SECRET", secrets.token_urlsafe(32))
+    clean_env.setenv("RW_ADMIN_TOKEN", secrets.token_urlsafe(32))
+    assert main(["notifier-admin", "deliveries", "list", "--patient", "p-1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["notifier"]) == 2  # a command that sends still needs one
+    assert "RW_CALLBACK_NUMBER is required" in capsys.readouterr().err

@@ -113,6 +113,11 @@ def test_a_folder_or_a_missing_html_folder_is_named(
     page = tmp_path / "missing" / "page.html"
     code, out, err = run(capsys, str(EXAMPLES / "hodgkin.jsonl"), "--html", str(page))
     assert code == 2 and out == "" and f"folder {page.parent} does not exist" in err
+    code, out, err = run(capsys, str(EXAMPLES / "hodgkin.jsonl"), "--html", str(tmp_path))
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        f"--html {tmp_path} is a folder; name a file (e.g. {tmp_path}/timeline.html)"
+    ]
 
 
 def test_every_problem_of_a_line_is_spelled_out(

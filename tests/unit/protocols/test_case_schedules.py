@@ -75,6 +75,8 @@ def test_c32_a_psa_before_six_weeks_is_not_the_first(catalog) -> None:
     assert psa.due == date(2024, 2, 26)  # 6 weeks
     assert psa.earliest == date(2024, 2, 26)  # no reminder before 6 weeks
     assert psa.overdue == date(2024, 4, 22)  # 13 weeks + 7 days' grace
+    assert psa.last_done is None
+    assert "2024-02-13 was too early to count as the first" in psa.reason
     # One drawn at 6 weeks is the first: the next is 6-12 months later.
     patient.add("lab.resulted", date(2024, 2, 26), order_id="P2", loinc="2857-1", value=0.02)
     assert patient.items(date(2024, 3, 1), catalog)["psa_after_prostatectomy"].due == date(

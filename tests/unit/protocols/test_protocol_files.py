@@ -49,8 +49,8 @@ def test_validate_reports_one_line_per_problem(
         .replace("category: scan", "category: xray")
     )
     missing = tmp_path / "missing.yaml"
-    assert run(["protocols", "validate", str(good), str(bad), str(missing)]) == 1
-    lines = capsys.readouterr().out.splitlines()
+    assert run(["protocols", "validate", str(good), str(bad), str(missing)]) == 2  # unreadable
+    lines = capsys.readouterr().err.splitlines()
     assert lines[0] == f"{missing}: cannot read: No such file or directory"
     assert (
         f"{bad}: rule 'history_physical': phases[0]: every_months [6, 3]: minimum above maximum"
@@ -117,7 +117,7 @@ def test_validate_names_the_file_and_rule_of_an_unknown_marker_or_bad_code(
         )
     )
     assert run(["protocols", "validate", str(bad)]) == 1
-    lines = capsys.readouterr().out.splitlines()
+    lines = capsys.readouterr().err.splitlines()
     assert (
         f"{bad}: rule 'psa_after_prostatectomy': satisfied_by.loinc: loinc '83112-4': "
         "check digit should be 3" in lines
@@ -129,7 +129,7 @@ def test_validate_names_the_file_and_rule_of_an_unknown_marker_or_bad_code(
         .replace("satisfied_by: {markers: [psa]}", "satisfied_by: {markers: [pas]}", 1)
     )
     assert run(["protocols", "validate", str(bad)]) == 1
-    (line,) = capsys.readouterr().out.splitlines()
+    (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"{bad}: rule 'psa': satisfied_by.markers: unknown marker 'pas'")
     assert "known: psa, cea" in line
 
@@ -170,3 +170,57 @@ def test_a_bad_code_in_the_value_set_file_is_named() -> None:
     assert caught.value.problems == (
         "markers.yaml: marker 'psa': codes[2].code: loinc '83112-4': check digit should be 3",
     )
+
+
+def test_validate_exits_2_on_a_file_it_cannot_read_and_writes_to_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("id: caf\xe9\n".encode("latin-1"))
+    for path, reason in [
+        (tmp_path / "missing.yaml", "No such file or directory"),
+        (tmp_path, "is a folder"),
+        (latin, "not UTF-8 (byte 0xe9)"),
+    ]:
+        assert run(["protocols", "validate", str(path)]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        (line,) = captured.err.splitlines()
+        assert line.startswith(f"{path}: cannot read: ") and reason in line
+
+
+def test_a_protocol_folder_with_no_files_or_an_unreadable_file_is_refused(
+    tmp_path: Path,
+) -> None:
+    from remission_watch.problems import CannotRun, explain
+    from remission_watch.protocol_files import load_folder
+
+    for folder in (tmp_path / "nonexistent", tmp_path):
+        with pytest.raises(CannotRun) as refused:
+            load_folder(folder)
+        assert explain(refused.value) == (
+            f"no protocol files in {folder} (it should hold *.yaml files)"
+        )
+    (tmp_path / "latin.yaml").write_bytes("id: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(CannotRun) as refused:
+        load_folder(tmp_path)
+    assert str(refused.value).startswith(f"{tmp_path / 'latin.yaml'}: cannot read: not UTF-8")
+    (tmp_path / "latin.yaml").unlink()
+    (tmp_path / "lung-asco.yaml").write_text((DATA / "lung-asco.yaml").read_text())
+    assert load_folder(tmp_path).ids() == ("lung-asco",)
+
+
+def test_a_worker_given_an_invalid_protocol_file_gets_one_line(tmp_path: Path) -> None:
+    from models.protocols import ProtocolError
+    from remission_watch.problems import explain
+    from remission_watch.protocol_files import load_folder
+
+    broken = tmp_path / "lung-asco.yaml"
+    broken.write_text(
+        (DATA / "lung-asco.yaml").read_text().replace("category: scan", "category: x")
+    )
+    with pytest.raises(ProtocolError) as refused:
+        load_folder(tmp_path)
+    message = explain(refused.value)
+    assert message is not None and "\n" not in message
+    assert message.startswith(f"invalid protocol files: {broken}: rule ")

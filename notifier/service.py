@@ -125,7 +125,11 @@ class NotifierService:
         self._kafka_checkins = (
             None
             if checkins
-            else KafkaCheckinSink(settings.kafka_bootstrap, settings.topic("checkins"))
+            else KafkaCheckinSink(
+                settings.kafka_bootstrap,
+                settings.topic("checkins"),
+                settings.kafka_client_options(),
+            )
         )
         self.checkins: CheckinSink = checkins or self._kafka_checkins  # type: ignore[assignment]
         self.inbound = InboundHandler(
@@ -195,6 +199,7 @@ class NotifierService:
             s.kafka_heartbeat_interval_ms,
             s.kafka_fetch_max_wait_ms,
             metrics=self.metrics,
+            client=s.kafka_client_options(),
         )
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.templates import clinic_name_problem
+from streams.kafka_security import KafkaSecurity
 from streams.settings import KafkaBootstrap
 
 # Well-known, public, *insecure* secrets used only when RW_ALLOW_DEV_KEY=1 (embedded runs, tests).
@@ -63,7 +64,7 @@ def _comma_list(value: object) -> object:
     return value
 
 
-class NotifierSettings(BaseSettings):
+class NotifierSettings(BaseSettings, KafkaSecurity):  # RW_KAFKA_SSL_*, RW_KAFKA_SASL_*: shared
     """Everything the notifier reads from its environment; built once at start-up."""
 
     # hide_input_in_errors: a validation error never repeats a setting's value (a key, a URL

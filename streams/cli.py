@@ -84,7 +84,9 @@ def run_publish_command(args: argparse.Namespace) -> int:
     from streams.publish import CannotPublish, as_json, publish, render
     from streams.topics import TopicsChanged
 
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # one line says it all
+    # One line says it all: aiokafka's own lines reach no output, only the CLI's handler that
+    # keeps the last one for that line (a refused password is only in them).
+    logging.getLogger("aiokafka").propagate = False
     settings = settings_from(args)
 
     def progress(sent: int, done: int, size: int) -> None:
@@ -181,7 +183,8 @@ def run_rebuild_command(args: argparse.Namespace) -> int:
     from streams.rebuild import CannotRebuild, rebuild, render_report
 
     # aiokafka logs every failed connection attempt; one line (from the CLI) says what to do.
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    # Not propagated, so printed nowhere; the CLI's handler keeps the last for that line.
+    logging.getLogger("aiokafka").propagate = False
     settings = settings_from(args)
     try:
         report = asyncio.run(rebuild(settings, live_from=args.live_from))

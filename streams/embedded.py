@@ -171,6 +171,7 @@ async def ensure_topics(
     bootstrap: str,
     partitions: dict[str, int],
     configs: dict[str, dict[str, str]] | None = None,
+    client: Mapping[str, Any] | None = None,
 ) -> None:
     """Create the topics that are missing, with the given partition counts; idempotent.
 
@@ -178,7 +179,7 @@ async def ensure_topics(
     would be broken and the agent would stall, so failing loudly is the safer choice.
     """
     configs = configs or {}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="rw-admin")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="rw-admin", **(client or {}))
     await admin.start()
     try:
         existing = await _partition_counts(admin)
@@ -224,10 +225,14 @@ async def topic_configs(
     return found
 
 
-async def partition_counts(bootstrap: str, topics: Iterable[str] | None = None) -> dict[str, int]:
+async def partition_counts(
+    bootstrap: str,
+    topics: Iterable[str] | None = None,
+    client: Mapping[str, Any] | None = None,  # TLS/SASL: KafkaSecurity.kafka_client_options
+) -> dict[str, int]:
     """The partition count of each of `topics` that exists (None: of every topic, which
     never makes a broker auto-create one, as naming a missing topic can)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="rw-admin")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="rw-admin", **(client or {}))
     await admin.start()
     try:
         return await _partition_counts(admin, None if topics is None else list(topics))
@@ -247,7 +252,10 @@ async def _partition_counts(
 
 
 async def confirmed_ends(
-    bootstrap: str, reported: Mapping[T, int | None], timeout: float = 60.0
+    bootstrap: str,
+    reported: Mapping[T, int | None],
+    timeout: float = 60.0,
+    client: Mapping[str, Any] | None = None,
 ) -> dict[T, int]:
     """End offsets as the broker's fetch answers give them (its high watermark).
 
@@ -270,6 +278,7 @@ async def confirmed_ends(
         auto_offset_reset="earliest",
         fetch_max_wait_ms=50,
         max_partition_fetch_bytes=64 * 1024,  # only the high watermark is wanted
+        **(client or {}),
     )
     await consumer.start()
     try:

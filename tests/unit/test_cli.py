@@ -6,6 +6,7 @@ import argparse
 import importlib
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -247,3 +248,20 @@ def test_ticker_at_without_a_zone_or_not_a_date_is_a_usage_error(
     assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert words in err and "fromisoformat" not in err
+
+
+def test_deliveries_list_reads_without_a_call_back_number(
+    tmp_path: pytest.TempPathFactory,
+    clean_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from cryptography.fernet import Fernet
+
+    clean_env.setenv("RW_DATABASE_URL", f"sqlite:///{tmp_path}/n.db")
+    clean_env.setenv("RW_ENCRYPTION_KEYS", Fernet.generate_key().decode())
+    clean_env.setenv("RW_INBOUND_SECRET", secrets.token_urlsafe(32))
+    clean_env.setenv("RW_ADMIN_TOKEN", secrets.token_urlsafe(32))
+    assert main(["notifier-admin", "deliveries", "list", "--patient", "p-1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["notifier"]) == 2  # a command that sends still needs one
+    assert "RW_CALLBACK_NUMBER is required" in capsys.readouterr().err

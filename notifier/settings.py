@@ -26,6 +26,8 @@ MIN_DISTINCT_CHARACTERS = 8  # refuses "aaaa...", "abababab..."
 _PLACEHOLDERS = frozenset({"", "secret", "password", "placeholder", "todo", "xxx", "token"})
 
 
+# The embedded default: its folder is made at start (make_engine); a path the user names must exist.
+DEFAULT_DATABASE_URL = "sqlite:///./var/notifier.db"
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 DB_URL_HELP = "write it as postgresql+psycopg://USER:PASSWORD@HOST:5432/DB or sqlite:///PATH"
 
@@ -84,7 +86,7 @@ class NotifierSettings(BaseSettings, KafkaSecurity):  # RW_KAFKA_SSL_*, RW_KAFKA
         "arrives; the embedded tansu broker holds the fetch for the whole wait, so embedded "
         "runs use about 20.",
     )
-    database_url: str = "sqlite:///./var/notifier.db"
+    database_url: str = DEFAULT_DATABASE_URL
 
     encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     contact_hash_key: SecretStr | None = None
@@ -174,6 +176,8 @@ class NotifierSettings(BaseSettings, KafkaSecurity):  # RW_KAFKA_SSL_*, RW_KAFKA
     @field_validator("database_url")
     @classmethod
     def _usable_database_url(cls, value: str) -> str:
+        if value == DEFAULT_DATABASE_URL:
+            return value
         return check_database_url(value)
 
     @field_validator("clinic_name")

@@ -11,17 +11,26 @@
    reminders topic measures, per reminder, the time from "tick produced" (before the tick is
    sent to every partition) to the moment the consumer receives that reminder.
 
+3. Raw consume: the same event mix read back by a plain aiokafka consumer (no group, no
+   Faust, no decoding): what the client and broker give at most on this machine.
+
+`--brokers tansu,kafka` runs everything on the embedded tansu broker and then on an Apache
+Kafka 4.x node (KRaft, one node, from the jars `tests/kafka/pom.xml` resolves) in one run,
+and adds the Kafka-to-tansu ratios.
+
 Run: `python bench/streams_bench.py [--events N] [--rounds R] [--patients P] [--ticks T]
-[--bootstrap H:P]`.
+[--bootstrap H:P | --brokers tansu,kafka]`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -270,6 +279,38 @@ async def throughput(
     }
 
 
+async def raw_consume(bootstrap: str, events: int, partitions: int, rounds: int) -> dict:
+    """A plain aiokafka consumer reading the same event mix, produced beforehand: from its
+    first fetch to its last record."""
+    rates: list[float] = []
+    for r in range(rounds):
+        settings = _settings(bootstrap, f"bench-raw{r}.", f"bench-raw-{r}", partitions)
+        await create_topics(settings)
+        names = TopicNames(settings.topic_prefix)
+        first, then = event_mix(names, events)
+        await produce(bootstrap, first + then)
+        total = len(first) + len(then)
+        consumer = AIOKafkaConsumer(
+            *names.events,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            fetch_max_wait_ms=settings.fetch_max_wait_ms or 500,
+        )
+        await consumer.start()
+        try:
+            seen = 0
+            started = time.perf_counter()  # from the first fetch (one batch may hold all)
+            async with asyncio.timeout(300):
+                while seen < total:
+                    batch = await consumer.getmany(timeout_ms=200, max_records=1000)
+                    seen += sum(len(records) for records in batch.values())
+            rates.append(seen / max(time.perf_counter() - started, 1e-9))
+        finally:
+            await consumer.stop()
+    return {"raw_consume_events_per_s": [round(x, 1) for x in rates]}
+
+
 async def _patient_rate(
     bootstrap: str, events: int, partitions: int, catalog: Catalog, round_: int
 ) -> tuple[float, int, int]:
@@ -414,10 +455,11 @@ def _percentile(values: list[float], p: int) -> float:
 
 
 EMBEDDED_BOOTSTRAP = [""]  # set when this run starts its own broker
+TANSU_BOOTSTRAPS: set[str] = set()  # every tansu broker this run started
 
 
 def _settings(bootstrap: str, prefix: str, app_id: str, partitions: int) -> StreamsSettings:
-    embedded = bootstrap == EMBEDDED_BOOTSTRAP[0]
+    embedded = bootstrap == EMBEDDED_BOOTSTRAP[0] or bootstrap in TANSU_BOOTSTRAPS
     return StreamsSettings(
         fetch_max_wait_ms=20 if embedded else None,  # tansu holds a fetch for the whole wait
         kafka_bootstrap=bootstrap,
@@ -430,14 +472,18 @@ def _settings(bootstrap: str, prefix: str, app_id: str, partitions: int) -> Stre
     )
 
 
-async def run(args: argparse.Namespace, bootstrap: str) -> dict:
+async def run(args: argparse.Namespace, bootstrap: str, label: str | None = None) -> dict:
     catalog = Catalog.from_texts({"bench-breast.yaml": PROTOCOL})
     result: dict[str, Any] = {
-        "broker": "embedded tansu (memory)" if args.bootstrap is None else args.bootstrap,
+        "broker": label
+        or ("embedded tansu (memory)" if args.bootstrap is None else args.bootstrap),
     }
     if args.events:
         result["throughput"] = await throughput(
             bootstrap, args.events, args.partitions, catalog, args.rounds
+        )
+        result["throughput"] |= await raw_consume(
+            bootstrap, args.events, args.partitions, args.rounds
         )
     if args.patients:
         result["tick_latency"] = await tick_latency(
@@ -459,8 +505,15 @@ def main() -> int:
     parser.add_argument("--due-fraction", type=float, default=0.01)
     parser.add_argument("--ticks", type=int, default=3)
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument(
+        "--brokers",
+        help="comma-separated: tansu and/or kafka (Apache Kafka from the test jars), run one "
+        "after the other in this run, with the Kafka-to-tansu ratios",
+    )
     args = parser.parse_args()
-    if args.bootstrap:
+    if args.brokers:
+        result = side_by_side(args, [b.strip() for b in args.brokers.split(",") if b.strip()])
+    elif args.bootstrap:
         result = asyncio.run(run(args, args.bootstrap))
     else:
         with EmbeddedBroker() as broker:
@@ -468,6 +521,55 @@ def main() -> int:
             result = asyncio.run(run(args, broker.bootstrap))
     print(json.dumps(result, indent=2))
     return 0
+
+
+def side_by_side(args: argparse.Namespace, brokers: list[str]) -> dict:
+    """The whole bench on each broker in turn, then the ratios of their medians."""
+    runs: dict[str, dict] = {}
+    for name in brokers:
+        with contextlib.ExitStack() as stack:
+            if name == "tansu":
+                bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
+                TANSU_BOOTSTRAPS.add(bootstrap)
+                label = "embedded tansu (memory)"
+            elif name == "kafka":
+                from tests.kafka.broker import KafkaCluster, unavailable  # the test broker
+
+                reason = unavailable()
+                if reason:
+                    raise SystemExit(reason)
+                folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                bootstrap = stack.enter_context(KafkaCluster(folder, size=1)).bootstrap
+                label = "Apache Kafka 4.1 (KRaft, one node, loopback)"
+            else:
+                raise SystemExit(f"unknown broker {name!r}: tansu or kafka")
+            runs[name] = asyncio.run(run(args, bootstrap, label))
+    result: dict[str, Any] = {"runs": runs}
+    if {"tansu", "kafka"} <= runs.keys() and args.events:
+        tansu, kafka = runs["tansu"]["throughput"], runs["kafka"]["throughput"]
+        keys = {
+            "patient_agent": "patient_agent_events_per_s",
+            "bare_agent": "bare_agent_events_per_s",
+            "bare_direct_write": "bare_direct_write_events_per_s",
+            "raw_consume": "raw_consume_events_per_s",
+        }
+        result["kafka_to_tansu_median_rate"] = {
+            short: round(statistics.median(kafka[k]) / statistics.median(tansu[k]), 3)
+            for short, k in keys.items()
+        }
+        result["patient_to_raw_consume"] = {
+            name: round(
+                statistics.median(runs[name]["throughput"]["patient_agent_events_per_s"])
+                / statistics.median(runs[name]["throughput"]["raw_consume_events_per_s"]),
+                3,
+            )
+            for name in ("tansu", "kafka")
+        }
+    if {"tansu", "kafka"} <= runs.keys() and args.patients:
+        result["tick_p99_ms"] = {
+            name: runs[name]["tick_latency"]["tick_to_reminder_ms_p99"] for name in runs
+        }
+    return result
 
 
 if __name__ == "__main__":

@@ -50,11 +50,15 @@ async def _counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int
     }
 
 
-async def _connect(bootstrap: str, wait_seconds: float) -> AIOKafkaAdminClient:
+async def _connect(
+    bootstrap: str, wait_seconds: float, client: dict[str, Any] | None = None
+) -> AIOKafkaAdminClient:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="rw-topics")
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap, client_id="rw-topics", **(client or {})
+        )
         try:
             await admin.start()
             return admin
@@ -71,7 +75,7 @@ async def run(
 ) -> dict[str, object]:
     counts, configs = topic_plan(settings)
     names = sorted(counts)
-    admin = await _connect(settings.kafka_bootstrap, wait_seconds)
+    admin = await _connect(settings.kafka_bootstrap, wait_seconds, settings.kafka_client_options())
     try:
         existing = await _counts(admin, names)
         missing = [name for name in names if name not in existing]
@@ -86,6 +90,13 @@ async def run(
                 await admin.create_topics(new)
             created = missing
             existing = await _counts(admin, names)
+            # Kafka answers CreateTopics once its controller has them; the broker's metadata
+            # can show them a moment later (seen on three brokers under load).
+            for _ in range(100):
+                if all(name in existing for name in names):
+                    break
+                await asyncio.sleep(0.1)
+                existing = await _counts(admin, names)
         present = {name: want for name, want in configs.items() if name in existing}
         found = await topic_configs(admin, present)
     finally:

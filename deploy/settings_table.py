@@ -56,8 +56,9 @@ FALLBACK_MEANINGS: dict[str, str] = {
     "kafka_session_timeout_ms": "Notifier consumer session timeout (ms).",
     "kafka_rebalance_timeout_ms": "Notifier consumer rebalance timeout (ms).",
     "kafka_heartbeat_interval_ms": "Notifier consumer heartbeat interval (ms).",
-    "database_url": "SQLAlchemy URL of the notifier's database (PostgreSQL in production). "
-    "Secret: holds the DB password.",
+    "database_url": "SQLAlchemy URL of the notifier's database (PostgreSQL in production): "
+    "`sqlite:///PATH` (its folder must exist; only the default's `./var` is created) or "
+    "`postgresql+psycopg://…`. Secret: holds the DB password.",
     "encryption_keys": "Secret. Comma-separated Fernet keys; the first encrypts, all decrypt "
     "(MultiFernet). Required unless RW_ALLOW_DEV_KEY=1.",
     "contact_hash_key": "Secret. HMAC key of the phone look-up hash; derived from the first "

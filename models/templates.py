@@ -85,13 +85,15 @@ class MessageContext:
 
     `clinic_name` <= 30 characters (use the short, neutral name), `callback_number` 7-15
     characters of digits, spaces, "+", "-", ".", "()", `portal_url` <= 40 URL characters, `due` the
-    date a reminder names (due date, or the missed due date for an overdue reminder).
+    date a reminder names (due date, or the missed due date for an overdue reminder),
+    `checkin_link` the URL of a check-in e-mail's answer page (else it asks for a call).
     """
 
     clinic_name: str
     callback_number: str
     portal_url: str | None = None
     due: date | None = None
+    checkin_link: str | None = None  # the signed one-question page for this check-in e-mail
 
     def __post_init__(self) -> None:
         name = self.clinic_name
@@ -162,7 +164,13 @@ def render(
     when = ""
     if context.due is not None and kind in pack.when:
         when = pack.when[kind].format(date=format_date(context.due, language))
-    values = {"clinic": clinic, "phone": context.callback_number, "when": when, "stop": pack.stop}
+    phone = context.callback_number
+    answer = (
+        pack.answer_link.format(link=context.checkin_link)
+        if context.checkin_link
+        else pack.answer_call.format(phone=phone)
+    )
+    values = {"clinic": clinic, "phone": phone, "when": when, "stop": pack.stop, "answer": answer}
     subject = pack.subject[kind].format(**values)
     template = pack.sms[kind] if sms else pack.email[kind]
     portal = pack.portal_sms if sms else pack.portal_email

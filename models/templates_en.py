@@ -14,8 +14,7 @@ _WHAT = {
 # Our own wording of the FCR-1r single item (0-10); the licensed FCRI item texts are not used.
 _QUESTION_SMS = "Do you worry a past health problem may return? Reply 0 (not at all) to 10 (a lot)."
 _QUESTION_EMAIL = (
-    "How much do you worry that a health problem you were treated for will come back? Please "
-    "reply to this email with a number from 0 (not at all) to 10 (a lot)."
+    "How much do you worry that a health problem you were treated for will come back? {answer}"
 )
 _CHECKIN_INTRO = {
     MessageKind.CHECKIN_PRE_SCAN: "Before your imaging appointment, a quick question.",
@@ -142,4 +141,10 @@ ENGLISH = LanguagePack(
     stop="Reply STOP to opt out",
     portal_sms=" or visit {url}",
     portal_email="\n\nYou can also use our patient portal: {url}",
+    answer_link=(
+        "Please answer with a number from 0 (not at all) to 10 (a lot) at this link: {link}"
+    ),
+    answer_call=(
+        "Please tell us a number from 0 (not at all) to 10 (a lot) by calling us at {phone}."
+    ),
 )

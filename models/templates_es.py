@@ -20,8 +20,7 @@ _WHAT = {
 # Our own wording of the FCR-1r single item (0-10); the licensed FCRI item texts are not used.
 _QUESTION_SMS = "¿Teme que vuelva su problema de salud? Responda 0 (nada) a 10 (mucho)."
 _QUESTION_EMAIL = (
-    "¿Cuánto le preocupa que vuelva un problema de salud por el que recibió tratamiento? "
-    "Responda a este correo con un número del 0 (nada) al 10 (muchísimo)."
+    "¿Cuánto le preocupa que vuelva un problema de salud por el que recibió tratamiento? {answer}"
 )
 _CHECKIN_INTRO = {
     MessageKind.CHECKIN_PRE_SCAN: "Antes de su estudio de imagen, una pregunta rápida.",
@@ -147,4 +146,6 @@ SPANISH = LanguagePack(
     stop="Responda STOP para darse de baja",
     portal_sms=" o visite {url}",
     portal_email="\n\nTambién puede usar nuestro portal de pacientes: {url}",
+    answer_link="Responda con un número del 0 (nada) al 10 (muchísimo) en este enlace: {link}",
+    answer_call="Díganos un número del 0 (nada) al 10 (muchísimo) llamándonos al {phone}.",
 )

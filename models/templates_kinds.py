@@ -50,7 +50,8 @@ class LanguagePack:
     """Every text of one language, as `str.format` templates.
 
     Placeholders: {clinic}, {phone}, {when} (reminders: the `when` fragment, or "" without a
-    date), {portal} (the `portal_*` fragment, or ""), {stop} (SMS: the opt-out line). SMS
+    date), {portal} (the `portal_*` fragment, or ""), {answer} (check-in e-mails: `answer_link` or
+    `answer_call`), {stop} (SMS: the opt-out line). SMS
     templates must stay in the GSM-7 basic set; emails may use the full alphabet.
     """
 
@@ -63,3 +64,8 @@ class LanguagePack:
     stop: str
     portal_sms: str  # placeholder {url}
     portal_email: str  # placeholder {url}
+    # Check-in e-mails: how to answer ({answer} in the body). With a signed link to the
+    # notifier's one-question page (placeholder {link}); without one, by phone ({phone}).
+    # Nothing reads e-mail replies, so no text asks for one.
+    answer_link: str
+    answer_call: str

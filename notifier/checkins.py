@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 
@@ -17,8 +18,9 @@ class KafkaCheckinSink:
     """`{prefix}checkins.v1`, keyed by patient_id. No idempotent producer: the event id (derived
     from the inbound message id) makes a re-publish harmless downstream."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, client: Mapping[str, Any] | None = None) -> None:
         self.bootstrap, self.topic = bootstrap, topic
+        self.client = dict(client or {})  # TLS/SASL: KafkaSecurity.kafka_client_options
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
@@ -29,6 +31,7 @@ class KafkaCheckinSink:
             acks="all",
             enable_idempotence=False,
             linger_ms=0,
+            **self.client,
         )
         await self._producer.start()
 

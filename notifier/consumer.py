@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -51,6 +52,7 @@ class OutputConsumer:
         heartbeat_interval_ms: int = 1_000,
         fetch_max_wait_ms: int = 500,
         metrics: NotifierMetrics | None = None,
+        client: Mapping[str, Any] | None = None,  # TLS/SASL: KafkaSecurity.kafka_client_options
     ) -> OutputConsumer:
         consumer = AIOKafkaConsumer(
             *topics,
@@ -63,6 +65,7 @@ class OutputConsumer:
             rebalance_timeout_ms=rebalance_timeout_ms,
             heartbeat_interval_ms=heartbeat_interval_ms,
             fetch_max_wait_ms=fetch_max_wait_ms,
+            **(client or {}),
         )
         return cls(consumer, outbox, clock, metrics=metrics)
 

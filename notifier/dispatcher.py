@@ -326,12 +326,16 @@ class Dispatcher:
         if row.purpose == "reminder" and recipient is not None and not recipient.time_zone:
             output = parse_output(row.payload)  # only then: parsing costs CPU per message
             zone = output.time_zone if isinstance(output, Reminder) else None
+        reply_by = Channel.SMS
+        if row.purpose == "reply":
+            reply_by = Channel(json.loads(row.payload).get("reply_by", Channel.SMS.value))
         decision = self.policy.decide(
             row.purpose,  # type: ignore[arg-type]
             recipient,
             now,
             sent,
             reminder_zone=zone,
+            reply_by=reply_by,
         )
         if isinstance(decision, Defer):
             finish((row, Finish("deferred", decision.reason, decision.until), now))
@@ -480,7 +484,8 @@ class Dispatcher:
         assert row.payload is not None
         language = recipient.language if recipient else "en"
         if row.purpose == "reply":
-            return self.renderer.for_reply(MessageKind(json.loads(row.payload)["kind"]), language)
+            kind = MessageKind(json.loads(row.payload)["kind"])
+            return self.renderer.for_reply(kind, language, channel.value)  # type: ignore[arg-type]
         output = parse_output(row.payload)
         if isinstance(output, CareTeamAlert):
             return self.renderer.for_alert(output)

@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 
 from notifier.admin import PATIENT_ID_PATTERN, AdminService, ConsentIn, RecipientIn
+from notifier.checkin_page import MAX_FORM_BYTES, CheckinPage
 from notifier.inbound import MAX_BODY_BYTES, InboundHandler, InboundSms, signature_valid
 from notifier.metrics import NotifierMetrics
 
@@ -42,6 +43,7 @@ def create_app(
     metrics: NotifierMetrics | None = None,
     wall_clock: Callable[[], float] = time.time,
     health: Callable[[], dict[str, Any]] | None = None,
+    checkin_page: CheckinPage | None = None,
 ) -> FastAPI:
     # No open schema: /openapi.json is served below, behind the admin token.
     app = FastAPI(title="Remission Watch notifier", docs_url=None, redoc_url=None, openapi_url=None)
@@ -98,6 +100,19 @@ def create_app(
         if outcome.status == 404:
             return JSONResponse({"error": "unknown sender"}, status_code=404)
         return JSONResponse({"action": outcome.action}, status_code=outcome.status)
+
+    if checkin_page is not None:
+        page = checkin_page
+
+        @app.get("/checkin/{token}", include_in_schema=False)
+        async def checkin_form(token: Annotated[str, Path(max_length=200)]) -> Response:
+            return await page.show(token)
+
+        @app.post("/checkin/{token}", include_in_schema=False)
+        async def checkin_answer(
+            request: Request, token: Annotated[str, Path(max_length=200)]
+        ) -> Response:
+            return await page.answer(token, await read_capped(request, MAX_FORM_BYTES))
 
     admin_only = [Depends(require_admin)]
 

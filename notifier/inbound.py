@@ -21,7 +21,7 @@ from notifier.clock import Clock
 from notifier.inbox import CHECKIN_WINDOW, InboundRecord, SqlInbox
 from notifier.recipient_store import SqlRecipients
 from notifier.recipients import Channel, Consent, Recipient
-from notifier.replies import Intent, classify
+from notifier.replies import Intent, classify, mentions_self_harm
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,17 @@ class InboundSms(BaseModel):
     body: str = Field(max_length=1600)
     message_id: str = Field(min_length=1, max_length=200)
     received_at: AwareDatetime | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One patient answer, whichever way it came: `via` is "sms" or "web" (the check-in page)."""
+
+    message_id: str  # the provider's message id, or `web-{reminder_id}`
+    body: str  # stored encrypted
+    received_at: datetime | None
+    intent: Intent
+    via: str
 
 
 @dataclass(frozen=True)
@@ -96,44 +107,72 @@ class InboundHandler:
         if patient_id is None:
             log.info("inbound message from an unknown sender rejected")
             return InboundOutcome(404, "unknown_sender")
-        previous = await asyncio.to_thread(self.inbox.seen, sms.message_id)
+        answer = Answer(sms.message_id, sms.body, sms.received_at, classify(sms.body), "sms")
+        return await self._answer(patient_id, answer)
+
+    async def handle_web(
+        self, reminder_id: str, patient_id: str, score: int | None, text: str
+    ) -> InboundOutcome:
+        """An answer from the check-in page (notifier/checkin_links.py), taken down the same
+        path as an SMS reply: the same inbox row, replies and `CheckinAnswered` event, the
+        free text read by the same self-harm detection. One answer per check-in: a second is
+        refused (409), though a first answer whose event was not yet published is published.
+        The page is not an SMS consent channel: opt-out wording there is kept as free text."""
+        intent = Intent(
+            "checkin",
+            score=score,
+            free_text=bool(text.strip()),
+            self_harm=mentions_self_harm(text),
+        )
+        stored = f"[check-in page] score: {'-' if score is None else score}\n{text}"
+        answer = Answer(f"web-{reminder_id}", stored, None, intent, "web")
+        outcome = await self._answer(patient_id, answer)
+        if outcome.action == "duplicate":
+            return InboundOutcome(409, "already_answered")
+        return outcome
+
+    async def _answer(self, patient_id: str, answer: Answer) -> InboundOutcome:
+        previous = await asyncio.to_thread(self.inbox.seen, answer.message_id)
         if previous is not None:
-            await self._publish_if_pending(sms, patient_id, previous.event_id, previous.published)
+            await self._publish_if_pending(
+                answer, patient_id, previous.event_id, previous.published
+            )
             return InboundOutcome(200, "duplicate")
         recipient = await asyncio.to_thread(self.recipients.get, patient_id)
         assert recipient is not None
         now = self.clock()
-        intent = classify(sms.body)
+        intent = answer.intent
         action, replies, consent = await asyncio.to_thread(
-            self._effects, intent, recipient, sms, now
+            self._effects, intent, recipient, answer.message_id, now
         )
         answered = action in ("checkin", "unscored") or (
             action.startswith("opt_out") and intent.self_harm
         )
-        event_id = derive_id("checkin", sms.message_id) if answered else None
+        event_id = derive_id("checkin", answer.message_id) if answered else None
         record = InboundRecord(
-            sms.message_id,
+            answer.message_id,
             patient_id,
-            sms.body,
+            answer.body,
             action,
-            sms.received_at or now,
+            answer.received_at or now,
             intent.score,
             event_id,
+            reply_by="email" if answer.via == "web" else "sms",
         )
         if await asyncio.to_thread(self.inbox.accept, record, replies, consent, now) is None:
             return InboundOutcome(200, "duplicate")
-        log.info("inbound %s for patient %s", action, patient_id)
-        await self._publish_if_pending(sms, patient_id, event_id, False, intent, now)
+        log.info("inbound %s for patient %s (%s)", action, patient_id, answer.via)
+        await self._publish_if_pending(answer, patient_id, event_id, False, now)
         for reply_id, _kind in replies:
             if self.send_now is not None:
                 await self.send_now(reply_id)
         return InboundOutcome(200, action)
 
     def _effects(
-        self, intent: Intent, recipient: Recipient, sms: InboundSms, now: datetime
+        self, intent: Intent, recipient: Recipient, message_id: str, now: datetime
     ) -> tuple[str, list[tuple[str, str]], Consent | None]:
         pid = recipient.patient_id
-        crisis = [(derive_id("reply", sms.message_id), MessageKind.CRISIS_RESOURCES.value)]
+        crisis = [(derive_id("reply", message_id), MessageKind.CRISIS_RESOURCES.value)]
         if intent.kind == "opt_out":
             # A self-harm disclosure inside an opt-out still reaches a human (the event) and
             # gets the crisis resources; the opt-out is honoured as well.
@@ -156,7 +195,7 @@ class InboundHandler:
             grant = Consent(Channel.SMS, True, "sms reply (START)", now, consent.unencrypted_ack)
             return "opt_in", [], grant
         if intent.kind == "help":
-            return "help", [(derive_id("reply", sms.message_id), MessageKind.HELP.value)], None
+            return "help", [(derive_id("reply", message_id), MessageKind.HELP.value)], None
         if intent.kind == "ambiguous":
             if intent.self_harm:
                 return "checkin", crisis, None
@@ -177,33 +216,32 @@ class InboundHandler:
                 if (intent.score or 0) >= 5
                 else MessageKind.CHECKIN_THANKS
             )
-            return "checkin", [(derive_id("reply", sms.message_id), reply_kind.value)], None
+            return "checkin", [(derive_id("reply", message_id), reply_kind.value)], None
         if intent.kind == "checkin":
             return "no_open_checkin", [], None
         return "unrecognised", [], None
 
     async def _publish_if_pending(
         self,
-        sms: InboundSms,
+        answer: Answer,
         patient_id: str,
         event_id: str | None,
         published: bool,
-        intent: Intent | None = None,
         now: datetime | None = None,
     ) -> None:
         if event_id is None or published:
             return
         now = now or self.clock()
-        intent = intent or classify(sms.body)
+        intent = answer.intent
         event = CheckinAnswered(
             event_id=event_id,
             patient_id=patient_id,
-            occurred_at=sms.received_at or now,
+            occurred_at=answer.received_at or now,
             recorded_at=now,
-            source="notifier.sms",
+            source=f"notifier.{answer.via}",
             score=intent.score,
             free_text=intent.free_text,
             self_harm=intent.self_harm,
         )
         await self.checkins.publish(event)
-        await asyncio.to_thread(self.inbox.mark_published, sms.message_id, now)
+        await asyncio.to_thread(self.inbox.mark_published, answer.message_id, now)

@@ -26,6 +26,7 @@ class InboundRecord:
     received_at: datetime
     score: int | None = None
     event_id: str | None = None
+    reply_by: str = "sms"  # the channel replies go by: the one the message came by
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,13 @@ class SqlInbox:
                 index_elements=[deliveries.c.reminder_id]
             )
             for reply_id, kind in replies:
-                payload = json.dumps({"kind": kind, "in_reply_to": record.provider_message_id})
+                payload = json.dumps(
+                    {
+                        "kind": kind,
+                        "in_reply_to": record.provider_message_id,
+                        "reply_by": record.reply_by,
+                    }
+                )
                 conn.execute(reply_stmt, [delivery_values(reply_id, "reply", pid, payload, now)])
                 audits.append(audit_values(now, pid, reply_id, "recorded", f"{kind} reply queued"))
             conn.execute(AuditRow.__table__.insert(), audits)
@@ -126,6 +133,26 @@ class SqlInbox:
             r for r in reminders if r.category is Category.CHECKIN or r.kind is ReminderKind.CHECKIN
         ]
         return checkins[0].reminder_id if checkins else None
+
+    def sent_checkin(self, reminder_id: str) -> str | None:
+        """The patient a check-in reminder with this id was sent to, or None (never sent, not
+        a check-in, or unknown): what a check-in link may be answered for."""
+        table = DeliveryRow.__table__
+        query = select(table.c.patient_id, table.c.payload).where(
+            table.c.reminder_id == reminder_id,
+            table.c.purpose == "reminder",
+            table.c.status == "sent",
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None or not row[1]:
+            return None
+        output = parse_output(row[1])
+        if not isinstance(output, Reminder) or not (
+            output.category is Category.CHECKIN or output.kind is ReminderKind.CHECKIN
+        ):
+            return None
+        return str(row[0])
 
 
 def _consent_row(patient_id: str, consent: Consent, now: datetime) -> dict[str, object]:

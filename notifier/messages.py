@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Literal
 
@@ -57,15 +57,19 @@ def check_crisis_texts(sms: Mapping[str, str], email: Mapping[str, str]) -> None
 
 class MessageRenderer:
     """`crisis_sms`/`crisis_email`: per language, the crisis-resources text to use instead of
-    the built-in one (US numbers: 911, 988), from RW_CRISIS_SMS / RW_CRISIS_EMAIL."""
+    the built-in one (US numbers: 911, 988), from RW_CRISIS_SMS / RW_CRISIS_EMAIL.
+    `checkin_link`: reminder id -> the signed URL of its answer page, put into check-in
+    e-mails (notifier/checkin_links.py); without it they ask the patient to call."""
 
     def __init__(
         self,
         context: MessageContext,
         crisis_sms: Mapping[str, str] | None = None,
         crisis_email: Mapping[str, str] | None = None,
+        checkin_link: Callable[[str], str] | None = None,
     ) -> None:
         self.context = context
+        self.checkin_link = checkin_link
         self.crisis = {"sms": dict(crisis_sms or {}), "email": dict(crisis_email or {})}
         check_crisis_texts(self.crisis["sms"], self.crisis["email"])
 
@@ -73,8 +77,12 @@ class MessageRenderer:
         self, reminder: Reminder, language: str, channel: Literal["sms", "email"]
     ) -> Message:
         kind = kind_for(reminder.category, reminder.kind, reminder.checkin_reason)
-        due = None if kind.value.startswith("checkin") else reminder.due
-        return render(kind, language, channel, replace(self.context, due=due))
+        checkin = kind.value.startswith("checkin")
+        link = None
+        if checkin and channel == "email" and self.checkin_link is not None:
+            link = self.checkin_link(reminder.reminder_id)
+        due = None if checkin else reminder.due
+        return render(kind, language, channel, replace(self.context, due=due, checkin_link=link))
 
     def for_reply(
         self, kind: MessageKind, language: str, channel: Literal["sms", "email"] = "sms"

@@ -72,16 +72,22 @@ class DeliveryPolicy:
         sms_sent: Sequence[datetime] = (),
         cancelled_reason: str | None = None,
         reminder_zone: str | None = None,
+        reply_by: Channel = Channel.SMS,
     ) -> Decision:
         """`reminder_zone`: the patient's zone as the reminder carries it; used when the
         recipient has none on file (47 CFR 64.1200(c)(1): hours at the called party's
-        location). Neither: the reminder is not sent (no silent UTC default)."""
+        location). Neither: the reminder is not sent (no silent UTC default). `reply_by`: the
+        channel the patient's own message came by (an answer on the check-in page: e-mail)."""
         if cancelled_reason is not None:
             return Suppress(f"cancelled: {cancelled_reason}")
         if purpose == "care_team_alert":
             return Send((Channel.CARE_TEAM,), "care-team alert: own channels, no quiet hours")
         if recipient is None:
             return Suppress("no recipient on file for this patient")
+        if purpose == "reply" and reply_by is Channel.EMAIL:
+            if recipient.email:
+                return Send((Channel.EMAIL,), "reply to the patient's answer on the check-in page")
+            return Suppress("reply: no e-mail address on file")
         if purpose == "reply":
             if recipient.phone:
                 return Send((Channel.SMS,), "reply to the patient's own message")

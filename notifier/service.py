@@ -13,9 +13,11 @@ from datetime import timedelta
 import uvicorn
 from fastapi import FastAPI
 
-from models.templates import MessageContext
+from models.templates import MessageContext, MessageKind
 from notifier.admin import AdminService
 from notifier.channels import AppriseChannel, DeliveryChannel
+from notifier.checkin_links import CheckinLinks, derive_link_key
+from notifier.checkin_page import CheckinPage
 from notifier.checkins import CheckinSink, KafkaCheckinSink
 from notifier.clock import Clock, system_clock
 from notifier.consumer import OutputConsumer
@@ -96,10 +98,15 @@ class NotifierService:
         self.outbox = SqlOutbox(self.engine)
         self.recipients = SqlRecipients(self.engine, self.cipher)
         self.inbox = SqlInbox(self.engine, self.cipher)
+        assert settings.inbound_secret is not None  # settings refuse to start without it
+        self.links = CheckinLinks(
+            derive_link_key(settings.inbound_secret.get_secret_value()), settings.public_url
+        )
         self.renderer = MessageRenderer(
             MessageContext(settings.clinic_name, settings.callback_number, settings.portal_url),
             crisis_sms=settings.crisis_sms,
             crisis_email=settings.crisis_email,
+            checkin_link=lambda reminder_id: self.links.url(reminder_id, clock().timestamp()),
         )
         self.dispatcher = Dispatcher(
             self.outbox,
@@ -118,7 +125,11 @@ class NotifierService:
         self._kafka_checkins = (
             None
             if checkins
-            else KafkaCheckinSink(settings.kafka_bootstrap, settings.topic("checkins"))
+            else KafkaCheckinSink(
+                settings.kafka_bootstrap,
+                settings.topic("checkins"),
+                settings.kafka_client_options(),
+            )
         )
         self.checkins: CheckinSink = checkins or self._kafka_checkins  # type: ignore[assignment]
         self.inbound = InboundHandler(
@@ -146,6 +157,18 @@ class NotifierService:
             token.get_secret_value(),
             metrics=self.metrics,
             health=lambda: self.health.report(self.clock()),
+            checkin_page=CheckinPage(
+                self.links,
+                self.inbox,
+                self.recipients,
+                self.inbound,
+                self.settings.clinic_name,
+                self.renderer.context.callback_number,
+                lambda language: (
+                    self.renderer.for_reply(MessageKind.CRISIS_RESOURCES, language, "email").body
+                ),
+                lambda: self.clock().timestamp(),
+            ),
         )
 
     def check_care_team(self) -> None:
@@ -176,6 +199,7 @@ class NotifierService:
             s.kafka_heartbeat_interval_ms,
             s.kafka_fetch_max_wait_ms,
             metrics=self.metrics,
+            client=s.kafka_client_options(),
         )
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from datetime import time
+from pathlib import Path
 from typing import Annotated, Literal
 
 from cryptography.fernet import Fernet
@@ -11,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.templates import clinic_name_problem
+from streams.kafka_security import KafkaSecurity
 from streams.settings import KafkaBootstrap
 
 # Well-known, public, *insecure* secrets used only when RW_ALLOW_DEV_KEY=1 (embedded runs, tests).
@@ -24,6 +26,35 @@ MIN_DISTINCT_CHARACTERS = 8  # refuses "aaaa...", "abababab..."
 _PLACEHOLDERS = frozenset({"", "secret", "password", "placeholder", "todo", "xxx", "token"})
 
 
+# The embedded default: its folder is made at start (make_engine); a path the user names must exist.
+DEFAULT_DATABASE_URL = "sqlite:///./var/notifier.db"
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
+DB_URL_HELP = "write it as postgresql+psycopg://USER:PASSWORD@HOST:5432/DB or sqlite:///PATH"
+
+
+def check_database_url(value: str) -> str:
+    """A URL of a database the notifier can use, else a ValueError that never repeats the value
+    (it may hold a password): a supported scheme, and for SQLite an existing folder."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(value)
+    except (ArgumentError, ValueError):
+        raise ValueError(f"is not a URL (value not shown); {DB_URL_HELP}") from None
+    if url.drivername not in DATABASE_SCHEMES:
+        raise ValueError(
+            f"scheme {url.drivername.split('+')[0]!r} is not supported: only sqlite and "
+            f"postgresql(+psycopg); {DB_URL_HELP}"
+        )
+    path = url.database or ""
+    if url.drivername == "sqlite" and path and path != ":memory:" and not path.startswith("file:"):
+        folder = Path(path).parent
+        if not folder.is_dir():
+            raise ValueError(f"folder {folder} does not exist; create it, or use another path")
+    return value
+
+
 def _looks_like_placeholder(value: str) -> bool:
     lowered = value.strip().lower()
     return lowered in _PLACEHOLDERS or lowered.startswith(("change", "rw-dev-", "<"))
@@ -35,7 +66,7 @@ def _comma_list(value: object) -> object:
     return value
 
 
-class NotifierSettings(BaseSettings):
+class NotifierSettings(BaseSettings, KafkaSecurity):  # RW_KAFKA_SSL_*, RW_KAFKA_SASL_*: shared
     """Everything the notifier reads from its environment; built once at start-up."""
 
     # hide_input_in_errors: a validation error never repeats a setting's value (a key, a URL
@@ -55,7 +86,7 @@ class NotifierSettings(BaseSettings):
         "arrives; the embedded tansu broker holds the fetch for the whole wait, so embedded "
         "runs use about 20.",
     )
-    database_url: str = "sqlite:///./var/notifier.db"
+    database_url: str = DEFAULT_DATABASE_URL
 
     encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     contact_hash_key: SecretStr | None = None
@@ -129,11 +160,25 @@ class NotifierSettings(BaseSettings):
     tls_ca_directory: bool = True  # see notifier/tls.py: 25 ms less CPU per e-mail
     http_host: str = "127.0.0.1"
     http_port: int = 8081
+    public_url: str = Field(
+        default="http://127.0.0.1:8081",
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="Where patients reach the notifier's HTTP server (scheme, host, optional "
+        "path, no query): check-in e-mails link to {RW_PUBLIC_URL}/checkin/<signed token>. "
+        "Use https in production.",
+    )
 
     @field_validator("encryption_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         return _comma_list(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, value: str) -> str:
+        if value == DEFAULT_DATABASE_URL:
+            return value
+        return check_database_url(value)
 
     @field_validator("clinic_name")
     @classmethod

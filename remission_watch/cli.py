@@ -88,7 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     # Unless a command configures logging, a library's log lines would reach stderr through
     # Python's last-resort handler and bury the one-line explanation below.
-    logging.getLogger("aiokafka").addHandler(logging.NullHandler())
+    from remission_watch.problems import KafkaConnectionLog
+
+    kafka_log = KafkaConnectionLog()  # silent too; keeps the reason behind a failed connect
+    logging.getLogger("aiokafka").addHandler(kafka_log)
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
@@ -100,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         from remission_watch.problems import explain
 
+        if kafka_log.last:
+            exc.add_note(kafka_log.last)
         message = explain(exc)
         if message is None:
             raise

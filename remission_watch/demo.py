@@ -198,16 +198,17 @@ async def run_demo(options: DemoOptions, progress: bool = True) -> dict[str, Any
         await create_topics(demo.streams)
         app = create_app(demo.streams, catalog, metrics=demo.metrics)
         stop = asyncio.Event()
-        await app.start()
-        notifier_task = asyncio.create_task(demo.service.run(stop), name="notifier")
-        try:
+        tasks: list[asyncio.Task[None]] = []
+        try:  # an interruption stops the notifier and the agent, then the broker (the `with`)
+            await app.start()
+            tasks.append(asyncio.create_task(demo.service.run(stop), name="notifier"))
             await _wait_http(demo.notifier.http_port)
             await asyncio.to_thread(demo.enrol_recipients, cohort)
             produced = await _simulate(demo, cohort, steps, progress)
             await _drain(demo)
         finally:
             stop.set()
-            await asyncio.gather(notifier_task, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             await app.stop()
         report = report_of(demo, cohort, produced, steps, time.monotonic() - began)
     return report

@@ -77,13 +77,45 @@ def _demo(args: argparse.Namespace) -> int:
 
     configure_logging(logging.WARNING, fmt="text")
     options = DemoOptions(patients=args.patients, years=args.years, seed=args.seed)
+    signalled: list[int] = []
+
+    async def main() -> dict[str, Any]:
+        demo = asyncio.current_task()
+        assert demo is not None
+        _cancel_on_signals(demo, signalled)
+        return await run_demo(options, progress=not args.json)
+
     try:
-        report = asyncio.run(run_demo(options, progress=not args.json))
-    except KeyboardInterrupt:
+        report = asyncio.run(main())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        signalled.append(signal.SIGINT)
+    if signalled:
         print("demo interrupted; everything it started has been stopped", file=sys.stderr)
-        return 130
+        return 128 + signalled[0]  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
     print_report(report, as_json=args.json)
     return 0 if report["problems"] == [] else 1
+
+
+def _cancel_on_signals(task: asyncio.Task[Any], signalled: list[int]) -> None:
+    """SIGINT and SIGTERM cancel `task`, whose cleanup stops its services in order (the
+    broker last); the signal is recorded in `signalled`. A second signal while that cleanup
+    runs exits at once: the broker then dies with us (see `streams.embedded`).
+
+    Without this, SIGTERM (timeout, systemd, docker stop) killed the demo outright and left
+    its broker running, and Ctrl-C stopped things in whatever order asyncio picked.
+    """
+    loop = asyncio.get_running_loop()
+
+    def on_signal(number: int) -> None:
+        if signalled:
+            print("interrupted again; exiting now", file=sys.stderr, flush=True)
+            os._exit(128 + signalled[0])
+        signalled.append(number)
+        task.cancel()
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows loops
+            loop.add_signal_handler(number, on_signal, number)
 
 
 def _up(_args: argparse.Namespace) -> int:

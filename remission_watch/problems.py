@@ -7,6 +7,7 @@ password hidden.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from typing import Any
@@ -51,6 +52,19 @@ def explain(exc: BaseException) -> str | None:
     return None
 
 
+class KafkaConnectionLog(logging.Handler):
+    """Keeps what aiokafka last logged as an error, and no more: its exceptions say only
+    "Unable to bootstrap from ...", while why (SASL refused, a certificate not trusted) is
+    only in its log. `main` adds it to the exception as a note for `explain`."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.last = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.last = record.getMessage()[:500]
+
+
 def _chain(exc: BaseException) -> list[BaseException]:
     """`exc` and what caused it (a broker error often arrives wrapped)."""
     seen: list[BaseException] = []
@@ -73,7 +87,8 @@ def _invalid(exc: Any) -> str:
         elif is_settings:
             name = "RW_" + loc[0].upper()
             missing = error.get("type") == "missing"
-            problems.append(f"{name} is missing" if missing else f"{name}: {message}")
+            joint = " " if message.startswith("is ") else ": "
+            problems.append(f"{name} is missing" if missing else f"{name}{joint}{message}")
         else:
             problems.append(f"{'.'.join(loc)}: {message}")
     if not is_settings:
@@ -83,6 +98,16 @@ def _invalid(exc: Any) -> str:
 
 def _broker(exc: BaseException) -> str:
     text = str(exc)
+    from streams.kafka_security import explain_kafka_auth
+
+    logged = " ".join(getattr(exc, "__notes__", ()))  # see KafkaConnectionLog
+    refused = explain_kafka_auth(  # reached, but TLS or SASL said no
+        f"{text} {logged}",
+        os.environ.get("RW_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper(),
+        bool(os.environ.get("RW_KAFKA_SSL_CERTFILE")),
+    )
+    if refused:
+        return refused
     hosts = re.findall(r"\('([^']+)', (\d+)", text)
     where = ", ".join(f"{host}:{port}" for host, port in hosts)
     where = where or os.environ.get("RW_KAFKA_BOOTSTRAP", "the configured address")
@@ -119,5 +144,5 @@ def _shown_url(url: str | None) -> str:
         from sqlalchemy.engine import make_url
 
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)
+    except Exception:  # never echo what could not be parsed: it may be all password
+        return "(not a URL; value not shown)"

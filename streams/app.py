@@ -44,6 +44,9 @@ def faust_settings(settings: StreamsSettings) -> dict[str, Any]:
         # We create every topic ourselves, with the configured count, before starting.
         "topic_disable_leader": True,
     }
+    credentials = settings.faust_credentials()  # TLS/SASL (streams.kafka_security)
+    if credentials is not None:
+        conf["broker_credentials"] = credentials
     if settings.local_timeouts:
         # A group join takes about half the rebalance timeout (measured on tansu).
         conf |= {
@@ -100,6 +103,7 @@ def _consumer_class(app: faust.App, settings: StreamsSettings) -> type[FaustCons
     thread = type("FetchWaitThread", (_FetchWaitConsumerThread,), {"fetch_max_wait_ms": wait_ms})
     confirm = settings.confirm_changelog_ends
     bootstrap = settings.kafka_bootstrap
+    client = settings.kafka_client_options()
 
     class Consumer(FaustConsumer):
         def _new_consumer_thread(self) -> Any:
@@ -109,7 +113,7 @@ def _consumer_class(app: faust.App, settings: StreamsSettings) -> type[FaustCons
             reported = await super().highwaters(*partitions)
             if not confirm:
                 return reported
-            return await confirmed_ends(bootstrap, reported)
+            return await confirmed_ends(bootstrap, reported, client=client)
 
     return Consumer
 

@@ -29,7 +29,9 @@ def register(sub: Any) -> None:
     _common(ticker)
     ticker.add_argument("--interval", type=float, help="seconds between ticks (RW_TICK_INTERVAL)")
     ticker.add_argument(
-        "--at", type=datetime.fromisoformat, help="publish one tick at this instant"
+        "--at",
+        type=_instant,
+        help="publish one tick at this instant, with its time zone (e.g. 2026-01-01T09:00Z)",
     )
     ticker.set_defaults(handler=run_ticker_command)
 
@@ -45,6 +47,19 @@ def register(sub: Any) -> None:
     rebuild.add_argument("--json", action="store_true", help="print the report as JSON")
     rebuild.set_defaults(handler=run_rebuild_command)
     _register_publish(sub)
+
+
+def _instant(text: str) -> datetime:
+    """An argparse type: an ISO date-time with a time zone, else a one-line usage error (exit 2);
+    a tick at a zone-less instant would be a guess."""
+    example = "e.g. 2026-01-01T09:00:00+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date-time ({example})") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs a time zone ({example})")
+    return moment
 
 
 def _register_publish(sub: Any) -> None:
@@ -69,7 +84,9 @@ def run_publish_command(args: argparse.Namespace) -> int:
     from streams.publish import CannotPublish, as_json, publish, render
     from streams.topics import TopicsChanged
 
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # one line says it all
+    # One line says it all: aiokafka's own lines reach no output, only the CLI's handler that
+    # keeps the last one for that line (a refused password is only in them).
+    logging.getLogger("aiokafka").propagate = False
     settings = settings_from(args)
 
     def progress(sent: int, done: int, size: int) -> None:
@@ -147,8 +164,6 @@ def run_ticker_command(args: argparse.Namespace) -> int:
             metrics.serve(settings.metrics_port, settings.metrics_host)
         async with TickPublisher.from_settings(settings, metrics) as publisher:
             if args.at is not None:
-                if args.at.tzinfo is None:
-                    raise SystemExit("--at needs a time zone, e.g. 2026-01-01T09:00:00+00:00")
                 await publisher.publish(args.at)
                 return
             stop = asyncio.Event()
@@ -168,7 +183,8 @@ def run_rebuild_command(args: argparse.Namespace) -> int:
     from streams.rebuild import CannotRebuild, rebuild, render_report
 
     # aiokafka logs every failed connection attempt; one line (from the CLI) says what to do.
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    # Not propagated, so printed nowhere; the CLI's handler keeps the last for that line.
+    logging.getLogger("aiokafka").propagate = False
     settings = settings_from(args)
     try:
         report = asyncio.run(rebuild(settings, live_from=args.live_from))

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import signal
 import socket
 import struct
 import subprocess
+import sys
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -46,6 +49,35 @@ def kafka_ready(host: str, port: int, timeout: float = 1.0) -> bool:
     except OSError:
         return False
     return len(header) == 8 and struct.unpack(">ii", header)[1] == 1
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn that makes the broker get SIGKILL when this process dies (Linux only).
+
+    The safety net under the orderly stop: a SIGKILL, an OOM kill or a crash of ours would
+    otherwise leave tansu running, orphaned, on its port. The kernel sends the signal when the
+    *thread* that started the child ends, so only a start from the main thread gets it (a
+    worker thread may end while the broker is still wanted).
+    """
+    if not sys.platform.startswith("linux") or threading.current_thread() is not (
+        threading.main_thread()
+    ):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # we died between fork and prctl: nobody will stop it
+            os._exit(1)
+
+    return preexec
 
 
 class EmbeddedBroker:
@@ -83,6 +115,7 @@ class EmbeddedBroker:
             stderr=subprocess.DEVNULL,
             env=env,
             start_new_session=True,  # our Ctrl-C must not race our own orderly stop
+            preexec_fn=_die_with_parent(),
         )
         try:
             self._wait_ready()
@@ -138,6 +171,7 @@ async def ensure_topics(
     bootstrap: str,
     partitions: dict[str, int],
     configs: dict[str, dict[str, str]] | None = None,
+    client: Mapping[str, Any] | None = None,
 ) -> None:
     """Create the topics that are missing, with the given partition counts; idempotent.
 
@@ -145,7 +179,7 @@ async def ensure_topics(
     would be broken and the agent would stall, so failing loudly is the safer choice.
     """
     configs = configs or {}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="rw-admin")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="rw-admin", **(client or {}))
     await admin.start()
     try:
         existing = await _partition_counts(admin)
@@ -191,10 +225,14 @@ async def topic_configs(
     return found
 
 
-async def partition_counts(bootstrap: str, topics: Iterable[str] | None = None) -> dict[str, int]:
+async def partition_counts(
+    bootstrap: str,
+    topics: Iterable[str] | None = None,
+    client: Mapping[str, Any] | None = None,  # TLS/SASL: KafkaSecurity.kafka_client_options
+) -> dict[str, int]:
     """The partition count of each of `topics` that exists (None: of every topic, which
     never makes a broker auto-create one, as naming a missing topic can)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="rw-admin")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="rw-admin", **(client or {}))
     await admin.start()
     try:
         return await _partition_counts(admin, None if topics is None else list(topics))
@@ -214,7 +252,10 @@ async def _partition_counts(
 
 
 async def confirmed_ends(
-    bootstrap: str, reported: Mapping[T, int | None], timeout: float = 60.0
+    bootstrap: str,
+    reported: Mapping[T, int | None],
+    timeout: float = 60.0,
+    client: Mapping[str, Any] | None = None,
 ) -> dict[T, int]:
     """End offsets as the broker's fetch answers give them (its high watermark).
 
@@ -237,6 +278,7 @@ async def confirmed_ends(
         auto_offset_reset="earliest",
         fetch_max_wait_ms=50,
         max_partition_fetch_bytes=64 * 1024,  # only the high watermark is wanted
+        **(client or {}),
     )
     await consumer.start()
     try:

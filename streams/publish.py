@@ -117,7 +117,10 @@ async def _producer(settings: StreamsSettings) -> AIOKafkaProducer:
     writing first would make some brokers auto-create a topic with their own count)."""
     await create_topics(settings)  # an unreachable broker raises here; the CLI says so
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        linger_ms=20,
+        **settings.kafka_client_options(),  # TLS/SASL (streams.kafka_security)
     )
     await producer.start()
     return producer

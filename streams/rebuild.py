@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
@@ -42,7 +43,10 @@ class RebuildReport:
 
 
 async def read_all(
-    bootstrap: str, topics: Collection[str], timeout: float = 120.0
+    bootstrap: str,
+    topics: Collection[str],
+    timeout: float = 120.0,
+    client: Mapping[str, Any] | None = None,  # TLS/SASL: KafkaSecurity.kafka_client_options
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record of `topics`, from the beginning to the end, without joining a group.
 
@@ -52,7 +56,8 @@ async def read_all(
     # Asked of the broker: a consumer's metadata cache holds only the topics it already
     # knows (on Apache Kafka a fresh consumer knows none; tansu tells it every topic). All
     # topics are asked for: naming a missing one makes tansu create it.
-    every = await partition_counts(bootstrap)  # an unreachable broker raises; the CLI says so
+    # an unreachable broker raises; the CLI says so
+    every = await partition_counts(bootstrap, client=client)
     counts = {topic: every[topic] for topic in topics if topic in every}
     absent = sorted(set(topics) - counts.keys())
     if absent:
@@ -68,12 +73,13 @@ async def read_all(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=50,
+        **(client or {}),
     )
     await consumer.start()
     try:
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
-        ends = await confirmed_ends(bootstrap, await consumer.end_offsets(parts))
+        ends = await confirmed_ends(bootstrap, await consumer.end_offsets(parts), client=client)
         records: list[ConsumerRecord[bytes, bytes]] = []
         async with asyncio.timeout(timeout):
             while not all([await consumer.position(tp) >= ends[tp] for tp in parts]):
@@ -156,7 +162,8 @@ async def rebuild(settings: StreamsSettings, live_from: str = "changelog") -> Re
     names = TopicNames(settings.topic_prefix)
     events: list[Event] = []
     bad = 0
-    for record in await read_all(settings.kafka_bootstrap, names.events):
+    client = settings.kafka_client_options()
+    for record in await read_all(settings.kafka_bootstrap, names.events, client=client):
         try:
             events.append(decode_event(record.value))
         except BadInput:
@@ -177,7 +184,8 @@ async def read_live(settings: StreamsSettings, live_from: str) -> dict[str, Pati
     else:
         raise ValueError(f"live_from must be 'changelog' or 'snapshots', not {live_from!r}")
     latest: dict[str, bytes | None] = {}
-    for record in await read_all(settings.kafka_bootstrap, [topic]):
+    client = settings.kafka_client_options()
+    for record in await read_all(settings.kafka_bootstrap, [topic], client=client):
         if record.key is not None:
             latest[key(record.key)] = record.value
     # A patient with parked events only (no enrolment yet) has an empty state: no state.

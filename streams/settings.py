@@ -8,6 +8,8 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.kafka_security import KafkaSecurity
+
 
 def check_bootstrap(value: str) -> str:
     """A Kafka bootstrap list, `host:port[,host:port]`, each port 1-65535; else a ValueError
@@ -31,8 +33,10 @@ def check_bootstrap(value: str) -> str:
 KafkaBootstrap = Annotated[str, AfterValidator(check_bootstrap)]
 
 
-class StreamsSettings(BaseSettings):
-    """Everything the patient agent, ticker and rebuild need; built once and passed down."""
+class StreamsSettings(BaseSettings, KafkaSecurity):
+    """Everything the patient agent, ticker and rebuild need; built once and passed down.
+    The RW_KAFKA_SECURITY_PROTOCOL, RW_KAFKA_SSL_* and RW_KAFKA_SASL_* settings come from
+    `KafkaSecurity`, shared with the notifier."""
 
     model_config = SettingsConfigDict(env_prefix="RW_", extra="ignore")
 

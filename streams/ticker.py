@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -27,11 +28,17 @@ log = logging.getLogger(__name__)
 class TickPublisher:
     """Publishes one tick to every partition of the ticks topic; an async context manager."""
 
-    def __init__(self, bootstrap: str, topic: str, metrics: StreamsMetrics | None = None) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        metrics: StreamsMetrics | None = None,
+        client: Mapping[str, Any] | None = None,  # TLS/SASL: KafkaSecurity.kafka_client_options
+    ) -> None:
         self.topic = topic
         self.metrics = metrics
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", enable_idempotence=False
+            bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, **(client or {})
         )
         self._partitions: list[int] = []
 
@@ -39,7 +46,12 @@ class TickPublisher:
     def from_settings(
         cls, settings: StreamsSettings, metrics: StreamsMetrics | None = None
     ) -> TickPublisher:
-        return cls(settings.kafka_bootstrap, TopicNames(settings.topic_prefix).ticks, metrics)
+        return cls(
+            settings.kafka_bootstrap,
+            TopicNames(settings.topic_prefix).ticks,
+            metrics,
+            settings.kafka_client_options(),
+        )
 
     async def start(self) -> None:
         await self._producer.start()

@@ -118,7 +118,9 @@ async def create_topics(settings: StreamsSettings) -> None:
     it with its own partition count, and a mismatched source topic stalls the agent)."""
     counts, configs = topic_plan(settings)
     try:
-        await ensure_topics(settings.kafka_bootstrap, counts, configs)
+        await ensure_topics(
+            settings.kafka_bootstrap, counts, configs, settings.kafka_client_options()
+        )
     except PartitionMismatch as exc:
         listed = ", ".join(f"{name} has {n}" for name, n in sorted(exc.wrong.items()))
         raise TopicsChanged(
@@ -135,7 +137,9 @@ class TopicsChanged(RuntimeError):
 async def topics_problem(settings: StreamsSettings) -> str | None:
     """What is wrong with the topics the worker reads and writes, in words, or None."""
     counts, _ = topic_plan(settings)
-    found = await partition_counts(settings.kafka_bootstrap)  # all: never auto-creates
+    found = await partition_counts(  # all: never auto-creates
+        settings.kafka_bootstrap, client=settings.kafka_client_options()
+    )
     gone = sorted(name for name in counts if name not in found)
     if gone:
         return (

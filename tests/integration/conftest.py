@@ -14,24 +14,8 @@ from pathlib import Path
 import pytest
 
 from streams.embedded import EmbeddedBroker
-from tests.integration.brokers import Broker
-from tests.kafka.broker import KafkaCluster, unavailable
-
-
-def require_apache_kafka() -> None:
-    """Skip when no Apache Kafka can be started here, saying how to enable it; in CI, fail.
-
-    CI (CI=true) runs these tests: a missing Java or missing jars there is an error, unless
-    `.ci/run` said out loud that this machine cannot have them (RW_APACHE_KAFKA=skip).
-    """
-    reason = unavailable()
-    if os.environ.get("RW_APACHE_KAFKA") == "skip":
-        pytest.skip(f"RW_APACHE_KAFKA=skip; {reason or 'unset it to run them'}")
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI runs the Apache Kafka tests, but {reason}", pytrace=False)
-    pytest.skip(reason)
+from tests.integration.brokers import Broker, require_apache_kafka
+from tests.kafka.broker import KafkaCluster
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,8 @@ SASL_SSL listener with PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 (users made at for
 from __future__ import annotations
 
 import base64
+import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -20,6 +22,8 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from types import TracebackType
 
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -133,6 +137,12 @@ def _pkcs8(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: a test run that is killed takes its brokers with it."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 @dataclass
 class Node:
     node_id: int
@@ -228,6 +238,7 @@ class KafkaCluster:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         if wait:
             self.wait_ready(node_id)
@@ -343,3 +354,44 @@ class KafkaCluster:
         props["advertised.listeners"] = ",".join(listeners)
         props["listener.security.protocol.map"] = ",".join(protocols)
         return "".join(f"{key}={value}\n" for key, value in props.items())
+
+
+async def topic_configs(bootstrap: str, topics: list[str]) -> dict[str, dict[str, str]]:
+    """Every config of each topic as the broker reports it (defaults included)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="rw-test")
+    await admin.start()
+    try:
+        resources = [ConfigResource(ConfigResourceType.TOPIC, topic) for topic in topics]
+        found: dict[str, dict[str, str]] = {}
+        for response in await admin.describe_configs(resources):
+            for error, _message, _kind, topic, entries, *_ in response.resources:
+                assert error == 0, f"describe_configs({topic}): error {error}"
+                found[topic] = {name: value for name, value, *_ in entries}
+        return found
+    finally:
+        await admin.close()
+
+
+async def replicas(bootstrap: str, topics: list[str]) -> dict[str, list[tuple[int, int]]]:
+    """Per topic, each partition's (replica count, in-sync replica count)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="rw-test")
+    await admin.start()
+    try:
+        return {
+            t["topic"]: [(len(p["replicas"]), len(p["isr"])) for p in t["partitions"]]
+            for t in await admin.describe_topics(topics)
+        }
+    finally:
+        await admin.close()
+
+
+async def leader_of(bootstrap: str, topic: str, partition: int) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="rw-test")
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+        return next(
+            int(p["leader"]) for p in described["partitions"] if p["partition"] == partition
+        )
+    finally:
+        await admin.close()

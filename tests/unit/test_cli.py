@@ -6,6 +6,7 @@ import argparse
 import importlib
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -200,3 +201,67 @@ def test_a_bad_bootstrap_address_is_one_line_for_every_command(
     from streams.settings import check_bootstrap
 
     assert check_bootstrap("a:9092, [::1]:9093") == "a:9092, [::1]:9093"
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("notaurl-SuperSecretPw99", "RW_DATABASE_URL is not a URL (value not shown)"),
+        ("mysql://rw:SuperSecretPw99@db/rw", "RW_DATABASE_URL: scheme 'mysql' is not supported"),
+        ("sqlite:////nonexistent/dir/x.db", "folder /nonexistent/dir does not exist"),
+    ],
+)
+def test_an_unusable_database_url_is_refused_without_its_value(
+    url: str, words: str, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean_env.setenv("RW_ALLOW_DEV_KEY", "1")
+    clean_env.setenv("RW_DATABASE_URL", url)
+    for command in (["notifier"], ["notifier-admin", "recipients", "show", "P1"]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and words in err
+        assert "SuperSecretPw99" not in err
+    assert not os.path.exists("/nonexistent")
+
+
+def test_an_unparsable_database_url_is_never_echoed(clean_env: pytest.MonkeyPatch) -> None:
+    from remission_watch.problems import _shown_url
+
+    assert "Pw99" not in _shown_url("notaurl-SuperSecretPw99")
+
+
+@pytest.mark.parametrize(
+    ("at", "words"),
+    [
+        (
+            "2024-01-01",
+            "argument --at: '2024-01-01' needs a time zone (e.g. 2026-01-01T09:00:00+00:00)",
+        ),
+        ("notadate", "argument --at: 'notadate' is not an ISO date-time (e.g. 2026-01-01T09:00:00"),
+    ],
+)
+def test_ticker_at_without_a_zone_or_not_a_date_is_a_usage_error(
+    at: str, words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["ticker", "--at", at])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert words in err and "fromisoformat" not in err
+
+
+def test_deliveries_list_reads_without_a_call_back_number(
+    tmp_path: pytest.TempPathFactory,
+    clean_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from cryptography.fernet import Fernet
+
+    clean_env.setenv("RW_DATABASE_URL", f"sqlite:///{tmp_path}/n.db")
+    clean_env.setenv("RW_ENCRYPTION_KEYS", Fernet.generate_key().decode())
+    clean_env.setenv("RW_INBOUND_SECRET", secrets.token_urlsafe(32))
+    clean_env.setenv("RW_ADMIN_TOKEN", secrets.token_urlsafe(32))
+    assert main(["notifier-admin", "deliveries", "list", "--patient", "p-1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["notifier"]) == 2  # a command that sends still needs one
+    assert "RW_CALLBACK_NUMBER is required" in capsys.readouterr().err

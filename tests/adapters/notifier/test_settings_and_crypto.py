@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -75,6 +76,17 @@ def test_every_missing_or_weak_secret_is_named_in_one_error() -> None:
     for name in ("RW_CALLBACK_NUMBER", "RW_ENCRYPTION_KEYS", "RW_INBOUND_SECRET", "RW_ADMIN_TOKEN"):
         assert name in message, name
     assert weak not in message
+
+
+def test_the_default_database_needs_no_folder_on_a_fresh_clone(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A clean clone has no ./var: the embedded default's folder is made at start, not refused.
+    monkeypatch.chdir(tmp_path)
+    settings = NotifierSettings(allow_dev_key=True)
+    assert settings.database_url.startswith("sqlite:///")
+    with pytest.raises(ValidationError, match="does not exist"):
+        NotifierSettings(allow_dev_key=True, database_url="sqlite:///./elsewhere/x.db")
 
 
 def test_dev_mode_is_explicit() -> None:

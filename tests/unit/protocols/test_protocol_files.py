@@ -208,3 +208,19 @@ def test_a_protocol_folder_with_no_files_or_an_unreadable_file_is_refused(
     (tmp_path / "latin.yaml").unlink()
     (tmp_path / "lung-asco.yaml").write_text((DATA / "lung-asco.yaml").read_text())
     assert load_folder(tmp_path).ids() == ("lung-asco",)
+
+
+def test_a_worker_given_an_invalid_protocol_file_gets_one_line(tmp_path: Path) -> None:
+    from models.protocols import ProtocolError
+    from remission_watch.problems import explain
+    from remission_watch.protocol_files import load_folder
+
+    broken = tmp_path / "lung-asco.yaml"
+    broken.write_text(
+        (DATA / "lung-asco.yaml").read_text().replace("category: scan", "category: x")
+    )
+    with pytest.raises(ProtocolError) as refused:
+        load_folder(tmp_path)
+    message = explain(refused.value)
+    assert message is not None and "\n" not in message
+    assert message.startswith(f"invalid protocol files: {broken}: rule ")

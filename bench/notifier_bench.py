@@ -31,6 +31,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+from sqlalchemy import Engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -162,20 +163,29 @@ def bench_inserts(url: str, total: int, batch: int) -> float:
     return total / elapsed
 
 
-async def bench_email(
-    url: str, sink: ExternalSmtpSink, total: int, concurrency: int
-) -> dict[str, float]:
-    enrol_email(url, total, "mail")
-    engine = make_engine(url, pool_size=concurrency + 4)
-    outbox = SqlOutbox(engine)
-    dispatcher = Dispatcher(
+def email_dispatcher(
+    engine: Engine, outbox: SqlOutbox, sink: ExternalSmtpSink, config: DispatchConfig
+) -> Dispatcher:
+    """The dispatcher every e-mail run uses: the sink as the one channel, no quiet hours."""
+    return Dispatcher(
         outbox,
         SqlRecipients(engine, ContactCipher([DEV_ENCRYPTION_KEY])),
         DeliveryPolicy(NO_QUIET_HOURS),
         MessageRenderer(MessageContext("Riverside Clinic", "+1 555 0100")),
         {Channel.EMAIL: AppriseChannel(Channel.EMAIL, [sink.url()])},
         system_clock,
-        DispatchConfig(batch=500, concurrency=concurrency),
+        config,
+    )
+
+
+async def bench_email(
+    url: str, sink: ExternalSmtpSink, total: int, concurrency: int
+) -> dict[str, float]:
+    enrol_email(url, total, "mail")
+    engine = make_engine(url, pool_size=concurrency + 4)
+    outbox = SqlOutbox(engine)
+    dispatcher = email_dispatcher(
+        engine, outbox, sink, DispatchConfig(batch=500, concurrency=concurrency)
     )
     items = reminders(total, prefix="mail")
     outbox.record(items, datetime.now(UTC))
@@ -213,13 +223,10 @@ async def bench_db_drops(
     enrol_email(url, total, "drop")
     engine = make_engine(url, pool_size=concurrency + 4)
     outbox = SqlOutbox(engine)
-    dispatcher = Dispatcher(
+    dispatcher = email_dispatcher(
+        engine,
         outbox,
-        SqlRecipients(engine, ContactCipher([DEV_ENCRYPTION_KEY])),
-        DeliveryPolicy(NO_QUIET_HOURS),
-        MessageRenderer(MessageContext("Riverside Clinic", "+1 555 0100")),
-        {Channel.EMAIL: AppriseChannel(Channel.EMAIL, [sink.url()])},
-        system_clock,
+        sink,
         DispatchConfig(batch=200, concurrency=concurrency, lease=timedelta(seconds=2)),
     )
     outbox.record(reminders(total, prefix="drop"), datetime.now(UTC))

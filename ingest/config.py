@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -83,6 +84,11 @@ class Feed(_Strict):
     loinc: dict[str, Loinc] = {}  # local OBX-3 / Observation.code → LOINC
     procedures: dict[str, Item] = {}  # OBR-4 / AIS-3 / FHIR procedure code → surveillance item
     findings: dict[str, ScanFinding] = {}  # coded radiology finding → scan.resulted finding
+
+    def wants_lab(self, loinc: str, known_lab: Callable[[str], bool] | None) -> bool:
+        """Whether a result under this LOINC may reach Kafka: every one for `labs: all`, else
+        only those some protocol or marker value set uses (`known_lab`; None knows all)."""
+        return self.labs == "all" or known_lab is None or known_lab(loinc)
 
     @field_validator("time_zone")
     @classmethod

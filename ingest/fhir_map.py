@@ -189,7 +189,7 @@ def _observation(ctx: FhirContext, o: Observation, recorded: datetime | None, ou
     loinc = o.code.code(LOINC) or next(
         (ctx.feed.loinc[c] for c in o.code.codes() if c in ctx.feed.loinc), None
     )
-    if loinc and ctx.feed.labs == "surveillance" and ctx.known_lab and not ctx.known_lab(loinc):
+    if loinc and not ctx.feed.wants_lab(loinc, ctx.known_lab):
         out.ignored += 1  # no protocol uses it: it stays out of Kafka (minimum necessary)
         return
     seen_before = ctx.ledger.get("fhir-version", base) is not None

@@ -62,7 +62,7 @@ class Context:
     known_lab: Callable[[str], bool] | None = None  # LOINC codes surveillance uses
 
     def wants_lab(self, loinc: str) -> bool:
-        return self.feed.labs == "all" or self.known_lab is None or self.known_lab(loinc)
+        return self.feed.wants_lab(loinc, self.known_lab)
 
     @property
     def source(self) -> str:

@@ -72,8 +72,8 @@ async def test_fhir_resources_are_r4_and_become_the_cohorts_events(config: Inges
         resource = d.fhir_resource(event, number)
         for each in (d.fhir_patient(number), resource):
             get_fhir_model_class(each["resourceType"]).model_validate(each)
-        bundle = {"resourceType": "Bundle", "type": "batch",
-                  "entry": [{"resource": d.fhir_patient(number)}, {"resource": resource}]}  # fmt: skip
+        entries = [{"resource": d.fhir_patient(number)}, {"resource": resource}]
+        bundle = {"resourceType": "Bundle", "type": "batch", "entry": entries}
         outcome = await intake.accept(d.FHIR_FEED, bundle)
         assert [e.status for e in outcome.entries] == ["200 OK", "200 OK"]
     assert [_fields(e) for e in sink.events] == [_fields(e, fhir=True) for e in sent]

@@ -8,6 +8,8 @@ from pathlib import Path
 from ingest.hl7_intake import Hl7Intake
 from ingest.hl7_wire import WireError, split_segments
 
+_CHUNK = 500  # messages per ledger transaction
+
 
 async def load_file(intake: Hl7Intake, path: Path) -> Counter[str]:
     """Every message of the file; returns how many got AA, AE, AR, and the events sent.
@@ -24,9 +26,12 @@ async def load_file(intake: Hl7Intake, path: Path) -> Counter[str]:
         counts["AR"] += 1
         await intake.handle(raw)  # quarantined with its reason
         return counts
-    for segments in groups:
-        outcome = await intake.handle_segments(segments, sum(len(s) + 1 for s in segments))
-        counts[outcome.code] += 1
-        counts["events"] += outcome.events
+    for start in range(0, len(groups), _CHUNK):
+        with intake.ledger.batch():  # one ledger commit per chunk, not one per row
+            for segments in groups[start : start + _CHUNK]:
+                size = sum(len(s) + 1 for s in segments)
+                outcome = await intake.handle_segments(segments, size)
+                counts[outcome.code] += 1
+                counts["events"] += outcome.events
     await intake.drain()
     return counts

@@ -22,9 +22,9 @@ async def load_file(intake: Hl7Intake, path: Path) -> Counter[str]:
         groups = list(split_segments(raw))
     except WireError:
         groups = []
-    if not groups:
-        counts["AR"] += 1
-        await intake.handle(raw)  # quarantined with its reason
+    if not groups:  # not HL7 at all: refused and quarantined with its reason, counted as answered
+        outcome = await intake.handle(raw)
+        counts[outcome.code], counts["events"] = 1, 0  # the code its ACK would carry
         return counts
     for start in range(0, len(groups), _CHUNK):
         with intake.ledger.batch():  # one ledger commit per chunk, not one per row

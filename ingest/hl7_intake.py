@@ -124,7 +124,7 @@ class Hl7Intake:
             where = "; ".join(".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors())
             raise MessageError(f"an event would be invalid ({where[:150]})", "102") from None
         routed = [
-            route(e, "lab.resulted" if isinstance(e, EventRetracted) else None)
+            route(e, mapped.topic_of(e) if isinstance(e, EventRetracted) else None)
             for e in mapped.events
         ]
         try:
@@ -159,8 +159,9 @@ class Hl7Intake:
         if self.quarantine is not None and segments:
             raw = b"\r".join(segments)
             entry = self.quarantine.put(raw, error.reason, self.clock(), control, sender)
-        log.warning("control id %s: %s (%s %s) quarantined as %s", control or "(none)",
-                    error.ack, error.code, error.reason, entry or "-")  # fmt: skip
+        kept = f"quarantined as {entry}" if entry else "nothing to quarantine"
+        log.warning("control id %s: %s (%s %s) %s", control or "(none)", error.ack, error.code,
+                    error.reason, kept)  # fmt: skip
         return self._answer(header, error.ack, error, 0)
 
     def _answer(

@@ -47,6 +47,11 @@ class Mapped:
 
     events: list[Event] = field(default_factory=list)
     ignored: int = 0
+    # the event type a retraction's target has (its topic); a lab result when not named
+    targets: dict[str, str] = field(default_factory=dict)
+
+    def topic_of(self, retraction: EventRetracted) -> str:
+        return self.targets.get(retraction.event_id, "lab.resulted")
 
 
 @dataclass
@@ -278,6 +283,9 @@ def _map_imaging(
     if status == "X":  # the exam could not be done
         out.ignored += 1
         return
+    if status in _RETRACT:
+        _retract_imaging(ctx, order_id, items, status, out)
+        return
     done_at = ctx.when(r.get(obr, 8) or r.get(obr, 7), "OBR^7")
     finding = _finding(ctx, obxs)
     for item in items:
@@ -286,6 +294,7 @@ def _map_imaging(
         out.events.append(
             ScanCompleted(**ctx.envelope(f"{base}:completed", done_at), order_id=order, item=item)
         )
+        ctx.ledger.put("hl7-sent", f"{base}:completed", "1")
         if finding is None or status not in ("F", "C"):
             continue
         reported = ctx.when(r.get(obr, 22), "OBR^22")
@@ -296,6 +305,29 @@ def _map_imaging(
             envelope = ctx.envelope(f"{base}:resulted", reported)
             ctx.ledger.put("hl7-sent", f"{base}:resulted", "1")
             out.events.append(ScanResulted(**envelope, **fields))
+
+
+def _retract_imaging(
+    ctx: Context, order_id: str, items: list[str], status: str, out: Mapped
+) -> None:
+    """OBR-25 (or OBX-11) W or D on a radiology report: the exam and its result were filed
+    wrongly (W: wrong patient) or deleted, so both facts sent from here are retracted."""
+    retracted = 0
+    for item in items:
+        order = order_id if len(items) == 1 else f"{order_id}/{item}"
+        base = f"{ctx.source}:{order}:{item}"
+        for fact, kind in ((f"{base}:completed", "scan.completed"),
+                           (f"{base}:resulted", "scan.resulted")):  # fmt: skip
+            if ctx.ledger.get("hl7-sent", fact) is None and not ctx.ledger.chain(fact):
+                continue  # never sent from here: nothing to retract (it would wait forever)
+            event_id = f"{fact}:{status}:{ctx.header.control_id}"
+            envelope = ctx.envelope(event_id, ctx.recorded_at)
+            out.events.append(EventRetracted(**envelope, target_event_id=latest(ctx.ledger, fact),
+                                             reason=f"OBR-25 {_RETRACT[status][7:]}"))  # fmt: skip
+            out.targets[event_id] = kind
+            retracted += 1
+    if not retracted:
+        out.ignored += 1
 
 
 def _finding(ctx: Context, obxs: list[Segment]) -> ScanFinding | None:

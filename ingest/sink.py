@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
@@ -39,16 +39,23 @@ class KafkaEventSink:
     ids make a re-publish harmless downstream (and tansu refuses InitProducerId)."""
 
     def __init__(
-        self, bootstrap: str, names: TopicNames, timeout: float = 10.0, linger_ms: int = 0
+        self,
+        bootstrap: str,
+        names: TopicNames,
+        timeout: float = 10.0,
+        linger_ms: int = 0,
+        client_options: dict[str, Any] | None = None,
     ) -> None:
         """`linger_ms` 0 for the listener (each ACK waits for its send); a few ms for file
-        loads, which send a whole file before waiting."""
+        loads, which send a whole file before waiting. `client_options`: TLS and SASL
+        (`KafkaSecurity.kafka_client_options()`), as the streams services connect."""
         self.bootstrap, self.names, self.timeout, self.linger_ms = (
             bootstrap,
             names,
             timeout,
             linger_ms,
         )
+        self.client_options = dict(client_options or {})
         self._producer: AIOKafkaProducer | None = None
         self._pending: list[asyncio.Future[object]] = []
         self._batches: dict[tuple[str, int], BatchBuilder] = {}
@@ -64,6 +71,7 @@ class KafkaEventSink:
             linger_ms=self.linger_ms,
             max_batch_size=256 * 1024,
             request_timeout_ms=int(self.timeout * 1000),
+            **self.client_options,
         )
         await self._producer.start()
 

@@ -33,6 +33,12 @@ def register(sub: Any) -> None:
     load = commands.add_parser("file", help="load an HL7 file or batch (FHS/BHS) through ingest")
     _common(load)
     load.add_argument("file", type=Path)
+    load.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes that decode and map messages (a backfill on several cores; default 1)",
+    )
     load.set_defaults(handler=run_file)
 
     quarantine = commands.add_parser("quarantine", help="list, show, replay or purge rejects")
@@ -87,7 +93,7 @@ def run_file(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         async with running(settings, defer=True) as parts:
-            counts = await load_file(parts.intake, args.file)
+            counts = await load_file(parts.intake, args.file, max(1, args.workers))
         print(json.dumps(dict(sorted(counts.items()))))
         return 0 if counts["AE"] + counts["AR"] == 0 else 1
 

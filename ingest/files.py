@@ -5,17 +5,19 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from ingest.backfill import load_on_workers
 from ingest.hl7_intake import Hl7Intake
 from ingest.hl7_wire import WireError, split_segments
 
 _CHUNK = 500  # messages per ledger transaction
 
 
-async def load_file(intake: Hl7Intake, path: Path) -> Counter[str]:
+async def load_file(intake: Hl7Intake, path: Path, workers: int = 1) -> Counter[str]:
     """Every message of the file; returns how many got AA, AE, AR, and the events sent.
 
     Kafka acknowledgements are awaited once for the whole file (a backfill does not wait
-    message by message); control ids are remembered only after that."""
+    message by message); control ids are remembered only after that. With `workers` > 1,
+    that many processes decode and map the messages that need no ledger (ingest.backfill)."""
     raw = path.read_bytes()
     counts: Counter[str] = Counter()
     try:
@@ -25,6 +27,10 @@ async def load_file(intake: Hl7Intake, path: Path) -> Counter[str]:
     if not groups:  # not HL7 at all: refused and quarantined with its reason, counted as answered
         outcome = await intake.handle(raw)
         counts[outcome.code], counts["events"] = 1, 0  # the code its ACK would carry
+        return counts
+    if workers > 1:
+        await load_on_workers(intake, groups, workers, counts)
+        await intake.drain()
         return counts
     for start in range(0, len(groups), _CHUNK):
         with intake.ledger.batch():  # one ledger commit per chunk, not one per row

@@ -145,6 +145,10 @@ class Hl7Intake:
                  feed.name, len(routed), mapped.ignored)  # fmt: skip
         return self._answer(header, "AA", None, len(routed), mapped.ignored)
 
+    def confirm_later(self, sender: str, control_id: str, digest: str) -> None:
+        """Remember this control id at the next `drain` (its events were enqueued)."""
+        self._unconfirmed.append((sender, control_id, digest))
+
     async def drain(self) -> None:
         await self.sink.drain()
         with self.ledger.batch():

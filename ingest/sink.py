@@ -9,7 +9,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from models.events import Event, EventCorrected
+from models.events import Event, EventCorrected, parse_event
 from streams.topics import TopicNames
 
 Routed = tuple[str, Event]  # (the event type whose topic it goes to, the event)
@@ -32,6 +32,9 @@ class EventSink(Protocol):
 
     async def drain(self) -> None:
         """Return once everything enqueued is acknowledged (raise if something was not)."""
+
+    async def enqueue_records(self, records: list[tuple[str, bytes, bytes]]) -> None:
+        """`enqueue` for events already serialised: (event type of the topic, key, value)."""
 
 
 class KafkaEventSink:
@@ -88,10 +91,13 @@ class KafkaEventSink:
         """Append to one record batch per partition, sent when full or at `drain`: a backfill
         pays aiokafka's per-record `send` cost once per batch. Partitions are chosen by the
         producer's own partitioner, so keys land where `send` would put them."""
+        records = [(k, e.patient_id.encode(), e.model_dump_json().encode()) for k, e in events]
+        await self.enqueue_records(records)
+
+    async def enqueue_records(self, records: list[tuple[str, bytes, bytes]]) -> None:
         producer = self._started()
-        for kind, event in events:
+        for kind, key, value in records:
             topic = self.names.for_event(kind)
-            key, value = event.patient_id.encode(), event.model_dump_json().encode()
             partitions = self._partitions.get(topic)
             if partitions is None:
                 partitions = self._partitions[topic] = sorted(await producer.partitions_for(topic))
@@ -149,6 +155,9 @@ class MemoryEventSink:
 
     async def enqueue(self, events: list[Routed]) -> None:
         await self.send(events)
+
+    async def enqueue_records(self, records: list[tuple[str, bytes, bytes]]) -> None:
+        await self.send([(kind, parse_event(value)) for kind, _, value in records])
 
     async def drain(self) -> None:
         if self.fail:

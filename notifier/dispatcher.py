@@ -17,7 +17,7 @@ from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import count
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -36,6 +36,25 @@ from notifier.recipients import Channel, Recipient
 log = logging.getLogger(__name__)
 CAP_HISTORY = timedelta(days=8)  # covers the longest cap window (a local week) across DST
 WRITE_RETRY_DELAYS = (0.1, 0.3, 1.0, 2.0, 4.0, 8.0)  # ~15 s: a database restart or failover
+T = TypeVar("T")
+
+
+def retried(what: str, call: Callable[..., T], *args: Any) -> T:
+    """`call(*args)`, tried again (WRITE_RETRY_DELAYS apart) when the database drops the connection.
+
+    Used for everything a round does with the database: a result not written leaves a sent row
+    in `sending` (sent again when its lease runs out: 41 duplicate SMS in 600 sends under 5
+    connection drops, before); a lease or a read that fails ends the round, leaving the rows
+    it had leased unsent until their lease runs out. Each retry is safe: a failed transaction
+    was rolled back; a lease whose commit went through unseen just runs out; the result UPDATE
+    is guarded by the attempt id."""
+    for delay in WRITE_RETRY_DELAYS:
+        try:
+            return call(*args)
+        except (OperationalError, InterfaceError):
+            log.warning("%s failed; retrying in %.1f s", what, delay)
+            time.sleep(delay)
+    return call(*args)
 
 
 @dataclass
@@ -222,20 +241,9 @@ class Dispatcher:
         self._write([(row, outcome, now)])
 
     def _write(self, batch: list[Finished]) -> None:
-        """Record outcomes, retrying when the database drops the connection: a result that
-        is not written leaves its row in `sending`, and a sent message is sent again when the
-        lease runs out (41 duplicate SMS in 600 sends under 5 connection drops, before).
-        Each retry is safe: the UPDATE is guarded by the attempt id, and a row whose first
-        write did commit counts as applied."""
-        for delay in (*WRITE_RETRY_DELAYS, None):
-            try:
-                self.outbox.finish_many(batch)
-                break
-            except (OperationalError, InterfaceError):
-                if delay is None:
-                    raise
-                log.warning("recording %d results failed; retrying in %.1f s", len(batch), delay)
-                time.sleep(delay)
+        """Record outcomes, retrying when the database drops the connection (`retried`); a row
+        whose first write did commit counts as applied."""
+        retried(f"recording {len(batch)} results", self.outbox.finish_many, batch)
         if self.metrics is not None:
             for row, outcome, _ in batch:
                 self.metrics.deliveries.labels(outcome.status, row.purpose).inc()
@@ -306,7 +314,11 @@ class Dispatcher:
             while handled < config.batch:
                 wanted = slots.take(refill, config.batch - handled)
                 attempt_id = f"{self._worker}-{next(self._claims)}"
-                claimed = self.outbox.claim_due(now, wanted, attempt_id, config.lease, reminder_id)
+                claimed = retried(
+                    "leasing due rows",
+                    self.outbox.claim_due,
+                    *(now, wanted, attempt_id, config.lease, reminder_id),
+                )
                 slots.give(wanted - len(claimed))
                 handled += len(claimed)
                 new: list[str] = []
@@ -317,8 +329,9 @@ class Dispatcher:
                             new.append(row.patient_id)
                         queues[row.patient_id].append(row)
                 if new:
-                    contacts = self.recipients.get_many(new)
-                    history = self.outbox.sms_sent_since(new, now - CAP_HISTORY)
+                    contacts = retried("reading contacts", self.recipients.get_many, new)
+                    since = now - CAP_HISTORY
+                    history = retried("reading SMS history", self.outbox.sms_sent_since, new, since)
                     for pid in new:
                         sending.append(
                             self._pool.submit(drain, pid, contacts.get(pid), history[pid])

@@ -351,3 +351,34 @@ async def test_a_dropped_connection_while_recording_is_retried_not_resent(
     rig.clock.advance(timedelta(minutes=10))  # past the lease: nothing left to re-send
     await rig.dispatcher.dispatch_once()
     assert len(rig.sms.sent) == 1
+
+
+async def test_a_dropped_connection_while_leasing_or_reading_is_retried(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Leases are now taken a few rows at a time, so a connection drop hits a lease or a read
+    # far more often than when a round leased 200 rows at once: each is retried, the round
+    # goes on, and nothing is left leased and unsent.
+    from sqlalchemy.exc import OperationalError
+
+    monkeypatch.setattr(dispatcher_module, "WRITE_RETRY_DELAYS", (0.0, 0.0, 0.0))
+    drops = {"claim_due": 2, "get_many": 1, "sms_sent_since": 1}
+
+    def flaky(owner: Any, name: str) -> None:
+        real = getattr(owner, name)
+
+        def call(*args: Any) -> Any:
+            if drops[name]:
+                drops[name] -= 1
+                raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+            return real(*args)
+
+        monkeypatch.setattr(owner, name, call)
+
+    flaky(rig.outbox, "claim_due")
+    flaky(rig.recipients, "get_many")
+    flaky(rig.outbox, "sms_sent_since")
+    rig.outbox.record([reminder()], rig.clock())
+    assert await rig.dispatcher.dispatch_once() == 1
+    assert set(drops.values()) == {0}
+    assert rig.row().status == "sent" and len(rig.sms.sent) == 1

@@ -236,17 +236,19 @@ def replacement_digest(correction: EventCorrected) -> int:
     return digest64(own)
 
 
-def fold_order(event: Event) -> tuple[bool, datetime]:
+def fold_order(event: Event) -> tuple[bool, int, int]:
     """Sort key for folding a batch of one patient's events with `evolve`.
 
-    Enrolments first (nothing folds before one), then as they occurred (a late event makes
-    `evolve` re-derive the journal). Any order gives the same state; this one never refuses
-    an event that its batch enrols, and re-derives least.
+    Enrolments first (nothing folds before one), then in journal order (the second they
+    occurred, then their record kind): each event then lands at the journal's end and is
+    applied incrementally, where one folded before an event it follows in the journal makes
+    `evolve` re-derive the whole view. Any order gives the same state; this one never
+    refuses an event that its batch enrols, and re-derives least.
     """
     enrols = isinstance(event, PatientEnrolled) or (
         isinstance(event, EventCorrected) and isinstance(event.replacement, PatientEnrolled)
     )
-    return (not enrols, event.occurred_at)
+    return (not enrols, epoch_seconds(event.occurred_at), _REDUCERS[type(event)][0])
 
 
 def replay(events: Iterable[Event]) -> dict[str, PatientState]:
@@ -349,6 +351,8 @@ def _retracted(records: list[Record], names: tuple[str, ...]) -> frozenset[int]:
     event than its target (refused when it comes; this keeps one folded before its target
     from voiding anything)."""
     retracting = [r for r in records if r.code in _RETRACTING]
+    if not retracting:
+        return NO_IDS
     retractions_of: dict[int, list[int]] = {}  # digest -> the retractions that target it
     for r in retracting:
         if r.code == _RETRACTED:
@@ -405,7 +409,7 @@ def _fold(
     return view
 
 
-_RETRACTING = frozenset({Code.RETRACTED, Code.CORRECTED})
+_RETRACTING = frozenset({_RETRACTED, _CORRECTED})  # ints: cheaper to hash than enum members
 
 
 def _reduce(

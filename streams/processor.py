@@ -24,6 +24,7 @@ the deadletter topic alone.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -270,6 +271,7 @@ class PatientProcessor:
         bucket_seconds: int,
         ticks: TickRule | None = None,
         parking: ParkingPolicy | None = None,
+        state_cache: int = 20_000,
     ) -> None:
         self.patients = as_store(patients)
         self.clock = as_store(clock)
@@ -281,7 +283,7 @@ class PatientProcessor:
         self.ticks = ticks or TickRule()
         self.parking = parking or ParkingPolicy()
         self._stems = {getattr(names, stem): stem for stem in _INPUT_STEMS}
-        self._decoded = StateCache()
+        self._decoded = StateCache(state_cache)
         self._unmapped_logged: dict[str, float] = {}  # LOINC -> when it was last logged
         self.records_handled = 0  # records whose batch is written, dead letters included
         self.batches = 0  # batches written
@@ -509,15 +511,16 @@ class PatientProcessor:
 
     # -- writing a batch ---------------------------------------------------------------------
 
-    async def _emit_so_far(self, batch: _Batch) -> None:
-        """Publish the outputs of the batch not yet published: a tick with thousands due
-        sends its first reminders while it settles the rest. Safe at any point, for no state
-        is written before the end of the batch."""
-        await self._emit(batch.outputs[batch.emitted :])
+    async def _emit_so_far(self, batch: _Batch, acknowledged: bool = False) -> None:
+        """Send the outputs of the batch not yet sent: a tick with thousands due sends its
+        first reminders while it settles the rest, without waiting for the broker. Safe at
+        any point, for no state is written before the end of the batch; there, with
+        `acknowledged`, it returns once the broker has acknowledged every output sent."""
+        await self._emit(batch.outputs[batch.emitted :], acknowledged)
         batch.emitted = len(batch.outputs)
 
     async def _commit(self, batch: _Batch) -> None:
-        await self._emit_so_far(batch)
+        await self._emit_so_far(batch, acknowledged=True)
         for patient_id, patient in batch.patients.items():
             await self._store(patient_id, patient)
         for record, reason in batch.dead:
@@ -562,9 +565,12 @@ class PatientProcessor:
             snapshot = Record(self.names.patient_state, patient_id, after.state)
             await self.sink.publish_soon(snapshot)
 
-    async def _emit(self, outputs: list[Output]) -> None:
-        """Publish outputs and wait for the broker, before the state that remembers them."""
+    async def _emit(self, outputs: list[Output], acknowledged: bool = True) -> None:
+        """Send outputs; with `acknowledged`, wait for the broker to acknowledge them and
+        every output sent before (what must precede the state that remembers them)."""
         if not outputs:
+            if acknowledged:
+                await self.sink.publish([])
             return
         records = [
             Record(
@@ -574,7 +580,11 @@ class PatientProcessor:
             )
             for o in outputs
         ]
-        await self.sink.publish(records)
+        if acknowledged:
+            await self.sink.publish(records)
+        else:
+            await self.sink.send(records)
+            await asyncio.sleep(0)  # let the producer's sender put them on the wire now
         alerts = sum(isinstance(o, CareTeamAlert) for o in outputs)
         self.metrics.alerts_emitted.inc(alerts)
         self.metrics.reminders_emitted.inc(len(outputs) - alerts)
@@ -591,7 +601,7 @@ class PatientProcessor:
 
 
 UNMAPPED_LOG_EVERY = 3600.0  # seconds between two log lines about one unmapped LOINC
-EMIT_EVERY = 500  # outputs: a tick publishes what it has after this many more
+EMIT_EVERY = 100  # outputs: a tick sends what it has after this many more
 
 _INPUT_STEMS = ("assessments", "scans", "labs", "patients", "checkins")
 

@@ -89,6 +89,13 @@ class StreamsSettings(BaseSettings, KafkaSecurity):
         "it is dead-lettered and the care team is told.",
     )
     park_limit: int = Field(default=500, ge=1, description="Most events parked per patient.")
+    state_cache: int = Field(
+        default=20_000,
+        ge=0,
+        description="Decoded patient states kept in memory (a few KiB each): a patient woken "
+        "by a tick or an event is then not parsed again. As many as the worker's patients "
+        "makes a tick cost what settling costs.",
+    )
     compact_state_topic: bool = True  # production: rw.patient-state.v1 is cleanup.policy=compact
     metrics_port: int | None = None  # prometheus /metrics on this port when set
     metrics_host: str = "127.0.0.1"

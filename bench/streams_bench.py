@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -208,6 +209,7 @@ async def measure(
 
 
 CPU_PER_EVENT: list[float] = []  # this process's CPU seconds per event, one per measure()
+TICK_CPU: list[float] = []  # this process's CPU seconds per tick, one per tick
 
 
 async def _tick_or_fail(deadline: float) -> None:
@@ -276,6 +278,7 @@ async def throughput(
         "bare_direct_write_events_per_s": [round(x, 1) for x in direct_rates],
         "ratio_patient_to_bare_direct_write": round(statistics.median(direct_ratios), 3),
         "patient_agent_dead_lettered": dead,
+        "load_average_1min_after": round(os.getloadavg()[0], 1),
     }
 
 
@@ -408,6 +411,11 @@ async def tick_latency(
         "tick_to_reminder_ms_p50": round(_percentile(samples, 50) * 1000, 1),
         "tick_to_reminder_ms_p99": round(_percentile(samples, 99) * 1000, 1),
         "tick_to_last_reminder_ms_per_tick": [round(t * 1000, 1) for t in per_tick],
+        # This process's CPU (agent, producer, consumer thread and the bench's own reminder
+        # consumer) from each tick produced to its last reminder received: on a shared
+        # machine, steadier than the latencies, which wait for a CPU share.
+        "process_cpu_s_per_tick": [round(c, 2) for c in TICK_CPU[-ticks:]],
+        "load_average_1min_after": round(os.getloadavg()[0], 1),
     }
 
 
@@ -433,9 +441,10 @@ async def _ticks(
         async with TickPublisher.from_settings(settings) as publisher:
             for k in range(ticks):
                 now = first + timedelta(days=k)  # cohorts finish a day apart: one is due
-                sent = time.perf_counter()
+                sent, cpu = time.perf_counter(), time.process_time()
                 await publisher.publish(now)
                 seen = await _reminders_for(consumer, due, sent)
+                TICK_CPU.append(time.process_time() - cpu)
                 samples += seen
                 per_tick.append(max(seen))
     finally:

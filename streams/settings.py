@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -95,6 +95,14 @@ class StreamsSettings(BaseSettings, KafkaSecurity):
         description="Decoded patient states kept in memory (a few KiB each): a patient woken "
         "by a tick or an event is then not parsed again. As many as the worker's patients "
         "makes a tick cost what settling costs.",
+    )
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        default="at_least_once",
+        description="at_least_once: a crash can publish a reminder again under the same id (the "
+        "notifier's unique constraint absorbs it). exactly_once: outputs, table writes and "
+        "offsets of a source partition commit in one Kafka transaction (read_committed "
+        "consumers see each once); needs a broker with transactions (not the embedded tansu) "
+        "and costs throughput (docs/streams.md).",
     )
     compact_state_topic: bool = True  # production: rw.patient-state.v1 is cleanup.policy=compact
     metrics_port: int | None = None  # prometheus /metrics on this port when set

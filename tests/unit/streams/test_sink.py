@@ -32,7 +32,8 @@ def reminder(n: int) -> Record:
 
 async def test_publish_waits_for_what_was_sent_before_it() -> None:
     producer = Producer()
-    sink = FaustSink(SimpleNamespace(producer=producer), NAMES)  # type: ignore[arg-type]
+    app = SimpleNamespace(producer=producer, in_transaction=False)
+    sink = FaustSink(app, NAMES)  # type: ignore[arg-type]
 
     await sink.send([reminder(1), reminder(2)])  # returns at once: nothing acknowledged yet
     assert [value for _, value in producer.sent] == [b"r1", b"r2"]

@@ -197,7 +197,7 @@ class Dispatcher:
         # For /healthz: the last round that completed, and each channel's last results.
         self.last_round_ok: float | None = None
         self.channel_health: dict[Channel, ChannelHealth] = {}
-        self.outages = OutageNotices()
+        self.outages = OutageNotices(reporter=self._worker)
         self._claims = count(1)
 
     def close(self) -> None:

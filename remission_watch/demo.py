@@ -30,6 +30,8 @@ from notifier.service import NotifierService
 from notifier.settings import DEV_INBOUND_SECRET, NotifierSettings
 from notifier.sinks import HttpSmsSink, SmtpSink, free_port
 from remission_watch.demo_cohort import START, Cohort, DemoOptions, Patient, build_cohort
+from remission_watch.demo_ingest import DemoIngest, IngestTally, assign_pseudonyms
+from remission_watch.demo_ingest import started as ingest_started
 from remission_watch.demo_report import CARE_TEAM
 from remission_watch.demo_report import report as report_of
 from remission_watch.protocol_files import load_builtin_catalog
@@ -100,6 +102,8 @@ class Demo:
 
         outbox.record = counted  # type: ignore[method-assign]
         self.replies: list[dict[str, str]] = []
+        self.ingest: DemoIngest | None = None  # the hospital feeds' way in (demo_ingest)
+        self.ingest_tally = IngestTally()
 
     def outputs_emitted(self) -> float:
         registry = self.metrics.registry
@@ -186,6 +190,7 @@ class Demo:
 async def run_demo(options: DemoOptions, progress: bool = True) -> dict[str, Any]:
     began = time.monotonic()
     cohort = build_cohort(options)
+    feeds, cohort.events = assign_pseudonyms(cohort.patients, cohort.events)
     catalog = load_builtin_catalog()
     steps = int(options.years * 365.25 // options.step_days)
     with (
@@ -204,7 +209,14 @@ async def run_demo(options: DemoOptions, progress: bool = True) -> dict[str, Any
             tasks.append(asyncio.create_task(demo.service.run(stop), name="notifier"))
             await _wait_http(demo.notifier.http_port)
             await asyncio.to_thread(demo.enrol_recipients, cohort)
-            produced = await _simulate(demo, cohort, steps, progress)
+            async with ingest_started(
+                Path(tmp) / "ingest", broker.bootstrap, demo.streams.topic_prefix,
+                options.partitions,
+            ) as ingest:  # fmt: skip
+                ingest.serve(feeds)
+                demo.ingest, demo.ingest_tally = ingest, ingest.tally
+                produced = await _simulate(demo, cohort, steps, progress)
+                demo.ingest = None
             await _drain(demo)
         finally:
             stop.set()
@@ -244,14 +256,19 @@ async def _simulate(demo: Demo, cohort: Cohort, steps: int, progress: bool) -> i
             for step in range(steps):
                 now = START + timedelta(days=step * demo.options.step_days)
                 while upcoming is not None and upcoming.recorded_at <= now:
-                    await producer.send(
-                        demo.names.for_event(upcoming),
-                        upcoming.model_dump_json().encode(),
-                        key=upcoming.patient_id.encode(),
-                    )
-                    produced += 1
+                    if demo.ingest is not None and demo.ingest.takes(upcoming):
+                        demo.ingest.add(upcoming)  # sent as HL7 or FHIR below
+                    else:
+                        await producer.send(
+                            demo.names.for_event(upcoming),
+                            upcoming.model_dump_json().encode(),
+                            key=upcoming.patient_id.encode(),
+                        )
+                        produced += 1
                     upcoming = next(pending, None)
                 await producer.flush()
+                if demo.ingest is not None:  # events ingest acknowledged having published
+                    produced += await demo.ingest.send_week()
                 # The week's events and the tick travel on different topics; a tick read before
                 # them would settle clocks without them, and two runs of a seed would differ.
                 expected = produced + demo.answers_sent()

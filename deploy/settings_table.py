@@ -87,8 +87,6 @@ FALLBACK_MEANINGS: dict[str, str] = {
     "max_attempts": "Send attempts before a delivery is given up.",
     "backoff_base_seconds": "Retry delay after the first failed attempt (seconds); it doubles "
     "with each further attempt.",
-    "send_concurrency": "Sends in flight at once (threads; also sizes the DB pool).",
-    "dispatch_batch": "Deliveries leased per dispatcher pass.",
     "dispatch_interval_seconds": "Seconds between dispatcher passes.",
     "sending_stale_seconds": "Lease of a delivery being sent; an expired lease is retried.",
     "http_host": "Address of the notifier's HTTP server (/healthz, webhook, admin API); "

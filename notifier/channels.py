@@ -19,6 +19,7 @@ from models.templates import Message
 from notifier.recipients import Channel
 from notifier.redaction import guard_third_party_loggers
 from notifier.smtp_hostname import announce_local_hostname_once
+from notifier.smtp_session import SmtpSessions, session_email_class
 
 SAMPLE_ADDRESS = {Channel.EMAIL: "probe@example.org", Channel.SMS: "+15550100"}
 WRONG_TARGET = "REFUSED_WRONG_TARGET"  # the plugin would deliver elsewhere: never sent
@@ -106,6 +107,8 @@ class DeliveryChannel(Protocol):
         self, address: str | None, message: Message, message_id: str | None = None
     ) -> ChannelResult: ...
 
+    def close(self) -> None: ...
+
 
 _MESSAGE_ID = threading.local()  # the Message-ID of the e-mail this thread is sending
 
@@ -161,12 +164,21 @@ class _Target:
     address goes, and each send builds the plugin from those parsed arguments with the address
     put in its place: the same plugin `Apprise.instantiate` would build from the full URL
     (checked at start-up by comparing both for a sample address). Any other scheme, or an
-    e-mail URL where that check fails, is parsed per send as before."""
+    e-mail URL where that check fails, is parsed per send as before.
+
+    A patient e-mail plugin is Apprise's `NotifyEmail` as `SessionEmail`: it sends over the
+    sending thread's open SMTP session in `sessions` instead of a connection per message."""
 
     PLACEHOLDER = "rw-address-placeholder@invalid.example"
 
-    def __init__(self, name: Channel, url: str, asset: apprise.AppriseAsset) -> None:
-        self.name, self.url, self.asset = name, url, asset
+    def __init__(
+        self,
+        name: Channel,
+        url: str,
+        asset: apprise.AppriseAsset,
+        sessions: SmtpSessions | None = None,
+    ) -> None:
+        self.name, self.url, self.asset, self.sessions = name, url, asset, sessions
         self.is_email = urlsplit(url).scheme in ("mailto", "mailtos")
         self._plugin_class: type[Any] | None = None
         self._arguments: dict[str, Any] = {}
@@ -182,7 +194,9 @@ class _Target:
         )
         if probe is None:
             return
-        cls = type(probe)
+        # Apprise's own e-mail plugin (not a provider-specific one) gets the session transport
+        session_email = session_email_class()
+        cls = session_email if type(probe) is session_email.__base__ else type(probe)
         parsed = cls.parse_url(with_address(self.url, self.PLACEHOLDER).replace("/#", "/%23"))
         targets = parsed.get("targets") if parsed else None
         if not isinstance(targets, list) or targets.count(self.PLACEHOLDER) != 1:
@@ -207,6 +221,8 @@ class _Target:
             plugin = self._plugin_class(**arguments)
         except Exception:  # as Apprise.instantiate does: an unusable plugin is None
             return None
+        if isinstance(plugin, session_email_class()):
+            plugin.sessions = self.sessions
         return plugin if plugin.enabled else None
 
 
@@ -220,7 +236,9 @@ class AppriseChannel:
     covers a send that hangs anyway.
 
     Each sending thread keeps one `Apprise` object and loads the send's plugin into it (building
-    an `Apprise` costs a locale look-up); e-mail URLs are parsed once (see `_Target`)."""
+    an `Apprise` costs a locale look-up); e-mail URLs are parsed once (see `_Target`), and
+    each sending thread keeps its SMTP session open between patient e-mails (`SmtpSessions`);
+    `close` ends them."""
 
     def __init__(self, name: Channel, urls: list[str]) -> None:
         if not urls:
@@ -241,8 +259,13 @@ class AppriseChannel:
                 getattr(plugin, "cc", None) or getattr(plugin, "bcc", None)
             ):
                 raise ValueError(f"{name}: Apprise URL #{index + 1} adds Cc/Bcc recipients")
-        self._targets = [_Target(name, url, self.asset) for url in self.urls]
+        self.sessions = SmtpSessions()
+        self._targets = [_Target(name, url, self.asset, self.sessions) for url in self.urls]
         self._local = threading.local()
+
+    def close(self) -> None:
+        """End the open SMTP sessions (QUIT)."""
+        self.sessions.close()
 
     def send(
         self, address: str | None, message: Message, message_id: str | None = None
@@ -314,3 +337,6 @@ class FakeChannel:
                 return ChannelResult(self.name, (ServiceResult("fake", "FAILURE"),))
             self.sent.append((address, message))
         return ChannelResult(self.name, (ServiceResult("fake", "SUCCESS"),))
+
+    def close(self) -> None:
+        """Nothing to end."""

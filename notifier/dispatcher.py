@@ -7,17 +7,17 @@ import contextlib
 import json
 import logging
 import os
-import queue
 import secrets
 import threading
 import time
-from collections import defaultdict
+from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import count
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -35,8 +35,26 @@ from notifier.recipients import Channel, Recipient
 
 log = logging.getLogger(__name__)
 CAP_HISTORY = timedelta(days=8)  # covers the longest cap window (a local week) across DST
-LOAD_CHUNK = 100  # patients whose contacts and SMS history are read in one go
 WRITE_RETRY_DELAYS = (0.1, 0.3, 1.0, 2.0, 4.0, 8.0)  # ~15 s: a database restart or failover
+T = TypeVar("T")
+
+
+def retried(what: str, call: Callable[..., T], *args: Any) -> T:
+    """`call(*args)`, tried again (WRITE_RETRY_DELAYS apart) when the database drops the connection.
+
+    Used for everything a round does with the database: a result not written leaves a sent row
+    in `sending` (sent again when its lease runs out: 41 duplicate SMS in 600 sends under 5
+    connection drops, before); a lease or a read that fails ends the round, leaving the rows
+    it had leased unsent until their lease runs out. Each retry is safe: a failed transaction
+    was rolled back; a lease whose commit went through unseen just runs out; the result UPDATE
+    is guarded by the attempt id."""
+    for delay in WRITE_RETRY_DELAYS:
+        try:
+            return call(*args)
+        except (OperationalError, InterfaceError):
+            log.warning("%s failed; retrying in %.1f s", what, delay)
+            time.sleep(delay)
+    return call(*args)
 
 
 @dataclass
@@ -62,45 +80,50 @@ class ChannelHealth:
 
 @dataclass(frozen=True)
 class DispatchConfig:
-    batch: int = 200
-    concurrency: int = 16
+    batch: int = 200  # rows handled in one round, at most (leased a few at a time)
+    concurrency: int = 16  # sending threads; also the most rows leased and not yet recorded
     lease: timedelta = timedelta(minutes=5)
     write_batch: int = 100  # outcomes written in one transaction, at most
-    write_wait: float = 0.02  # seconds an outcome may wait for others before it is written
+    write_wait: float = 0.0  # seconds an outcome may wait for others before it is written
     alert_respond_within: timedelta = timedelta(days=2)
 
 
 Finished = tuple[Claimed, Finish, datetime]
-Patient = tuple[list[Claimed], Recipient | None, list[datetime]]  # rows, contacts, SMS history
 
 
 class ResultWriter:
-    """Writes one round's finished deliveries in batches, so that the sending threads never wait
-    for the database and a transaction carries many rows instead of one.
+    """Writes one round's finished deliveries in batches: a transaction carries every outcome
+    handed over while the previous one was being written (group commit), instead of one each.
 
-    Sending threads `add` outcomes; `run` (in its own thread) writes whatever has been handed
-    over (`SqlOutbox.finish_many`: one transaction) once `max_batch` rows are waiting or the
-    oldest has waited `max_wait` seconds, and everything left once `close` is called. A row is
-    thus recorded at most `max_wait` plus one write after its send returned; a crash in that
-    gap leaves it in `sending`, to be re-sent when its lease runs out (the duplicate window,
-    docs/notifier.md)."""
+    Sending threads `add` an outcome and wait on the event it returns before they send again;
+    `run` (in its own thread) writes whatever has been handed over (`SqlOutbox.finish_many`: one
+    transaction) once `max_batch` rows are waiting or the oldest has waited `max_wait` seconds
+    (0: at once), and everything left once `close` is called. So each sending thread has at most
+    one message sent and not yet recorded: a crash can leave at most one per thread in
+    `sending`, to be re-sent when its lease runs out (the duplicate window, docs/notifier.md)."""
 
     def __init__(
         self, write: Callable[[list[Finished]], None], max_batch: int, max_wait: float
     ) -> None:
         self._write, self.max_batch, self.max_wait = write, max_batch, max_wait
         self._ready = threading.Condition()
-        self._pending: list[Finished] = []
+        self._pending: list[tuple[Finished, threading.Event]] = []
         self._closed = False
 
-    def add(self, item: Finished) -> None:
+    def add(self, item: Finished) -> threading.Event:
+        """Hand over an outcome; the event is set once its write was tried (done or failed)."""
+        written = threading.Event()
         with self._ready:
             if not self._closed:
-                self._pending.append(item)
+                self._pending.append((item, written))
                 if len(self._pending) == 1 or len(self._pending) >= self.max_batch:
                     self._ready.notify()
-                return
-        self._write([item])  # the round was cancelled under a sending thread: write it now
+                return written
+        try:
+            self._write([item])  # the round was cancelled under a sending thread: write it now
+        finally:
+            written.set()
+        return written
 
     def close(self) -> None:
         with self._ready:
@@ -122,9 +145,33 @@ class ResultWriter:
                     self._ready.wait(left)
                 batch, self._pending = self._pending, []
             try:
-                self._write(batch)
+                self._write([item for item, _ in batch])
             except Exception:
                 log.exception("recording %d results failed; their leases will expire", len(batch))
+            finally:
+                for _, written in batch:
+                    written.set()
+
+
+class _Slots:
+    """How many more rows this round may lease: one slot per row leased and not yet recorded."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self._free = total, total
+        self._changed = threading.Condition()
+
+    def take(self, at_least: int, at_most: int) -> int:
+        """Wait until `at_least` slots are free, then take as many free ones as allowed."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._free >= min(at_least, self.total))
+            taken = min(self._free, at_most)
+            self._free -= taken
+            return taken
+
+    def give(self, count: int = 1) -> None:
+        with self._changed:
+            self._free += count
+            self._changed.notify_all()
 
 
 class Dispatcher:
@@ -156,6 +203,8 @@ class Dispatcher:
         self._pool.shutdown(wait=True)
         for thread in list(self._helpers):
             thread.join()
+        for channel in self.channels.values():
+            channel.close()  # e.g. the sending threads' SMTP sessions
 
     def _spawn(self, name: str, work: Callable[[], None]) -> asyncio.Future[None]:
         """Run `work` in a thread of its own (not a pool: a round's writer and reader must never
@@ -192,20 +241,9 @@ class Dispatcher:
         self._write([(row, outcome, now)])
 
     def _write(self, batch: list[Finished]) -> None:
-        """Record outcomes, retrying when the database drops the connection: a result that
-        is not written leaves its row in `sending`, and a sent message is sent again when the
-        lease runs out (41 duplicate SMS in 600 sends under 5 connection drops, before).
-        Each retry is safe: the UPDATE is guarded by the attempt id, and a row whose first
-        write did commit counts as applied."""
-        for delay in (*WRITE_RETRY_DELAYS, None):
-            try:
-                self.outbox.finish_many(batch)
-                break
-            except (OperationalError, InterfaceError):
-                if delay is None:
-                    raise
-                log.warning("recording %d results failed; retrying in %.1f s", len(batch), delay)
-                time.sleep(delay)
+        """Record outcomes, retrying when the database drops the connection (`retried`); a row
+        whose first write did commit counts as applied."""
+        retried(f"recording {len(batch)} results", self.outbox.finish_many, batch)
         if self.metrics is not None:
             for row, outcome, _ in batch:
                 self.metrics.deliveries.labels(outcome.status, row.purpose).inc()
@@ -223,61 +261,88 @@ class Dispatcher:
                     await asyncio.wait_for(stop.wait(), timeout=interval)
 
     async def dispatch_once(self, reminder_id: str | None = None) -> int:
-        """Lease what is due now (or one delivery) and handle it; returns how many."""
-        loop = asyncio.get_running_loop()
+        """Handle what is due now (or one delivery), up to `batch` rows; returns how many."""
         now = self.clock()
-        attempt_id = f"{self._worker}-{next(self._claims)}"
-        claimed = await loop.run_in_executor(
-            self._pool,
-            lambda: self.outbox.claim_due(
-                now, self.config.batch, attempt_id, self.config.lease, reminder_id
-            ),
-        )
-        if not claimed:
-            await loop.run_in_executor(self._pool, self._send_outage_notices)
-            return 0
-        by_patient: dict[str, list[Claimed]] = defaultdict(list)
-        for item in claimed:
-            by_patient[item.patient_id].append(item)
-        patients = list(by_patient)
-        threads = min(self.config.concurrency, len(patients))
-        # One patient's rows go to one thread, in order; a thread takes the next patient when it
-        # is done with one. Contacts and SMS history are read in chunks: sending starts once the
-        # first chunk is read, the rest is read meanwhile. Outcomes are written in batches by
-        # this round's ResultWriter, all of them before the round returns.
-        work: queue.SimpleQueue[Patient | None] = queue.SimpleQueue()
-        results = ResultWriter(self._write, self.config.write_batch, self.config.write_wait)
+        handled: list[int] = []
+        await self._spawn("round", lambda: handled.append(self._round(now, reminder_id)))
+        await asyncio.get_running_loop().run_in_executor(self._pool, self._send_outage_notices)
+        return handled[0] if handled else 0
 
-        def load(chunk: list[str]) -> None:
-            recipients = self.recipients.get_many(chunk)
-            history = self.outbox.sms_sent_since(chunk, now - CAP_HISTORY)
-            for pid in chunk:
-                work.put((by_patient[pid], recipients.get(pid), history[pid]))
+    def _round(self, now: datetime, reminder_id: str | None) -> int:
+        """Lease only what the sending threads are about to send, a few rows at a time.
 
-        def load_rest() -> None:
-            try:
-                for start in range(threads, len(patients), LOAD_CHUNK):
-                    load(patients[start : start + LOAD_CHUNK])
-            finally:
-                for _ in range(threads):
-                    work.put(None)
+        At most `concurrency` rows are leased and not yet recorded at any moment (one slot per
+        row, freed when its outcome is written); a lease is taken once a quarter of the slots
+        are free, so that one claim serves several rows. A SIGKILL thus leaves at most
+        `concurrency` rows in `sending` (before: the whole batch of up to 200).
 
-        def drain() -> None:
-            while (patient := work.get()) is not None:
-                self._deliver_all(*patient, results.add)
+        One patient's rows go to one thread, in order (the SMS caps see each send): a row of a
+        patient whose rows are being sent joins that patient's queue; a new patient's contacts
+        and SMS history are read once, when the patient is first leased this round."""
+        config = self.config
+        slots = _Slots(config.concurrency)
+        refill = max(1, config.concurrency // 4)
+        results = ResultWriter(self._write, config.write_batch, config.write_wait)
+        writer = threading.Thread(target=results.run, name="rw-record")
+        writer.start()
+        queues: dict[str, deque[Claimed]] = {}  # patients being sent to, and their rows left
+        lock = threading.Lock()
+        sending: list[Future[None]] = []
 
-        await loop.run_in_executor(self._pool, load, patients[:threads])
-        writer = self._spawn("record", results.run)
+        def finish(item: Finished) -> None:
+            results.add(item).wait()  # recorded before this thread sends again
+
+        def drain(patient_id: str, recipient: Recipient | None, sent: list[datetime]) -> None:
+            while True:
+                with lock:
+                    rows = queues[patient_id]
+                    if not rows:
+                        del queues[patient_id]
+                        return
+                    row = rows.popleft()
+                try:
+                    self._deliver(row, recipient, sent, finish)
+                except Exception:
+                    log.exception(
+                        "delivery %s failed unexpectedly; lease will expire", row.reminder_id
+                    )
+                finally:
+                    slots.give()
+
+        handled = 0
         try:
-            await asyncio.gather(
-                self._spawn("read", load_rest),
-                *(loop.run_in_executor(self._pool, drain) for _ in range(threads)),
-            )
+            while handled < config.batch:
+                wanted = slots.take(refill, config.batch - handled)
+                attempt_id = f"{self._worker}-{next(self._claims)}"
+                claimed = retried(
+                    "leasing due rows",
+                    self.outbox.claim_due,
+                    *(now, wanted, attempt_id, config.lease, reminder_id),
+                )
+                slots.give(wanted - len(claimed))
+                handled += len(claimed)
+                new: list[str] = []
+                with lock:
+                    for row in claimed:
+                        if row.patient_id not in queues:
+                            queues[row.patient_id] = deque()
+                            new.append(row.patient_id)
+                        queues[row.patient_id].append(row)
+                if new:
+                    contacts = retried("reading contacts", self.recipients.get_many, new)
+                    since = now - CAP_HISTORY
+                    history = retried("reading SMS history", self.outbox.sms_sent_since, new, since)
+                    for pid in new:
+                        sending.append(
+                            self._pool.submit(drain, pid, contacts.get(pid), history[pid])
+                        )
+                if len(claimed) < wanted:
+                    break  # nothing more is due now
         finally:
+            futures_wait(sending)
             results.close()
-            await writer
-        await loop.run_in_executor(self._pool, self._send_outage_notices)
-        return len(claimed)
+            writer.join()
+        return handled
 
     def _send_outage_notices(self) -> None:
         """One care-team notice when patient sends start failing, one when they recover
@@ -288,20 +353,6 @@ class Dispatcher:
                 self.outages.delivered(notice)
             else:
                 log.error("outage notice could not be sent to the care team; retrying")
-
-    def _deliver_all(
-        self,
-        rows: list[Claimed],
-        recipient: Recipient | None,
-        sent: list[Any],
-        finish: Callable[[Finished], None],
-    ) -> None:
-        # One patient's deliveries in order, in one thread: the SMS caps see each send.
-        for row in rows:
-            try:
-                self._deliver(row, recipient, sent, finish)
-            except Exception:
-                log.exception("delivery %s failed unexpectedly; lease will expire", row.reminder_id)
 
     def _deliver(
         self,

@@ -153,8 +153,18 @@ class NotifierSettings(BaseSettings, KafkaSecurity):  # RW_KAFKA_SSL_*, RW_KAFKA
         description="Longest wait between two tries of a failing delivery (seconds): a channel "
         "that recovers is used again within it.",
     )
-    send_concurrency: int = Field(default=16, ge=1)
-    dispatch_batch: int = Field(default=200, ge=1)
+    send_concurrency: int = Field(
+        default=16,
+        ge=1,
+        description="Sending threads (one SMTP session each; also sizes the DB pool) and the "
+        "most deliveries leased and not yet recorded at once.",
+    )
+    dispatch_batch: int = Field(
+        default=200,
+        ge=1,
+        description="Deliveries handled per dispatcher pass, at most; they are leased a few at "
+        "a time, never more than RW_SEND_CONCURRENCY.",
+    )
     dispatch_interval_seconds: float = Field(default=1.0, gt=0)
     sending_stale_seconds: float = Field(default=300.0, gt=0)
     tls_ca_directory: bool = True  # see notifier/tls.py: 25 ms less CPU per e-mail

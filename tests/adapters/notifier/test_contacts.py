@@ -127,6 +127,9 @@ class RefusingChannel:
         self.calls += 1
         return ChannelResult(self.name, (ServiceResult("target differs", WRONG_TARGET, 0),))
 
+    def close(self) -> None:
+        pass
+
 
 async def test_refused_send_fails_at_once_with_reason_and_tells_the_care_team(
     engine: Engine, cipher: ContactCipher, clock: FakeClock

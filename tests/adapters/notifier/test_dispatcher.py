@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from notifier_factories import EMAIL, cancellation, enrol, reminder
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from models.outputs import AlertKind, CareTeamAlert, Category, ReminderKind, Severity, alert_id
 from models.templates import MessageContext
@@ -212,18 +212,57 @@ async def test_many_patients_in_one_round(rig: Rig) -> None:
     assert len(rig.sms.sent) == 30
 
 
-async def test_contacts_are_read_in_chunks_while_sending(
-    rig: Rig, monkeypatch: pytest.MonkeyPatch
+class LeaseWatchingChannel:
+    """An SMS channel that, at every send, counts the rows leased (`sending`) in the database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.name, self.engine = Channel.SMS, engine
+        self.fake = FakeChannel(Channel.SMS)
+        self.leased: list[int] = []
+        self.lock = threading.Lock()
+
+    def send(self, address: str | None, message: Any, message_id: str | None = None) -> Any:
+        with self.engine.connect() as conn:
+            leased = conn.execute(
+                text("SELECT count(*) FROM deliveries WHERE status = 'sending'")
+            ).scalar_one()
+        with self.lock:
+            self.leased.append(leased)
+        return self.fake.send(address, message, message_id)
+
+    def close(self) -> None:
+        pass
+
+
+async def test_only_the_rows_about_to_be_sent_are_leased(
+    engine: Engine, cipher: ContactCipher, clock: FakeClock
 ) -> None:
-    monkeypatch.setattr(dispatcher_module, "LOAD_CHUNK", 7)
-    for n in range(40):
-        enrol(rig.recipients, rig.clock(), patient_id=f"c-{n}", phone=f"+1555400{n:04d}")
-    rig.outbox.record([reminder(patient_id=f"c-{n}") for n in range(40)], rig.clock())
-    assert await rig.dispatcher.dispatch_once() == 40
-    assert sorted(address for address, _ in rig.sms.sent) == sorted(
-        f"+1555400{n:04d}" for n in range(40)
-    )
-    assert {rig.row(f"c-{n}").status for n in range(40)} == {"sent"}
+    # 40 patients due at once, 4 sending threads: never more than 4 rows leased (before: the
+    # whole round of up to `batch`, all left in `sending` by a SIGKILL). One patient with three
+    # reminders: one thread handles them in order, so the daily SMS cap (1) sees the first send
+    # and defers the other two.
+    rig = Rig(engine, cipher, clock)
+    watcher = LeaseWatchingChannel(engine)
+    rig.dispatcher.channels[Channel.SMS] = watcher
+    try:
+        for n in range(40):
+            enrol(rig.recipients, clock(), patient_id=f"c-{n}", phone=f"+1555400{n:04d}")
+        items = [reminder(patient_id=f"c-{n}") for n in range(40)]
+        items += [reminder(patient_id="c-0", item=f"item_{k}") for k in range(2)]
+        rig.outbox.record(items, clock())
+        assert await rig.dispatcher.dispatch_once() == 42
+        assert len(watcher.fake.sent) == 40 and len(watcher.leased) == 40
+        assert max(watcher.leased) <= 4, watcher.leased
+        assert {rig.row(f"c-{n}").status for n in range(1, 40)} == {"sent"}
+        first = [row.status for row in rig.outbox.deliveries_for("c-0")]
+        assert sorted(first) == ["deferred", "deferred", "sent"]
+        with engine.connect() as conn:
+            left = conn.execute(
+                text("SELECT count(*) FROM deliveries WHERE status = 'sending'")
+            ).scalar_one()
+        assert left == 0
+    finally:
+        rig.dispatcher.close()
 
 
 def test_result_writer_batches_and_writes_everything_before_it_returns() -> None:
@@ -312,3 +351,34 @@ async def test_a_dropped_connection_while_recording_is_retried_not_resent(
     rig.clock.advance(timedelta(minutes=10))  # past the lease: nothing left to re-send
     await rig.dispatcher.dispatch_once()
     assert len(rig.sms.sent) == 1
+
+
+async def test_a_dropped_connection_while_leasing_or_reading_is_retried(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Leases are now taken a few rows at a time, so a connection drop hits a lease or a read
+    # far more often than when a round leased 200 rows at once: each is retried, the round
+    # goes on, and nothing is left leased and unsent.
+    from sqlalchemy.exc import OperationalError
+
+    monkeypatch.setattr(dispatcher_module, "WRITE_RETRY_DELAYS", (0.0, 0.0, 0.0))
+    drops = {"claim_due": 2, "get_many": 1, "sms_sent_since": 1}
+
+    def flaky(owner: Any, name: str) -> None:
+        real = getattr(owner, name)
+
+        def call(*args: Any) -> Any:
+            if drops[name]:
+                drops[name] -= 1
+                raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+            return real(*args)
+
+        monkeypatch.setattr(owner, name, call)
+
+    flaky(rig.outbox, "claim_due")
+    flaky(rig.recipients, "get_many")
+    flaky(rig.outbox, "sms_sent_since")
+    rig.outbox.record([reminder()], rig.clock())
+    assert await rig.dispatcher.dispatch_once() == 1
+    assert set(drops.values()) == {0}
+    assert rig.row().status == "sent" and len(rig.sms.sent) == 1

@@ -112,8 +112,10 @@ def test_starttls_still_verifies_through_the_deferred_context(tmp_path: Path) ->
         message = Message("subject", "body")
         trusting = AppriseChannel(Channel.EMAIL, [url + "&verify=no"])
         assert trusting.send("pat@example.org", message).ok
+        trusting.close()  # QUIT its session before the server stops
         checking = AppriseChannel(Channel.EMAIL, [url])
         assert not checking.send("other@example.org", message).ok  # self-signed: refused
+        checking.close()
     finally:
         controller.stop()
     assert received == ["pat@example.org"]

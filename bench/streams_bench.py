@@ -13,13 +13,16 @@
 
 3. Raw consume: the same event mix read back by a plain aiokafka consumer (no group, no
    Faust, no decoding): what the client and broker give at most on this machine.
+4. `--guarantees` (Apache Kafka only): the patient agent under at_least_once and under
+   exactly_once (RW_PROCESSING_GUARANTEE), alternated on fresh topics, and how long after the
+   last event the group's offsets (the transactions) were committed.
 
 `--brokers tansu,kafka` runs everything on the embedded tansu broker and then on an Apache
 Kafka 4.x node (KRaft, one node, from the jars `tests/kafka/pom.xml` resolves) in one run,
 and adds the Kafka-to-tansu ratios.
 
 Run: `python bench/streams_bench.py [--events N] [--rounds R] [--patients P] [--ticks T]
-[--bootstrap H:P | --brokers tansu,kafka]`.
+[--bootstrap H:P | --brokers tansu,kafka] [--guarantees]`.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -182,10 +185,16 @@ async def produce(bootstrap: str, records: list[Record]) -> None:
 
 
 async def measure(
-    app: faust.App, bootstrap: str, done: Callable[[], int], parts: list[list[Record]]
+    app: faust.App,
+    bootstrap: str,
+    done: Callable[[], int],
+    parts: list[list[Record]],
+    committed: StreamsSettings | None = None,
 ) -> float:
     """Events per second over the parts, each produced once the previous one is processed;
-    a part's clock runs from its first processed event to its last (join time excluded)."""
+    a part's clock runs from its first processed event to its last (join time excluded).
+    With `committed`, also how long the group took to commit the offsets after the last
+    event was processed (COMMIT_AFTER_LAST)."""
     await app.start()
     try:
         busy, cpu, counted, target = 0.0, 0.0, 0, 0
@@ -202,12 +211,43 @@ async def measure(
             cpu += time.process_time() - cpu_started
             counted += done() - before
         CPU_PER_EVENT.append(cpu / counted)
+        if committed is not None:
+            last = time.perf_counter()
+            await _offsets_committed(committed)
+            COMMIT_AFTER_LAST.append(time.perf_counter() - last)
         return counted / busy
     finally:
         await app.stop()
 
 
 CPU_PER_EVENT: list[float] = []  # this process's CPU seconds per event, one per measure()
+COMMIT_AFTER_LAST: list[float] = []  # seconds from last event processed to offsets committed
+
+
+async def _offsets_committed(settings: StreamsSettings, timeout: float = 120) -> None:
+    """Wait until the app's group has committed every source partition to its end."""
+    names = TopicNames(settings.topic_prefix)
+    parts = [TopicPartition(t, p) for t in names.events for p in range(settings.partitions)]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=settings.app_id,
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(parts)
+        deadline = time.monotonic() + timeout
+        while True:
+            behind = [
+                tp for tp in parts if ends[tp] and (await consumer.committed(tp) or 0) < ends[tp]
+            ]
+            if not behind:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"offsets not committed in {timeout} s: {behind}")
+            await asyncio.sleep(0.05)
+    finally:
+        await consumer.stop()
 
 
 async def _tick_or_fail(deadline: float) -> None:
@@ -311,10 +351,49 @@ async def raw_consume(bootstrap: str, events: int, partitions: int, rounds: int)
     return {"raw_consume_events_per_s": [round(x, 1) for x in rates]}
 
 
+async def guarantee_cost(
+    bootstrap: str, events: int, partitions: int, catalog: Catalog, rounds: int
+) -> dict:
+    """The patient agent under at_least_once and under exactly_once, alternated round by round
+    on fresh topics (Apache Kafka only: tansu has no transactions). Besides the processing
+    rate, the time from the last event processed to the group's offsets committed for it
+    (under exactly_once: the transactions committed, so read_committed readers see it)."""
+    rates: dict[str, list[float]] = {"at_least_once": [], "exactly_once": []}
+    commit_s: dict[str, list[float]] = {"at_least_once": [], "exactly_once": []}
+    cpu: dict[str, list[int]] = {"at_least_once": [], "exactly_once": []}
+    for r in range(rounds):
+        for guarantee in rates:
+            rate, _total, _applied = await _patient_rate(
+                bootstrap, events, partitions, catalog, r, guarantee, guarantee_run=True
+            )
+            rates[guarantee].append(rate)
+            commit_s[guarantee].append(round(COMMIT_AFTER_LAST[-1], 2))
+            cpu[guarantee].append(round(CPU_PER_EVENT[-1] * 1e6))
+    ratios = [e / a for a, e in zip(rates["at_least_once"], rates["exactly_once"], strict=True)]
+    return {
+        "rounds": rounds,
+        "events_per_round": sum(map(len, event_mix(TopicNames("x."), events))),
+        "patient_events_per_s": {g: [round(x, 1) for x in v] for g, v in rates.items()},
+        "exactly_once_to_at_least_once_rate": [round(x, 3) for x in ratios],
+        "median_ratio": round(statistics.median(ratios), 3),
+        "process_cpu_us_per_event": cpu,
+        "last_event_to_offsets_committed_s": commit_s,
+    }
+
+
 async def _patient_rate(
-    bootstrap: str, events: int, partitions: int, catalog: Catalog, round_: int
+    bootstrap: str,
+    events: int,
+    partitions: int,
+    catalog: Catalog,
+    round_: int,
+    guarantee: str = "at_least_once",
+    guarantee_run: bool = False,
 ) -> tuple[float, int, int]:
-    settings = _settings(bootstrap, f"bench-tp{round_}.", f"bench-patient-{round_}", partitions)
+    tag = "" if guarantee == "at_least_once" else "-eos"
+    settings = _settings(
+        bootstrap, f"bench-tp{round_}{tag}.", f"bench-patient-{round_}{tag}", partitions
+    ).model_copy(update={"processing_guarantee": guarantee})
     metrics = StreamsMetrics()
 
     def handled() -> int:
@@ -329,7 +408,9 @@ async def _patient_rate(
 
     await create_topics(settings)
     parts = list(event_mix(TopicNames(settings.topic_prefix), events))
-    rate = await measure(create_app(settings, catalog, metrics=metrics), bootstrap, handled, parts)
+    app = create_app(settings, catalog, metrics=metrics)
+    watched = settings if guarantee_run else None
+    rate = await measure(app, bootstrap, handled, parts, committed=watched)
     applied = int(metrics.registry.get_sample_value("rw_streams_events_applied_total") or 0)
     return rate, sum(map(len, parts)), applied
 
@@ -485,6 +566,11 @@ async def run(args: argparse.Namespace, bootstrap: str, label: str | None = None
         result["throughput"] |= await raw_consume(
             bootstrap, args.events, args.partitions, args.rounds
         )
+    tansu = bootstrap == EMBEDDED_BOOTSTRAP[0] or bootstrap in TANSU_BOOTSTRAPS
+    if args.guarantees and args.events and not tansu:
+        result["processing_guarantee"] = await guarantee_cost(
+            bootstrap, args.events, args.partitions, catalog, args.rounds
+        )
     if args.patients:
         result["tick_latency"] = await tick_latency(
             bootstrap, args.patients, args.due_fraction, args.ticks, args.partitions, catalog
@@ -509,6 +595,12 @@ def main() -> int:
         "--brokers",
         help="comma-separated: tansu and/or kafka (Apache Kafka from the test jars), run one "
         "after the other in this run, with the Kafka-to-tansu ratios",
+    )
+    parser.add_argument(
+        "--guarantees",
+        action="store_true",
+        help="also the patient agent under at_least_once and exactly_once, alternated (Apache "
+        "Kafka only: skipped on tansu, which has no transactions)",
     )
     args = parser.parse_args()
     if args.brokers:

@@ -33,6 +33,12 @@ def register(sub: Any) -> None:
     load = commands.add_parser("file", help="load an HL7 file or batch (FHS/BHS) through ingest")
     _common(load)
     load.add_argument("file", type=Path)
+    load.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes that decode and map messages (a backfill on several cores; default 1)",
+    )
     load.set_defaults(handler=run_file)
 
     quarantine = commands.add_parser("quarantine", help="list, show, replay or purge rejects")
@@ -87,13 +93,16 @@ def run_file(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         async with running(settings, defer=True) as parts:
-            counts = await load_file(parts.intake, args.file)
+            counts = await load_file(parts.intake, args.file, max(1, args.workers))
         print(json.dumps(dict(sorted(counts.items()))))
         return 0 if counts["AE"] + counts["AR"] == 0 else 1
 
     if not args.file.is_file():
         print(f"error: {args.file} is not a file", file=sys.stderr)
         return 2
+    if not args.file.read_bytes().strip(b" \t\r\n\x0b\x1c\xef\xbb\xbf"):
+        print(f"error: {args.file} is empty: there is no HL7 message in it", file=sys.stderr)
+        return 1
     return _guarded(lambda: asyncio.run(main()))
 
 
@@ -239,13 +248,36 @@ def run_quarantine(args: argparse.Namespace) -> int:
 
 
 async def _replay(settings: Any, store: Any, entry: Any) -> int:
+    """Run the entry through ingest again: taken, it leaves the quarantine; refused again, it
+    stays one entry (its reason updated), never a second copy of the same message."""
     from ingest.service import running
 
     async with running(settings) as parts:
-        outcome = await parts.intake.handle(entry.raw)
-    print(json.dumps({"id": entry.id, "ack": outcome.code, "events": outcome.events,
-                      "reason": outcome.reason}))  # fmt: skip
-    if outcome.code == "AA":
+        parts.intake.quarantine = parts.fhir.quarantine = None  # the entry is kept already
+        if entry.sender.startswith("fhir:"):
+            code, events, reason = await _replay_fhir(parts.fhir, entry)
+        else:
+            outcome = await parts.intake.handle(entry.raw)
+            code, events, reason = outcome.code, outcome.events, outcome.reason
+    print(json.dumps({"id": entry.id, "ack": code, "events": events, "reason": reason}))
+    if code in ("AA", "200"):
         store.remove(entry.id)
         return 0
+    if reason and reason != entry.reason:
+        store.put(entry.raw, reason, entry.received_at, entry.control_id, entry.sender)
     return 1
+
+
+async def _replay_fhir(fhir: Any, entry: Any) -> tuple[str, int, str]:
+    from ingest.fhir_intake import BrokerUnavailable, FeedUnknown
+
+    feed = entry.sender.split(":", 1)[1]
+    try:
+        result = await fhir.accept(feed, json.loads(entry.raw))
+    except FeedUnknown:
+        return "404", 0, f"no FHIR feed named {feed!r} in the configuration"
+    except BrokerUnavailable:
+        return "503", 0, "events could not be stored; replay again later"
+    if result.failed:
+        return result.failed[0].status[:3], 0, result.failed[0].reason
+    return "200", result.events, ""

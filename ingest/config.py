@@ -159,6 +159,11 @@ class IngestConfig(_Strict):
 
 def load_config(path: Path) -> IngestConfig:
     """Read and validate the YAML file; every problem becomes one ConfigError line."""
+    if not path.exists():
+        raise ConfigError(
+            f"no feed configuration: {path} does not exist. Pass --config FILE or set "
+            "RW_INGEST_CONFIG (docs/ingest.md has an example; deploy/ingest.example.yaml too)"
+        )
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:

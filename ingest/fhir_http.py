@@ -39,6 +39,8 @@ def _entry(e: EntryOutcome) -> dict[str, Any]:
     response: dict[str, Any] = {"status": e.status, "location": e.reference}
     if not e.status.startswith("200"):
         response["outcome"] = _issue("error", "processing", e.reason)
+    elif e.reason:  # taken without events: say why (a type not read, a version already taken)
+        response["outcome"] = _issue("information", "informational", e.reason)
     return {"response": response}
 
 
@@ -56,6 +58,8 @@ def _answer(result: FhirOutcome) -> JSONResponse:
         return JSONResponse(body, media_type=FHIR_JSON)
     if result.failed and len(result.entries) == 1:
         return outcome("error", "processing", result.failed[0].reason, 422)
+    if len(result.entries) == 1 and result.entries[0].unread:
+        return outcome("error", "not-supported", result.entries[0].reason, 422)
     text = f"{len(result.entries)} resources, {result.events} events, {len(result.failed)} refused"
     return outcome("information", "informational", text, 200)
 

@@ -50,6 +50,7 @@ class EntryOutcome:
     reference: str = ""
     events: int = 0
     reason: str = ""
+    unread: bool = False  # a resource type this endpoint does not read: ignored, and said so
 
 
 @dataclass
@@ -89,17 +90,20 @@ class FhirIntake:
             try:
                 bundle = Bundle.model_validate(body)
             except ValidationError:
-                return self._refused(body, "not a valid Bundle")
+                return self._refused(feed.name, body, "not a valid Bundle")
             if bundle.type not in _BUNDLES:
-                return self._refused(body, f"Bundle type {bundle.type!r} is not taken")
-            raws = [e.resource for e in bundle.entry if e.resource]
-            raws.sort(key=lambda r: r.get("resourceType") != "Patient")  # Patients first
+                return self._refused(feed.name, body, f"Bundle type {bundle.type!r} is not taken")
+            raws = [_resource(entry) for entry in bundle.entry]
             outcome = FhirOutcome(bundle_type=bundle.type)
         else:
             raws, outcome = [body], FhirOutcome()
-        mapped: list[tuple[EntryOutcome, str, str, list[Routed]]] = []
-        for raw in raws:
-            mapped.append(self._map(ctx, raw))
+        # Patients first (they carry the MRN the others' subjects need); answers in entry order.
+        order = sorted(range(len(raws)), key=lambda i: _kind(raws[i]) != "Patient")
+        results: dict[int, tuple[EntryOutcome, str, str, list[Routed]]] = {}
+        with self.ledger.batch():
+            for i in order:
+                results[i] = self._entry(ctx, raws[i], i)
+        mapped = [results[i] for i in range(len(raws))]
         if outcome.bundle_type == "transaction" and any(m[0].status[:3] != "200" for m in mapped):
             outcome.entries = [m[0] for m in mapped]
             return outcome  # all or nothing: nothing sent
@@ -112,9 +116,10 @@ class FhirIntake:
                     "FHIR %s: events not acknowledged by Kafka (%s)", feed.name, type(exc).__name__
                 )
                 raise BrokerUnavailable(str(type(exc).__name__)) from None
-        for entry, key, version, _ in mapped:
-            if entry.status.startswith("200") and version:
-                self.ledger.put("fhir-version", key, version)
+        with self.ledger.batch():
+            for entry, key, version, _ in mapped:
+                if entry.status.startswith("200") and version:
+                    self.ledger.put("fhir-version", key, version)
         outcome.entries = [m[0] for m in mapped]
         log.info(
             "FHIR %s: %d resources, %d events, %d refused",
@@ -125,6 +130,15 @@ class FhirIntake:
         )
         return outcome
 
+    def _entry(
+        self, ctx: FhirContext, raw: object, index: int
+    ) -> tuple[EntryOutcome, str, str, list[Routed]]:
+        """One Bundle entry (or the resource posted): a broken entry fails alone."""
+        if not isinstance(raw, dict):
+            reason = f"entry {index} has no resource object (only resources are taken)"
+            return self._bad(ctx.feed.name, raw, f"entry {index}", reason), "", "", []
+        return self._map(ctx, raw)
+
     def _map(
         self, ctx: FhirContext, raw: dict[str, Any]
     ) -> tuple[EntryOutcome, str, str, list[Routed]]:
@@ -132,12 +146,15 @@ class FhirIntake:
         model = MODELS.get(kind)
         reference = f"{kind}/{raw.get('id', '')}"
         if model is None:
-            return EntryOutcome("200 OK", reference, reason="resource type not read"), "", "", []
+            reason = (f"resource type {kind or '(none)'!r} is not read here (only "
+                      f"{', '.join(MODELS)}): ignored, nothing stored")  # fmt: skip
+            return EntryOutcome("200 OK", reference, reason=reason, unread=True), "", "", []
         try:
             resource: Resource = model.model_validate(raw)
         except ValidationError as exc:
             where = "; ".join(".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors())
-            return self._bad(raw, reference, f"invalid {kind} ({where[:150]})"), "", "", []
+            reason = f"invalid {kind} ({where[:150]})"
+            return self._bad(ctx.feed.name, raw, reference, reason), "", "", []
         key, version = ctx.ref(resource), ctx.version(resource)
         if version and self.ledger.get("fhir-version", key) == version:
             return EntryOutcome("200 OK", reference, reason="version already taken"), "", "", []
@@ -145,14 +162,25 @@ class FhirIntake:
             result = map_resource(ctx, resource)
         except (ResourceError, ValidationError) as exc:
             reason = str(exc) if isinstance(exc, ResourceError) else "an event would be invalid"
-            return self._bad(raw, reference, reason), "", "", []
+            return self._bad(ctx.feed.name, raw, reference, reason), "", "", []
         return EntryOutcome("200 OK", reference, len(result.events)), key, version, result.events
 
-    def _bad(self, raw: dict[str, Any], reference: str, reason: str) -> EntryOutcome:
+    def _bad(self, feed: str, raw: object, reference: str, reason: str) -> EntryOutcome:
+        """Refused: kept encrypted, under sender `fhir:<feed>` so that a replay finds its feed."""
         if self.quarantine is not None:
-            self.quarantine.put(json.dumps(raw).encode(), reason, self.clock(), reference, "fhir")
+            data = json.dumps(raw).encode()
+            self.quarantine.put(data, reason, self.clock(), reference, f"fhir:{feed}")
         log.warning("FHIR %s refused: %s", reference, reason)
         return EntryOutcome("400 Bad Request", reference, reason=reason)
 
-    def _refused(self, body: dict[str, Any], reason: str) -> FhirOutcome:
-        return FhirOutcome([self._bad(body, "Bundle", reason)])
+    def _refused(self, feed: str, body: dict[str, Any], reason: str) -> FhirOutcome:
+        return FhirOutcome([self._bad(feed, body, "Bundle", reason)])
+
+
+def _resource(entry: object) -> object:
+    """An entry's resource, or what stands in its place when there is none (a refusal)."""
+    return entry.get("resource") if isinstance(entry, dict) else entry
+
+
+def _kind(raw: object) -> str:
+    return str(raw.get("resourceType", "")) if isinstance(raw, dict) else ""

@@ -257,6 +257,9 @@ def _item(ctx: FhirContext, codes: list[str], order: str) -> str | None:
 def _report(ctx: FhirContext, r: DiagnosticReport, recorded: datetime | None, out: Mapped) -> None:
     order = _order(r, r.basedOn, r.identifier)
     item = _item(ctx, r.code.codes(), order)
+    if r.status == "entered-in-error":
+        _report_in_error(ctx, r, recorded, out)
+        return
     if item is None or r.status not in ("final", "amended", "corrected"):
         out.ignored += 1
         return
@@ -276,6 +279,23 @@ def _report(ctx: FhirContext, r: DiagnosticReport, recorded: datetime | None, ou
     envelope = ctx.envelope(f"{base}:resulted", patient, occurred, recorded)
     result = ScanResulted(**envelope, order_id=order, item=item, finding=finding)
     out.events.append(("scan.resulted", result))
+    ctx.ledger.put("fhir-sent", result.event_id, "1")  # an entered-in-error retracts it
+
+
+def _report_in_error(
+    ctx: FhirContext, r: DiagnosticReport, recorded: datetime | None, out: Mapped
+) -> None:
+    """A report sent in error: its scan.resulted (when one was sent from here) is retracted."""
+    base = ctx.ref(r)
+    fact = f"{base}:resulted"
+    if ctx.ledger.get("fhir-sent", fact) is None:
+        out.ignored += 1  # no result of it was ever sent (or a narrative one, not read)
+        return
+    recorded = _require(recorded, "DiagnosticReport")
+    envelope = ctx.envelope(f"{base}:retracted", ctx.patient(r.subject), recorded, recorded)
+    retraction = EventRetracted(**envelope, target_event_id=latest(ctx.ledger, fact),
+                                reason="FHIR status entered-in-error")  # fmt: skip
+    out.events.append(("scan.resulted", retraction))
 
 
 def _appointment(ctx: FhirContext, a: Appointment, recorded: datetime | None, out: Mapped) -> None:

@@ -121,14 +121,10 @@ class Patient(Resource):
     deceasedDateTime: datetime | date | None = None
 
 
-class BundleEntry(_Read):
-    resource: dict[str, Any] | None = None
-
-
 class Bundle(Resource):
     id: str = ""
     type: str
-    entry: list[BundleEntry] = []
+    entry: list[Any] = []  # each read alone: one broken entry does not refuse the others
 
 
 MODELS: dict[str, type[Resource]] = {

@@ -5,28 +5,39 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from ingest.backfill import load_on_workers
 from ingest.hl7_intake import Hl7Intake
 from ingest.hl7_wire import WireError, split_segments
 
+_CHUNK = 500  # messages per ledger transaction
 
-async def load_file(intake: Hl7Intake, path: Path) -> Counter[str]:
+
+async def load_file(intake: Hl7Intake, path: Path, workers: int = 1) -> Counter[str]:
     """Every message of the file; returns how many got AA, AE, AR, and the events sent.
 
     Kafka acknowledgements are awaited once for the whole file (a backfill does not wait
-    message by message); control ids are remembered only after that."""
+    message by message); control ids are remembered only after that. With `workers` > 1,
+    that many processes decode and map the messages that need no ledger (ingest.backfill)."""
     raw = path.read_bytes()
     counts: Counter[str] = Counter()
     try:
         groups = list(split_segments(raw))
     except WireError:
         groups = []
-    if not groups:
-        counts["AR"] += 1
-        await intake.handle(raw)  # quarantined with its reason
+    if not groups:  # not HL7 at all: refused and quarantined with its reason, counted as answered
+        outcome = await intake.handle(raw)
+        counts[outcome.code], counts["events"] = 1, 0  # the code its ACK would carry
         return counts
-    for segments in groups:
-        outcome = await intake.handle_segments(segments, sum(len(s) + 1 for s in segments))
-        counts[outcome.code] += 1
-        counts["events"] += outcome.events
+    if workers > 1:
+        await load_on_workers(intake, groups, workers, counts)
+        await intake.drain()
+        return counts
+    for start in range(0, len(groups), _CHUNK):
+        with intake.ledger.batch():  # one ledger commit per chunk, not one per row
+            for segments in groups[start : start + _CHUNK]:
+                size = sum(len(s) + 1 for s in segments)
+                outcome = await intake.handle_segments(segments, size)
+                counts[outcome.code] += 1
+                counts["events"] += outcome.events
     await intake.drain()
     return counts

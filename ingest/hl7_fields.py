@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -23,43 +24,77 @@ class MessageError(ValueError):
         self.reason, self.code, self.ack, self.where = reason, code, ack, where
 
 
-class Reader:
-    """Components of one message's segments, unescaped, by 1-based HL7 positions."""
+class Segment:
+    """One segment's fields, split once from its text (MSH-1 is the field separator itself)."""
 
-    def __init__(self, message: hl7.Message, text: str) -> None:
-        """`text` is what `message` was parsed from: fields are read from its segments' text
-        (python-hl7 would rebuild a field's text from its parts on every str())."""
-        self.message = message
-        separators = message.separators  # "\r|~^&"
+    __slots__ = ("fields", "tag")
+
+    def __init__(self, line: str, sep: str) -> None:
+        self.fields = line.split(sep)
+        self.tag = self.fields[0]
+        if self.tag in ("MSH", "FHS", "BHS"):
+            self.fields.insert(1, sep)
+
+
+@functools.lru_cache(maxsize=64)
+def _encoding(tag: str, sep: str, characters: str) -> hl7.Message:
+    """python-hl7's reading of a header's separators and escape character (MSH-1, MSH-2), made
+    once per distinct pair: its `unescape` and `separators` are all the Reader needs of it."""
+    if tag != "MSH" or not sep or len(characters) < 4:
+        raise ValueError("not an MSH segment with its encoding characters")
+    return hl7.parse(f"MSH{sep}{characters}")
+
+
+class Reader:
+    """Components of one message's segments, unescaped, by 1-based HL7 positions.
+
+    python-hl7 reads the encoding characters (MSH-1, MSH-2) and does the unescaping;
+    the other segments are split here once, on demand of the mapping: a full python-hl7 parse
+    built a tree of every component that the mapping never read (most of a backfill's CPU)."""
+
+    def __init__(self, text: str) -> None:
+        """`text` is one message, segments joined by CR, MSH first."""
+        lines = text.strip().split("\r")
+        self.message = _encoding(lines[0][:3], lines[0][3:4], lines[0][4:].split(lines[0][3:4])[0])
+        separators = self.message.separators  # "\r|~^&"
         self.sep, self.rep, self.comp = separators[1], separators[2], separators[3]
         self.sub = separators[4]
-        raw = text.strip().split("\r")  # the segments python-hl7 made, in its order
-        self._texts = {id(seg): line for seg, line in zip(message, raw, strict=True)}
-        self._fields: dict[int, list[str]] = {}
+        self.segments = [Segment(line, self.sep) for line in lines if line]
 
-    def field(self, segment: hl7.Segment, number: int) -> str:
+    def segment(self, name: str) -> Segment:
+        """The first segment named `name` (KeyError when there is none)."""
+        for segment in self.segments:
+            if segment.tag == name:
+                return segment
+        raise KeyError(name)
+
+    def all(self, name: str) -> list[Segment]:
+        return [segment for segment in self.segments if segment.tag == name]
+
+    def field(self, segment: Segment, number: int) -> str:
         """Field `number` as sent (escapes kept)."""
-        fields = self._fields.get(id(segment))
-        if fields is None:
-            fields = self._texts[id(segment)].split(self.sep)
-            if fields[0] in ("MSH", "FHS", "BHS"):
-                fields.insert(1, self.sep)  # MSH-1 is the separator itself
-            self._fields[id(segment)] = fields
+        fields = segment.fields
         return fields[number] if len(fields) > number else ""
 
-    def get(self, segment: hl7.Segment, number: int, comp: int = 1, rep: int = 1) -> str:
+    def get(self, segment: Segment, number: int, comp: int = 1, rep: int = 1) -> str:
         """Field `number`, repetition `rep`, component `comp` (first sub-component), unescaped."""
-        text = self.field(segment, number)
+        fields = segment.fields
+        text = fields[number] if len(fields) > number else ""
         if not text:
             return ""
-        reps = text.split(self.rep)
-        if rep > len(reps):
-            return ""
-        parts = reps[rep - 1].split(self.comp)
-        value = parts[comp - 1] if comp <= len(parts) else ""
-        return self.unescape(value.split(self.sub)[0])
+        if rep > 1 or self.rep in text:
+            reps = text.split(self.rep)
+            if rep > len(reps):
+                return ""
+            text = reps[rep - 1]
+        if comp > 1 or self.comp in text:
+            parts = text.split(self.comp)
+            text = parts[comp - 1] if comp <= len(parts) else ""
+        if self.sub in text:
+            text = text.split(self.sub)[0]
+        return self.message.unescape(text) if "\\" in text else text
 
-    def repetitions(self, segment: hl7.Segment, number: int) -> int:
+    def repetitions(self, segment: Segment, number: int) -> int:
         text = self.field(segment, number)
         return text.count(self.rep) + 1 if text else 0
 
@@ -67,6 +102,7 @@ class Reader:
         return self.message.unescape(value) if "\\" in value else value
 
 
+@functools.lru_cache(maxsize=4096)  # a message repeats its timestamps; a backfill, its days
 def parse_dtm(text: str, zone: ZoneInfo, where: str) -> datetime:
     """An HL7 DTM as an aware datetime; without an offset it is read in the facility's zone."""
     match = _DTM.match(text.strip())
@@ -115,7 +151,7 @@ class Header:
 
     @classmethod
     def of(cls, reader: Reader) -> Header:
-        msh = reader.message.segment("MSH")
+        msh = reader.segment("MSH")
         g = reader.get
         return cls(
             application=g(msh, 3),

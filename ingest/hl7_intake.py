@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import hl7
 from pydantic import ValidationError
 
 from ingest.ack import ack_code, build_ack
@@ -77,10 +76,9 @@ class Hl7Intake:
                 raise MessageError(f"message of {size} bytes is too large", "207", "AR")
             text = decode_message(segments)
             try:
-                message = hl7.parse(text)
+                reader = Reader(text)
             except Exception:  # python-hl7 raises several kinds; none carries a useful reason
                 raise WireError("not an HL7 v2 message", "100") from None
-            reader = Reader(message, text)
             header = Header.of(reader)
             return await self._accept(reader, header, text, size)
         except (WireError, MessageError) as exc:
@@ -120,12 +118,13 @@ class Hl7Intake:
         patient = feed.pseudonym(self._key, self._prefix, find_mrn(reader, feed))
         ctx = Context(reader, header, feed, patient, recorded, self.ledger, self.known_lab)
         try:
-            mapped = map_message(ctx)
+            with self.ledger.batch():  # the message's ledger writes: one commit, or none
+                mapped = map_message(ctx)
         except ValidationError as exc:
             where = "; ".join(".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors())
             raise MessageError(f"an event would be invalid ({where[:150]})", "102") from None
         routed = [
-            route(e, "lab.resulted" if isinstance(e, EventRetracted) else None)
+            route(e, mapped.topic_of(e) if isinstance(e, EventRetracted) else None)
             for e in mapped.events
         ]
         try:
@@ -146,10 +145,15 @@ class Hl7Intake:
                  feed.name, len(routed), mapped.ignored)  # fmt: skip
         return self._answer(header, "AA", None, len(routed), mapped.ignored)
 
+    def confirm_later(self, sender: str, control_id: str, digest: str) -> None:
+        """Remember this control id at the next `drain` (its events were enqueued)."""
+        self._unconfirmed.append((sender, control_id, digest))
+
     async def drain(self) -> None:
         await self.sink.drain()
-        for sender, control_id, digest in self._unconfirmed:
-            self.ledger.remember(sender, control_id, digest)
+        with self.ledger.batch():
+            for sender, control_id, digest in self._unconfirmed:
+                self.ledger.remember(sender, control_id, digest)
         self._unconfirmed.clear()
 
     def _refuse(self, segments: list[bytes], header: Header | None, error: MessageError) -> Outcome:
@@ -159,8 +163,9 @@ class Hl7Intake:
         if self.quarantine is not None and segments:
             raw = b"\r".join(segments)
             entry = self.quarantine.put(raw, error.reason, self.clock(), control, sender)
-        log.warning("control id %s: %s (%s %s) quarantined as %s", control or "(none)",
-                    error.ack, error.code, error.reason, entry or "-")  # fmt: skip
+        kept = f"quarantined as {entry}" if entry else "nothing to quarantine"
+        log.warning("control id %s: %s (%s %s) %s", control or "(none)", error.ack, error.code,
+                    error.reason, kept)  # fmt: skip
         return self._answer(header, error.ack, error, 0)
 
     def _answer(

@@ -14,11 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import hl7
-
 from ingest.chains import correction_target, latest
 from ingest.config import Feed
-from ingest.hl7_fields import Header, MessageError, Reader, parse_dtm
+from ingest.hl7_fields import Header, MessageError, Reader, Segment, parse_dtm
 from ingest.ledger import Ledger
 from models.events import (
     Event,
@@ -49,6 +47,11 @@ class Mapped:
 
     events: list[Event] = field(default_factory=list)
     ignored: int = 0
+    # the event type a retraction's target has (its topic); a lab result when not named
+    targets: dict[str, str] = field(default_factory=dict)
+
+    def topic_of(self, retraction: EventRetracted) -> str:
+        return self.targets.get(retraction.event_id, "lab.resulted")
 
 
 @dataclass
@@ -110,9 +113,9 @@ def map_message(ctx: Context) -> Mapped:
     raise MessageError(f"message type {kind}^{ctx.header.trigger} is not taken", "200", "AR")
 
 
-def _segment(reader: Reader, name: str) -> hl7.Segment:
+def _segment(reader: Reader, name: str) -> Segment:
     try:
-        return reader.message.segment(name)
+        return reader.segment(name)
     except KeyError:
         raise MessageError(f"no {name} segment", "100", where=name) from None
 
@@ -122,11 +125,11 @@ def _segment(reader: Reader, name: str) -> hl7.Segment:
 
 def _map_oru(ctx: Context) -> Mapped:
     out = Mapped()
-    obr: hl7.Segment | None = None
-    orc: hl7.Segment | None = None
-    pending: list[hl7.Segment] = []
-    for segment in ctx.reader.message:
-        tag = str(segment[0])
+    obr: Segment | None = None
+    orc: Segment | None = None
+    pending: list[Segment] = []
+    for segment in ctx.reader.segments:
+        tag = segment.tag
         if tag == "ORC":
             orc = segment
         elif tag == "OBR":
@@ -141,7 +144,7 @@ def _map_oru(ctx: Context) -> Mapped:
 
 
 def _map_order(
-    ctx: Context, obr: hl7.Segment, orc: hl7.Segment | None, obxs: list[hl7.Segment], out: Mapped
+    ctx: Context, obr: Segment, orc: Segment | None, obxs: list[Segment], out: Mapped
 ) -> None:
     r = ctx.reader
     order_id = r.get(obr, 3) or r.get(obr, 2) or (r.get(orc, 3) if orc is not None else "")
@@ -155,7 +158,7 @@ def _map_order(
         _map_lab(ctx, obr, order_id, obx, out)
 
 
-def _items(ctx: Context, obr: hl7.Segment) -> list[str]:
+def _items(ctx: Context, obr: Segment) -> list[str]:
     """The surveillance items OBR-4's procedure codes map to (each repetition, both codings)."""
     r, found = ctx.reader, []
     for rep in range(1, r.repetitions(obr, 4) + 1):
@@ -166,7 +169,7 @@ def _items(ctx: Context, obr: hl7.Segment) -> list[str]:
     return found
 
 
-def _loinc(ctx: Context, obx: hl7.Segment) -> str | None:
+def _loinc(ctx: Context, obx: Segment) -> str | None:
     r = ctx.reader
     for code, system in ((1, 3), (4, 6)):
         if r.get(obx, 3, system) == "LN" and r.get(obx, 3, code):
@@ -178,7 +181,7 @@ def _loinc(ctx: Context, obx: hl7.Segment) -> str | None:
     return None
 
 
-def _value(ctx: Context, obx: hl7.Segment) -> tuple[float | None, str | None]:
+def _value(ctx: Context, obx: Segment) -> tuple[float | None, str | None]:
     """OBX-5 as a number and a comparator: NM `0.04`, SN `<^0.1` (censored), SN `^182`."""
     r, kind = ctx.reader, ctx.reader.get(obx, 2)
     text = r.field(obx, 5)
@@ -199,7 +202,7 @@ def _value(ctx: Context, obx: hl7.Segment) -> tuple[float | None, str | None]:
         raise MessageError(reason, "102", where="OBX^5") from None
 
 
-def _map_lab(ctx: Context, obr: hl7.Segment, order_id: str, obx: hl7.Segment, out: Mapped) -> None:
+def _map_lab(ctx: Context, obr: Segment, order_id: str, obx: Segment, out: Mapped) -> None:
     r = ctx.reader
     status = r.get(obx, 11).upper()
     loinc = _loinc(ctx, obx)
@@ -271,7 +274,7 @@ def _correct(
 
 
 def _map_imaging(
-    ctx: Context, obr: hl7.Segment, order_id: str, items: list[str], obxs: list[hl7.Segment],
+    ctx: Context, obr: Segment, order_id: str, items: list[str], obxs: list[Segment],
     out: Mapped,
 ) -> None:  # fmt: skip
     r = ctx.reader
@@ -279,6 +282,9 @@ def _map_imaging(
     status = (r.get(obr, 25) or (r.get(obxs[0], 11) if obxs else "")).upper()
     if status == "X":  # the exam could not be done
         out.ignored += 1
+        return
+    if status in _RETRACT:
+        _retract_imaging(ctx, order_id, items, status, out)
         return
     done_at = ctx.when(r.get(obr, 8) or r.get(obr, 7), "OBR^7")
     finding = _finding(ctx, obxs)
@@ -288,6 +294,7 @@ def _map_imaging(
         out.events.append(
             ScanCompleted(**ctx.envelope(f"{base}:completed", done_at), order_id=order, item=item)
         )
+        ctx.ledger.put("hl7-sent", f"{base}:completed", "1")
         if finding is None or status not in ("F", "C"):
             continue
         reported = ctx.when(r.get(obr, 22), "OBR^22")
@@ -300,7 +307,30 @@ def _map_imaging(
             out.events.append(ScanResulted(**envelope, **fields))
 
 
-def _finding(ctx: Context, obxs: list[hl7.Segment]) -> ScanFinding | None:
+def _retract_imaging(
+    ctx: Context, order_id: str, items: list[str], status: str, out: Mapped
+) -> None:
+    """OBR-25 (or OBX-11) W or D on a radiology report: the exam and its result were filed
+    wrongly (W: wrong patient) or deleted, so both facts sent from here are retracted."""
+    retracted = 0
+    for item in items:
+        order = order_id if len(items) == 1 else f"{order_id}/{item}"
+        base = f"{ctx.source}:{order}:{item}"
+        for fact, kind in ((f"{base}:completed", "scan.completed"),
+                           (f"{base}:resulted", "scan.resulted")):  # fmt: skip
+            if ctx.ledger.get("hl7-sent", fact) is None and not ctx.ledger.chain(fact):
+                continue  # never sent from here: nothing to retract (it would wait forever)
+            event_id = f"{fact}:{status}:{ctx.header.control_id}"
+            envelope = ctx.envelope(event_id, ctx.recorded_at)
+            out.events.append(EventRetracted(**envelope, target_event_id=latest(ctx.ledger, fact),
+                                             reason=f"OBR-25 {_RETRACT[status][7:]}"))  # fmt: skip
+            out.targets[event_id] = kind
+            retracted += 1
+    if not retracted:
+        out.ignored += 1
+
+
+def _finding(ctx: Context, obxs: list[Segment]) -> ScanFinding | None:
     """The gravest coded finding (CE/CWE OBX-5 codes the feed maps); free text is not read."""
     r, found = ctx.reader, []
     for obx in obxs:
@@ -326,7 +356,7 @@ def _map_siu(ctx: Context) -> Mapped:
     order_id = r.get(sch, 27) or r.get(sch, 26) or appointment
     if not appointment or not order_id:
         raise MessageError("SCH-1 and SCH-2 are both empty", "101", where="SCH^1^2")
-    for ais in r.message.segments("AIS") if _has(r, "AIS") else []:
+    for ais in r.all("AIS"):
         item = ctx.feed.procedures.get(r.get(ais, 3)) or ctx.feed.procedures.get(r.get(ais, 3, 4))
         if item is None:
             out.ignored += 1
@@ -346,9 +376,6 @@ def _map_siu(ctx: Context) -> Mapped:
     return out
 
 
-def _has(reader: Reader, name: str) -> bool:
-    return any(str(s[0]) == name for s in reader.message)
-
-
 def _tq1_start(reader: Reader) -> str:
-    return reader.get(reader.message.segment("TQ1"), 7) if _has(reader, "TQ1") else ""
+    found = reader.all("TQ1")
+    return reader.get(found[0], 7) if found else ""

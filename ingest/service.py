@@ -37,7 +37,12 @@ async def running(settings: IngestSettings, defer: bool = False) -> AsyncIterato
     config.pseudonym.key()  # fail before connecting when the key is missing
     await create_topics(settings.streams())
     names = TopicNames(settings.topic_prefix)
-    sink = KafkaEventSink(settings.kafka_bootstrap, names, linger_ms=5 if defer else 0)
+    sink = KafkaEventSink(
+        settings.kafka_bootstrap,
+        names,
+        linger_ms=5 if defer else 0,
+        client_options=settings.kafka_client_options(),  # TLS/SASL, as the streams connect
+    )
     ledger = SqliteLedger(config.ledger)
     known_lab = partial(lab_code_mapped, catalog=load_builtin_catalog())
     await sink.start()

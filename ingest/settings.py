@@ -7,11 +7,14 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.kafka_security import KafkaSecurity
 from streams.settings import KafkaBootstrap, StreamsSettings
 
 
-class IngestSettings(BaseSettings):
-    """Where events go, where the feed configuration is, and where the listeners listen."""
+class IngestSettings(BaseSettings, KafkaSecurity):
+    """Where events go, where the feed configuration is, and where the listeners listen.
+    RW_KAFKA_SECURITY_PROTOCOL, RW_KAFKA_SSL_*, RW_KAFKA_SASL_*: as every service
+    (streams.kafka_security), for the topics ingest creates and the producer it sends with."""
 
     model_config = SettingsConfigDict(env_prefix="RW_", extra="ignore")
 
@@ -41,8 +44,10 @@ class IngestSettings(BaseSettings):
 
     def streams(self) -> StreamsSettings:
         """The topic plan is the streams service's: same prefix, same partition count."""
+        security = {name: getattr(self, name) for name in KafkaSecurity.model_fields}
         return StreamsSettings(
             kafka_bootstrap=self.kafka_bootstrap,
             topic_prefix=self.topic_prefix,
             partitions=self.partitions,
+            **security,
         )

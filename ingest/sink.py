@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from models.events import Event, EventCorrected
+from models.events import Event, EventCorrected, parse_event
 from streams.topics import TopicNames
 
 Routed = tuple[str, Event]  # (the event type whose topic it goes to, the event)
@@ -33,22 +33,32 @@ class EventSink(Protocol):
     async def drain(self) -> None:
         """Return once everything enqueued is acknowledged (raise if something was not)."""
 
+    async def enqueue_records(self, records: list[tuple[str, bytes, bytes]]) -> None:
+        """`enqueue` for events already serialised: (event type of the topic, key, value)."""
+
 
 class KafkaEventSink:
     """One producer (acks=all), events keyed by patient_id. No idempotent producer: the event
     ids make a re-publish harmless downstream (and tansu refuses InitProducerId)."""
 
     def __init__(
-        self, bootstrap: str, names: TopicNames, timeout: float = 10.0, linger_ms: int = 0
+        self,
+        bootstrap: str,
+        names: TopicNames,
+        timeout: float = 10.0,
+        linger_ms: int = 0,
+        client_options: dict[str, Any] | None = None,
     ) -> None:
         """`linger_ms` 0 for the listener (each ACK waits for its send); a few ms for file
-        loads, which send a whole file before waiting."""
+        loads, which send a whole file before waiting. `client_options`: TLS and SASL
+        (`KafkaSecurity.kafka_client_options()`), as the streams services connect."""
         self.bootstrap, self.names, self.timeout, self.linger_ms = (
             bootstrap,
             names,
             timeout,
             linger_ms,
         )
+        self.client_options = dict(client_options or {})
         self._producer: AIOKafkaProducer | None = None
         self._pending: list[asyncio.Future[object]] = []
         self._batches: dict[tuple[str, int], BatchBuilder] = {}
@@ -64,6 +74,7 @@ class KafkaEventSink:
             linger_ms=self.linger_ms,
             max_batch_size=256 * 1024,
             request_timeout_ms=int(self.timeout * 1000),
+            **self.client_options,
         )
         await self._producer.start()
 
@@ -80,10 +91,13 @@ class KafkaEventSink:
         """Append to one record batch per partition, sent when full or at `drain`: a backfill
         pays aiokafka's per-record `send` cost once per batch. Partitions are chosen by the
         producer's own partitioner, so keys land where `send` would put them."""
+        records = [(k, e.patient_id.encode(), e.model_dump_json().encode()) for k, e in events]
+        await self.enqueue_records(records)
+
+    async def enqueue_records(self, records: list[tuple[str, bytes, bytes]]) -> None:
         producer = self._started()
-        for kind, event in events:
+        for kind, key, value in records:
             topic = self.names.for_event(kind)
-            key, value = event.patient_id.encode(), event.model_dump_json().encode()
             partitions = self._partitions.get(topic)
             if partitions is None:
                 partitions = self._partitions[topic] = sorted(await producer.partitions_for(topic))
@@ -141,6 +155,9 @@ class MemoryEventSink:
 
     async def enqueue(self, events: list[Routed]) -> None:
         await self.send(events)
+
+    async def enqueue_records(self, records: list[tuple[str, bytes, bytes]]) -> None:
+        await self.send([(kind, parse_event(value)) for kind, _, value in records])
 
     async def drain(self) -> None:
         if self.fail:

@@ -65,6 +65,10 @@ class OutputConsumer:
             rebalance_timeout_ms=rebalance_timeout_ms,
             heartbeat_interval_ms=heartbeat_interval_ms,
             fetch_max_wait_ms=fetch_max_wait_ms,
+            # Never a record of an aborted transaction (a worker with exactly_once that died
+            # mid-transaction): its redo need not hold the same reminders. Records written
+            # without transactions are visible at once, as before.
+            isolation_level="read_committed",
             **(client or {}),
         )
         return cls(consumer, outbox, clock, metrics=metrics)

@@ -31,6 +31,8 @@ from notifier.service import NotifierService
 from notifier.settings import DEV_INBOUND_SECRET, NotifierSettings
 from notifier.sinks import HttpSmsSink, SmtpSink, free_port
 from remission_watch.demo_cohort import START, Cohort, DemoOptions, Patient, build_cohort
+from remission_watch.demo_ingest import DemoIngest, IngestTally, assign_pseudonyms
+from remission_watch.demo_ingest import started as ingest_started
 from remission_watch.demo_report import CARE_TEAM
 from remission_watch.demo_report import report as report_of
 from remission_watch.protocol_files import load_builtin_catalog
@@ -103,6 +105,8 @@ class Demo:
         self.replies: list[dict[str, str]] = []
         self.processor: Any = None  # the agent's PatientProcessor, once the app is made
         self.ticks_sent = 0  # tick records published, one per partition and week
+        self.ingest: DemoIngest | None = None  # the hospital feeds' way in (demo_ingest)
+        self.ingest_tally = IngestTally()
 
     def outputs_emitted(self) -> float:
         registry = self.metrics.registry
@@ -181,6 +185,7 @@ class Demo:
 async def run_demo(options: DemoOptions, progress: bool = True) -> dict[str, Any]:
     began = time.monotonic()
     cohort = build_cohort(options)
+    feeds, cohort.events = assign_pseudonyms(cohort.patients, cohort.events)
     catalog = load_builtin_catalog()
     steps = int(options.years * 365.25 // options.step_days)
     with (
@@ -200,7 +205,14 @@ async def run_demo(options: DemoOptions, progress: bool = True) -> dict[str, Any
             tasks.append(asyncio.create_task(demo.service.run(stop), name="notifier"))
             await _wait_http(demo.notifier.http_port)
             await asyncio.to_thread(demo.enrol_recipients, cohort)
-            produced = await _simulate(demo, cohort, steps, progress)
+            async with ingest_started(
+                Path(tmp) / "ingest", broker.bootstrap, demo.streams.topic_prefix,
+                options.partitions,
+            ) as ingest:  # fmt: skip
+                ingest.serve(feeds)
+                demo.ingest, demo.ingest_tally = ingest, ingest.tally
+                produced = await _simulate(demo, cohort, steps, progress)
+                demo.ingest = None
             await _drain(demo)
         finally:
             stop.set()
@@ -253,13 +265,18 @@ async def _simulate(demo: Demo, cohort: Cohort, steps: int, progress: bool) -> i
                 # made (cancellations, alerts) is recorded at last week's now.
                 for batch in _one_per_patient(week):
                     for event in batch:
+                        if demo.ingest is not None and demo.ingest.takes(event):
+                            demo.ingest.add(event)  # sent as HL7 or FHIR below
+                            continue
                         await producer.send(
                             demo.names.for_event(event),
                             event.model_dump_json().encode(),
                             key=event.patient_id.encode(),
                         )
+                        produced += 1
                     await producer.flush()
-                    produced += len(batch)
+                    if demo.ingest is not None:  # events ingest acknowledged having published
+                        produced += await demo.ingest.send_week()
                     handled = produced + demo.answers_sent() + demo.ticks_sent
                     await _until(lambda n=handled: demo.records_handled() >= n, timeout=30)
                 await _settle(demo, produced + demo.answers_sent() + demo.ticks_sent)

@@ -72,6 +72,18 @@ def report(demo: Demo, cohort: Cohort, produced: int, steps: int, wall: float) -
     if patient_mail != sent_email:
         problems.append(f"SMTP sink holds {patient_mail} patient emails, outbox says {sent_email}")
     registry = demo.metrics.registry
+    ingest = demo.ingest_tally.as_dict()
+    refused = sum(n for code, n in ingest["hl7_acks"].items() if code != "AA") + sum(
+        n for status, n in ingest["fhir_entries"].items() if not status.startswith("200")
+    )
+    if refused:
+        problems.append(f"ingest refused {refused} of the demo's HL7 messages / FHIR resources")
+    dead = sum(
+        sample.value
+        for metric in registry.collect()
+        for sample in metric.samples
+        if sample.name == "rw_streams_dead_lettered_total"
+    )
     return {
         "simulated": {
             "from": START.date().isoformat(),
@@ -90,7 +102,9 @@ def report(demo: Demo, cohort: Cohort, produced: int, steps: int, wall: float) -
             ),
             "alerts": int(registry.get_sample_value("rw_streams_alerts_emitted_total") or 0),
             "ticks_settled": int(demo.ticks_settled()),
+            "dead_lettered": int(dead),
         },
+        "ingest": ingest,
         "deliveries_by_status": statuses,
         "deliveries": [
             {"purpose": p, "channel": c, "status": s, "count": n} for p, c, s, n in by_purpose
@@ -160,6 +174,7 @@ def print_report(report: dict[str, Any], as_json: bool = False) -> None:
         f"settled, {streams['reminders_and_cancellations']} reminders and "
         f"cancellations, {streams['alerts']} care-team alerts"
     )
+    _print_ingest(console, report)
     table = Table(title="Deliveries, by their status at the end of the run")
     for column in ("purpose", "channel", "status", "deliveries"):
         table.add_column(column)
@@ -197,3 +212,22 @@ def print_report(report: dict[str, Any], as_json: bool = False) -> None:
         )
     for problem in report["problems"]:
         console.print(f"[red]problem:[/red] {problem}")
+
+
+def _print_ingest(console: Any, report: dict[str, Any]) -> None:
+    """What came in as a hospital's feeds send it (remission_watch.demo_ingest)."""
+    ingest = report.get("ingest")
+    if not ingest or not ingest["patients"]:
+        return
+    patients, acks = ingest["patients"], ingest["hl7_acks"]
+    entries = ingest["fhir_entries"]
+    ok = sum(n for status, n in entries.items() if status.startswith("200"))
+    dead = report["streams"]["dead_lettered"]
+    console.print(
+        f"ingest: {patients.get('DEMO-LAB', 0)} patients' results as HL7 v2 over MLLP "
+        f"({ingest['hl7_messages_sent_over_mllp']} ORU^R01/SIU^S12 messages, "
+        f"{acks.get('AA', 0)} ACKed AA after Kafka), {patients.get('DEMO-FHIR', 0)} patients' "
+        f"as FHIR R4 ({ingest['fhir_requests']} batch Bundles, {ok} of "
+        f"{sum(entries.values())} resources accepted); {ingest['events_through_ingest']} events "
+        f"published, all taken by the patient agent ({dead} dead-lettered in the whole run)"
+    )

@@ -130,6 +130,7 @@ def load_catalog(folder: Path | None) -> Any:
 
 def run_worker_command(args: argparse.Namespace) -> int:
     from streams.embedded import EmbeddedBroker
+    from streams.exactly_once import TransactionsUnsupported
     from streams.topics import TopicsChanged
     from streams.worker import run_worker
 
@@ -145,6 +146,9 @@ def run_worker_command(args: argparse.Namespace) -> int:
             return run_worker(settings.model_copy(update=embedded), catalog)
     except TopicsChanged as exc:
         print(f"worker stopped: {exc}", file=sys.stderr)
+        return 2
+    except TransactionsUnsupported as exc:
+        print(f"worker not started: {exc}", file=sys.stderr)
         return 2
 
 

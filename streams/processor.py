@@ -67,6 +67,7 @@ from streams.codecs import (
     validation_summary,
 )
 from streams.due_index import DueIndex
+from streams.exactly_once import transactional_id
 from streams.metrics import StreamsMetrics
 from streams.sink import OutputSink, Record
 from streams.topics import TopicNames
@@ -116,10 +117,13 @@ class FaustTableStore:
     skips Faust's per-record buffer and bookkeeping, which cost more than the write.
     """
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, source_topic: str | None = None) -> None:
         self.table = table
         self.data = table.data
         self.topic: str = table.changelog_topic.get_topic_name()
+        # exactly_once: a source topic of the agent, naming the co-partitioned group whose
+        # partition's transaction carries each write (streams.exactly_once)
+        self.source_topic = source_topic or self.topic
         serializers = table.app.serializers
         self._key = functools.partial(
             serializers.dumps_key, table.key_type, serializer=table.key_serializer
@@ -144,8 +148,13 @@ class FaustTableStore:
         else:
             self.data[key] = value
             payload = self._value(value)
-        producer = self.table.app.producer
-        sent = await producer.send(self.topic, self._key(key), payload, partition, None, None)
+        app = self.table.app
+        txn: dict[str, str] = {}
+        if app.in_transaction:  # exactly_once: in the transaction of the partition's offsets
+            txn["transactional_id"] = transactional_id(app, self.source_topic, partition)
+        sent = await app.producer.send(
+            self.topic, self._key(key), payload, partition, None, None, **txn
+        )
         sent.add_done_callback(functools.partial(self._persisted, TP(self.topic, partition)))
 
     def _persisted(self, tp: TP, sent: Any) -> None:
@@ -574,7 +583,7 @@ class PatientProcessor:
         value = encode_dead_letter(
             raw, topic=topic, partition=partition, offset=offset, reason=reason
         )
-        await self.sink.publish_soon(Record(self.names.deadletter, None, value))
+        await self.sink.publish_soon(Record(self.names.deadletter, None, value, partition))
         self.metrics.dead_lettered.labels(topic=topic).inc()
 
 

@@ -47,8 +47,10 @@ async def read_all(
     topics: Collection[str],
     timeout: float = 120.0,
     client: Mapping[str, Any] | None = None,  # TLS/SASL: KafkaSecurity.kafka_client_options
+    isolation_level: str = "read_uncommitted",
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record of `topics`, from the beginning to the end, without joining a group.
+    `read_committed` leaves out the records of aborted transactions (exactly_once workers).
 
     The end is each partition's high watermark (`confirmed_ends`): some brokers (tansu)
     under-report the latest offset. Raises `CannotRebuild` when a topic does not exist.
@@ -73,6 +75,7 @@ async def read_all(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=50,
+        isolation_level=isolation_level,
         **(client or {}),
     )
     await consumer.start()
@@ -185,7 +188,13 @@ async def read_live(settings: StreamsSettings, live_from: str) -> dict[str, Pati
         raise ValueError(f"live_from must be 'changelog' or 'snapshots', not {live_from!r}")
     latest: dict[str, bytes | None] = {}
     client = settings.kafka_client_options()
-    for record in await read_all(settings.kafka_bootstrap, [topic], client=client):
+    # exactly_once: a crashed worker's aborted writes stay in the log; they never happened
+    committed = settings.processing_guarantee == "exactly_once"
+    isolation = "read_committed" if committed else "read_uncommitted"
+    records = await read_all(
+        settings.kafka_bootstrap, [topic], client=client, isolation_level=isolation
+    )
+    for record in records:
         if record.key is not None:
             latest[key(record.key)] = record.value
     # A patient with parked events only (no enrolment yet) has an empty state: no state.

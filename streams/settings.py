@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -89,6 +89,14 @@ class StreamsSettings(BaseSettings, KafkaSecurity):
         "it is dead-lettered and the care team is told.",
     )
     park_limit: int = Field(default=500, ge=1, description="Most events parked per patient.")
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        default="at_least_once",
+        description="at_least_once: a crash can publish a reminder again under the same id (the "
+        "notifier's unique constraint absorbs it). exactly_once: outputs, table writes and "
+        "offsets of a source partition commit in one Kafka transaction (read_committed "
+        "consumers see each once); needs a broker with transactions (not the embedded tansu) "
+        "and costs throughput (docs/streams.md).",
+    )
     compact_state_topic: bool = True  # production: rw.patient-state.v1 is cleanup.policy=compact
     metrics_port: int | None = None  # prometheus /metrics on this port when set
     metrics_host: str = "127.0.0.1"

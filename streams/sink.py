@@ -9,6 +9,7 @@ from typing import Protocol
 
 import faust
 
+from streams.exactly_once import key_partition, transactional_id
 from streams.topics import TopicNames
 
 
@@ -17,6 +18,9 @@ class Record:
     topic: str
     key: str | None
     value: bytes
+    # The source partition whose work this is, for a record without a key (a dead letter):
+    # under exactly_once it goes out in that partition's transaction. Keyed records: the key's.
+    partition: int | None = None
 
 
 class OutputSink(Protocol):
@@ -39,9 +43,11 @@ class FaustSink:
     flushes the same producer.
     """
 
-    def __init__(self, app: faust.App, names: TopicNames) -> None:
+    def __init__(self, app: faust.App, names: TopicNames, partitions: int = 1) -> None:
         self._app = app
         self._topics = set(names.outputs)
+        self._source = names.ticks  # any source topic: they are one co-partitioned group
+        self._partitions = partitions
 
     async def publish(self, records: list[Record]) -> None:
         pending = [await self._send(record) for record in records]
@@ -57,7 +63,23 @@ class FaustSink:
         if record.topic not in self._topics:
             raise ValueError(f"{record.topic} is not an output topic")
         key = None if record.key is None else record.key.encode()
-        return await self._app.producer.send(record.topic, key, record.value, None, None, None)
+        if not self._app.in_transaction:
+            return await self._app.producer.send(record.topic, key, record.value, None, None, None)
+        if record.partition is not None:
+            source = record.partition
+        elif key is not None:
+            source = key_partition(key, self._partitions)  # where the patient's events are
+        else:
+            raise ValueError(f"a record for {record.topic} names neither a key nor a partition")
+        return await self._app.producer.send(
+            record.topic,
+            key,
+            record.value,
+            None,
+            None,
+            None,
+            transactional_id=transactional_id(self._app, self._source, source),
+        )
 
 
 @dataclass

@@ -9,6 +9,7 @@ import signal
 from typing import Any
 
 from streams.app import create_app
+from streams.exactly_once import require_transactions
 from streams.health import WorkerHealth
 from streams.metrics import StreamsMetrics
 from streams.settings import StreamsSettings
@@ -27,6 +28,8 @@ async def serve(settings: StreamsSettings, catalog: Any, stop: asyncio.Event) ->
     Raises `AgentCrashed` if the patient agent crashes: running on would let Faust restart the
     agent past records it never handled.
     """
+    if settings.processing_guarantee == "exactly_once":
+        await require_transactions(settings)  # a clear refusal, not a crash in Faust
     await create_topics(settings)
     metrics = StreamsMetrics()
     app = create_app(settings, catalog, metrics=metrics)

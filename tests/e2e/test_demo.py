@@ -79,6 +79,15 @@ def test_demo_runs_the_cohort_through_kafka_and_exits_cleanly(
     assert report["escalated_to_care_team"].get("self_harm") == 1  # ...and a crisis text too
     crisis = [reply for reply in report["replies"] if "hopeless" in reply["text"]]
     assert [reply.get("escalated") for reply in crisis] == ["self_harm"]
+    ingest = report["ingest"]  # part of the cohort came in as HL7 over MLLP and FHIR R4
+    assert set(ingest["patients"]) == {"DEMO-LAB", "DEMO-FHIR"}
+    assert ingest["hl7_messages_sent_over_mllp"] > 0
+    assert ingest["hl7_acks"] == {"AA": ingest["hl7_messages_sent_over_mllp"]}
+    assert ingest["fhir_requests"] > 0 and set(ingest["fhir_entries"]) == {"200 OK"}
+    assert ingest["events_through_ingest"] == ingest["hl7_acks"]["AA"] + sum(
+        ingest["fhir_entries"].values()
+    )
+    assert streams["dead_lettered"] == 0  # every event, ingest's too, was folded
 
 
 def test_the_same_seed_gives_the_same_figures(first: tuple[dict[str, Any], list[int]]) -> None:

@@ -247,6 +247,15 @@ def test_kafka_runs_kraft_with_auto_create_off() -> None:
     assert auto == {"false"}, "topics must be created explicitly, never by a first producer"
 
 
+def test_compose_runs_the_kafka_version_the_tests_run() -> None:
+    """The broker compose deploys is the one the integration tests start (tests/kafka/pom.xml)."""
+    pom = (ROOT / "tests" / "kafka" / "pom.xml").read_text(encoding="utf-8")
+    found = re.search(r"<artifactId>kafka_2\.13</artifactId>\s*<version>([^<]+)</version>", pom)
+    assert found, "tests/kafka/pom.xml names no kafka_2.13 version"
+    image, tag = image_tag(services()["kafka"]["image"])
+    assert (image, tag) == ("apache/kafka", found.group(1))
+
+
 def test_compose_images_are_pinned() -> None:
     for name, service in services().items():
         image = service.get("image")

@@ -252,3 +252,112 @@ def test_quarantine_list_show_and_replay_after_the_config_is_fixed(
     assert main(["ingest", "quarantine", "list", *base]) == 0
     assert capsys.readouterr().out == ""
     assert len(asyncio.run(topic_values(kafka_bootstrap, f"{prefix}labs.v1", 5))) == 5
+
+
+# ---------------------------------------------------------------------------- rough edges
+
+
+def test_file_command_without_a_config_says_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RW_INGEST_CONFIG", raising=False)
+    data = tmp_path / "one.hl7"
+    data.write_bytes(s.tumour_markers())
+    assert main(["ingest", "file", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert "--config" in err and "RW_INGEST_CONFIG" in err and "Traceback" not in err
+
+
+def test_an_empty_file_is_said_to_be_empty_not_quarantined(
+    config: tuple[Path, IngestConfig], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty.hl7"
+    empty.write_bytes(b"\xef\xbb\xbf\r\n")
+    assert main(["ingest", "file", str(empty), "--config", str(config[0])]) == 1
+    err = capsys.readouterr().err
+    assert "is empty" in err and "quarantined as -" not in err
+    assert main(["ingest", "quarantine", "list", "--config", str(config[0])]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_a_file_that_is_not_hl7_is_counted_under_the_code_its_ack_carries(
+    kafka_bootstrap: str,
+    prefix: str,
+    config: tuple[Path, IngestConfig],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RW_TOPIC_PREFIX", prefix)
+    monkeypatch.setenv("RW_PARTITIONS", "2")
+    data = tmp_path / "notes.txt"
+    data.write_bytes(b"Patient called, results to follow\r\n")
+    base = ["--config", str(config[0]), "--bootstrap", kafka_bootstrap]
+    assert main(["ingest", "file", str(data), *base]) == 1
+    summary = json.loads(capsys.readouterr().out)
+    intake = Hl7Intake(config[1], KafkaEventSink("unused:1", TopicNames(prefix)), SqliteLedger(
+        tmp_path / "other.sqlite3"), None)  # fmt: skip
+    answer = asyncio.run(intake.handle(data.read_bytes()))
+    assert summary == {answer.code: 1, "events": 0}  # the same code as the ACK would say
+
+
+def test_a_replay_refused_again_stays_one_entry(
+    kafka_bootstrap: str,
+    prefix: str,
+    config: tuple[Path, IngestConfig],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RW_TOPIC_PREFIX", prefix)
+    monkeypatch.setenv("RW_PARTITIONS", "2")
+    data = tmp_path / "test-feed.hl7"
+    data.write_bytes(s.tumour_markers().replace(b"|RW-LAB-0042|P|", b"|RW-LAB-0042|T|"))
+    base = ["--config", str(config[0]), "--bootstrap", kafka_bootstrap]
+    assert main(["ingest", "file", str(data), *base]) == 1
+    capsys.readouterr()
+    assert main(["ingest", "quarantine", "list", *base]) == 0
+    (before,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert main(["ingest", "quarantine", "replay", before["id"], *base]) == 1  # not fixed yet
+    assert json.loads(capsys.readouterr().out)["ack"] == "AR"
+    assert main(["ingest", "quarantine", "list", *base]) == 0
+    after = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert after == [before]
+
+
+def test_a_fhir_entry_replays_through_its_feed_once_its_patient_is_known(
+    kafka_bootstrap: str,
+    prefix: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import fhir_samples as f
+
+    from ingest.fhir_intake import FhirIntake
+    from ingest.sink import MemoryEventSink
+
+    monkeypatch.setenv("RW_TEST_PSEUDONYM_KEY", "k" * 40)
+    monkeypatch.setenv("RW_TEST_QUARANTINE_KEY", Fernet.generate_key().decode())
+    monkeypatch.setenv("RW_TOPIC_PREFIX", prefix)
+    monkeypatch.setenv("RW_PARTITIONS", "2")
+    path = tmp_path / "ingest.yaml"
+    text = (s.CONFIG + f.CONFIG_FEED).replace("@QDIR@", str(tmp_path / "q"))
+    path.write_text(text.replace("@LEDGER@", str(tmp_path / "ledger.sqlite3")))
+    cfg = load_config(path)
+    ledger = SqliteLedger(cfg.ledger)
+    store = QuarantineStore.from_settings(cfg.quarantine)
+    fhir = FhirIntake(cfg, MemoryEventSink(), ledger, store)
+    refused = asyncio.run(fhir.accept("EPIC", f.PSA))  # its subject is not known yet
+    assert refused.failed and "not known" in refused.failed[0].reason
+    asyncio.run(fhir.accept("EPIC", f.PATIENT))
+    ledger.close()
+    (entry,) = store.entries()
+    assert entry.sender == "fhir:EPIC"
+    base = ["--config", str(path), "--bootstrap", kafka_bootstrap]
+    assert main(["ingest", "quarantine", "replay", entry.id, *base]) == 0
+    assert json.loads(capsys.readouterr().out)["events"] == 1
+    assert store.entries() == []
+    (lab,) = asyncio.run(topic_values(kafka_bootstrap, f"{prefix}labs.v1", 1))
+    assert lab["loinc"] == "2857-1"

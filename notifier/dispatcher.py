@@ -35,6 +35,7 @@ from notifier.recipients import Channel, Recipient
 
 log = logging.getLogger(__name__)
 CAP_HISTORY = timedelta(days=8)  # covers the longest cap window (a local week) across DST
+LEASE_REFILL = 0.25  # a new lease once this share of the slots is free
 WRITE_RETRY_DELAYS = (0.1, 0.3, 1.0, 2.0, 4.0, 8.0)  # ~15 s: a database restart or failover
 T = TypeVar("T")
 
@@ -196,7 +197,7 @@ class Dispatcher:
         # For /healthz: the last round that completed, and each channel's last results.
         self.last_round_ok: float | None = None
         self.channel_health: dict[Channel, ChannelHealth] = {}
-        self.outages = OutageNotices()
+        self.outages = OutageNotices(reporter=self._worker)
         self._claims = count(1)
 
     def close(self) -> None:
@@ -281,7 +282,7 @@ class Dispatcher:
         and SMS history are read once, when the patient is first leased this round."""
         config = self.config
         slots = _Slots(config.concurrency)
-        refill = max(1, config.concurrency // 4)
+        refill = max(1, int(config.concurrency * LEASE_REFILL))
         results = ResultWriter(self._write, config.write_batch, config.write_wait)
         writer = threading.Thread(target=results.run, name="rw-record")
         writer.start()

@@ -5,7 +5,8 @@ An outage starts when `OUTAGE_AFTER` patient sends in a row have failed at the p
 refusal, a missing address or an unconfigured channel) and ends at the next patient send that
 succeeds. Its start and its end are each told to the care team once (`OutageNotices`); the
 reminders whose window closed during it are listed in the end notice, not alerted one by one.
-Each notifier replica keeps its own state: N replicas send at most N notices per outage.
+Each notifier replica keeps its own state: N replicas send at most N notices per outage, and
+each notice names the replica that sends it, so that the care team can tell them apart.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class Outage:
     failed_sends: int = 0
     ended: datetime | None = None
     closed_windows: list[str] = field(default_factory=list)  # "patient_id item"
+    reporter: str = ""  # the notifier replica that saw it
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,8 @@ def _when(at: datetime) -> str:
 class OutageNotices:
     """The outage state of one dispatcher and the notices still to send (thread-safe)."""
 
-    def __init__(self, threshold: int = OUTAGE_AFTER) -> None:
-        self.threshold = threshold
+    def __init__(self, threshold: int = OUTAGE_AFTER, reporter: str = "") -> None:
+        self.threshold, self.reporter = threshold, reporter
         self._lock = threading.Lock()
         self._in_a_row = 0
         self._first_failure: datetime | None = None
@@ -105,7 +107,9 @@ class OutageNotices:
                 self.current.failed_sends += 1
                 self.current.channels.update(channels)
             elif self._in_a_row >= self.threshold:
-                self.current = Outage(self._first_failure, set(self._seen), self._in_a_row)
+                self.current = Outage(
+                    self._first_failure, set(self._seen), self._in_a_row, reporter=self.reporter
+                )
                 self._queue.append(Notice("started", self.current, _started(self.current)))
 
     def recovered(self, now: datetime) -> None:
@@ -158,9 +162,20 @@ def _started(outage: Outage) -> Message:
             "Reminders wait and are retried (at most an hour apart) until their due window",
             "closes; nothing is dropped while they wait. The notifier's /healthz shows the state.",
             "One notice per outage: another follows when sending works again.",
+            *_reported_by(outage),
         ]
     )
     return Message(subject, body)
+
+
+def _reported_by(outage: Outage) -> list[str]:
+    if not outage.reporter:
+        return []
+    return [
+        "",
+        f"Reported by notifier replica {outage.reporter}; with several replicas, each one",
+        "reports the outages it sees itself (the same outage may be told once per replica).",
+    ]
 
 
 def _recovered(outage: Outage) -> Message:
@@ -173,6 +188,7 @@ def _recovered(outage: Outage) -> Message:
         f"Failed sends during it (retried): {outage.failed_sends}",
         f"Reminders whose window closed during it, not sent: {len(closed)}",
         *[f"  - {entry}" for entry in closed],
+        *_reported_by(outage),
     ]
     subject = f"[info] Patient messages recovered at {_when(end)}"
     return Message(subject, "\n".join(lines))

@@ -97,10 +97,12 @@ class SmtpSessions:
         return accepted
 
     def _connect(self, server: SmtpServer) -> smtplib.SMTP:
-        context = ssl.create_default_context()
-        if not server.verify_certificate:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
+        context = None
+        if server.secure_mode != "insecure":  # plain SMTP: no context (it parses the CA file)
+            context = ssl.create_default_context()
+            if not server.verify_certificate:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
         smtp: smtplib.SMTP
         if server.secure_mode == "ssl":
             smtp = smtplib.SMTP_SSL(

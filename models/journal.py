@@ -87,6 +87,16 @@ class Journal:
             start = self.data.find(needle, start + 1)
         return False
 
+    def find(self, digest: int) -> Record | None:
+        """The record of the event with this digest, if recorded."""
+        needle = digest.to_bytes(8, "little", signed=True)
+        start = self.data.find(needle)
+        while start != -1:
+            if start % RECORD_SIZE == _DIGEST_OFFSET:
+                return Record._make(_RECORD.unpack_from(self.data, start - _DIGEST_OFFSET))
+            start = self.data.find(needle, start + 1)
+        return None
+
     def last_key(self) -> tuple[int, int, int] | None:
         if not self.data:
             return None

@@ -149,7 +149,7 @@ def evolve(state: PatientState | None, event: Event) -> PatientState:
     elif event.patient_id != state.patient_id:
         raise ValueError("event for another patient")
     if isinstance(event, EventCorrected):
-        problem = correction_problem(event)
+        problem = correction_problem(event) or _kind_problem(state.journal, event)
         if problem:
             raise ValueError(problem)
         state = _record(state, event)
@@ -173,6 +173,55 @@ def correction_problem(event: EventCorrected | EventRetracted) -> str | None:
     return None
 
 
+def _kind_problem(journal: Journal, correction: EventCorrected) -> str | None:
+    """Why `correction` cannot replace its target in `journal`: its replacement is another
+    type of event than the target (than the target's replacement, if the target is itself a
+    correction). None if it is the same, or the target has not arrived."""
+    target = journal.find(digest64(correction.target_event_id))
+    if target is None:
+        return None
+    code = target.code
+    if code == _CORRECTED:
+        name = journal.names[target.ref]
+        replaced = journal.find(int(name)) if name else None
+        if replaced is None:
+            return None
+        code = replaced.code
+    mine = _REDUCERS[type(correction.replacement)][0]
+    return None if mine == code else _kind_message(mine, code)
+
+
+def _kind_message(replacement: int, target: int) -> str:
+    return (
+        f"event.corrected: the replacement is a {_TYPE_NAMES[replacement]}, its target a "
+        f"{_TYPE_NAMES[target]} (a correction replaces a fact with one of the same type as "
+        "its target: retract the target and send the new fact on its own)"
+    )
+
+
+def _wrong_kinds(records: list[Record], names: tuple[str, ...]) -> dict[int, str]:
+    """The corrections among `records` whose replacement is another type of event than their
+    target (see `_kind_problem`), with why; those whose target is absent are not judged."""
+    code_of: dict[int, int] = {}
+    replacement_of: dict[int, int] = {}
+    target_of: dict[int, int] = {}
+    for r in records:
+        code_of[r.digest] = r.code
+        if r.code == _CORRECTED and names[r.ref]:
+            replacement_of[r.digest] = int(names[r.ref])
+            target_of[r.digest] = r.aux
+    wrong: dict[int, str] = {}
+    for correction, replacement in replacement_of.items():
+        target = target_of[correction]
+        code = code_of.get(target)
+        if code == _CORRECTED:
+            code = code_of.get(replacement_of.get(target, 0))
+        mine = code_of.get(replacement)
+        if code is not None and mine is not None and code != mine:
+            wrong[correction] = _kind_message(mine, code)
+    return wrong
+
+
 def replacement_digest(correction: EventCorrected) -> int:
     """The journal identity of a correction's replacement.
 
@@ -187,17 +236,19 @@ def replacement_digest(correction: EventCorrected) -> int:
     return digest64(own)
 
 
-def fold_order(event: Event) -> tuple[bool, datetime]:
+def fold_order(event: Event) -> tuple[bool, int, int]:
     """Sort key for folding a batch of one patient's events with `evolve`.
 
-    Enrolments first (nothing folds before one), then as they occurred (a late event makes
-    `evolve` re-derive the journal). Any order gives the same state; this one never refuses
-    an event that its batch enrols, and re-derives least.
+    Enrolments first (nothing folds before one), then in journal order (the second they
+    occurred, then their record kind): each event then lands at the journal's end and is
+    applied incrementally, where one folded before an event it follows in the journal makes
+    `evolve` re-derive the whole view. Any order gives the same state; this one never
+    refuses an event that its batch enrols, and re-derives least.
     """
     enrols = isinstance(event, PatientEnrolled) or (
         isinstance(event, EventCorrected) and isinstance(event.replacement, PatientEnrolled)
     )
-    return (not enrols, event.occurred_at)
+    return (not enrols, epoch_seconds(event.occurred_at), _REDUCERS[type(event)][0])
 
 
 def replay(events: Iterable[Event]) -> dict[str, PatientState]:
@@ -252,6 +303,10 @@ def _replay_patient(patient_id: str, events: list[Event]) -> PatientState:
     rows.sort()  # tuples in Record field order compare in journal order (see sort_key)
     records = list(map(_as_record, repeat(Record), rows))
     journal = Journal.from_records(records, tuple(names))
+    if retracting:
+        wrong = _wrong_kinds(records, journal.names)
+        if wrong:
+            raise ValueError(next(iter(wrong.values())))
     voided = _retracted(records, journal.names) if retracting else NO_IDS
     view = _fold(records, journal.names, live, voided)
     return PatientState(patient_id, journal, tuple(blobs), view)
@@ -286,20 +341,52 @@ def derive(journal: Journal, blobs: tuple[Profile | bytes, ...]) -> View:
 
 def _retracted(records: list[Record], names: tuple[str, ...]) -> frozenset[int]:
     """The digests of the events that `records` void: the targets of every retraction and
-    correction; the replacement of every correction but the latest of the same target (a
-    correction of a correction that kept the observation's id); the replacement of a
-    voided correction. A correction's record names its replacement's digest."""
+    correction in effect; the replacement of every correction but the latest in effect of the
+    same target (a correction of a correction that kept the observation's id); the
+    replacement of a voided correction. A correction's record names its replacement's digest.
+
+    A retraction or correction is in effect unless a retraction in effect retracts it (so
+    retracting a correction restores the fact it replaced, and retracting that retraction
+    brings the correction back) or, for a correction, its replacement is another type of
+    event than its target (refused when it comes; this keeps one folded before its target
+    from voiding anything)."""
+    retracting = [r for r in records if r.code in _RETRACTING]
+    if not retracting:
+        return NO_IDS
+    retractions_of: dict[int, list[int]] = {}  # digest -> the retractions that target it
+    for r in retracting:
+        if r.code == _RETRACTED:
+            retractions_of.setdefault(r.aux, []).append(r.digest)
+    void_ones = (
+        set(_wrong_kinds(records, names))
+        if any(r.code == _CORRECTED for r in retracting)
+        else set()
+    )
+    verdict: dict[int, bool] = {}
+
+    def undone(digest: int) -> bool:
+        """True if a retraction in effect retracts `digest` (a cycle counts as in effect)."""
+        known = verdict.get(digest)
+        if known is not None:
+            return known
+        verdict[digest] = False  # while deciding: a cycle of retractions stays in effect
+        result = any(not undone(d) for d in retractions_of.get(digest, ()))
+        verdict[digest] = result
+        return result
+
     voided: set[int] = set()
     replacement_of: dict[int, int] = {}  # correction digest -> its replacement's
     latest: dict[int, int] = {}  # target digest -> replacement of its latest correction
-    for r in records:
-        if r.code not in _RETRACTING:
+    for r in retracting:
+        name = names[r.ref]
+        replacement = int(name) if r.code == _CORRECTED and name else None  # "": stored before
+        if replacement is not None:
+            replacement_of[r.digest] = replacement
+        if r.digest in void_ones or undone(r.digest):
+            voided.add(r.digest)  # and its replacement, below
             continue
         voided.add(r.aux)
-        name = names[r.ref]
-        if r.code == Code.CORRECTED and name:  # states stored before names had ""
-            replacement = int(name)
-            replacement_of[r.digest] = replacement
+        if replacement is not None:
             earlier = latest.get(r.aux)
             if earlier is not None and earlier != replacement:
                 voided.add(earlier)
@@ -322,7 +409,7 @@ def _fold(
     return view
 
 
-_RETRACTING = frozenset({Code.RETRACTED, Code.CORRECTED})
+_RETRACTING = frozenset({_RETRACTED, _CORRECTED})  # ints: cheaper to hash than enum members
 
 
 def _reduce(
@@ -453,6 +540,10 @@ _REDUCERS: dict[type, tuple[Code, Callable[..., _Fields]]] = {
     EventRetracted: (Code.RETRACTED, _target),
     EventCorrected: (Code.CORRECTED, _corrected),
     ScanCancelled: (Code.SCAN_CANCELLED, _scan_completed),  # the same fields: item, order
+}
+_TYPE_NAMES: dict[int, str] = {  # each record code's event type, for reasons
+    code: str(getattr(kind, "model_fields")["type"].default)  # noqa: B009 (mypy: a type)
+    for kind, (code, _) in _REDUCERS.items()
 }
 
 

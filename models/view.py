@@ -526,8 +526,15 @@ _ASSESSMENT: TypeAdapter[Assessment] = TypeAdapter(Assessment)
 
 def as_assessment(blob: Blob) -> Assessment:
     if isinstance(blob, bytes):
-        return _ASSESSMENT.validate_json(blob)
+        return _parsed_assessment(blob)
     return blob  # type: ignore[no-any-return]
+
+
+@functools.lru_cache(maxsize=8192)
+def _parsed_assessment(blob: bytes) -> Assessment:
+    """A stored assessment parsed once (models are frozen): every re-derivation of a view
+    (a late event, a state loaded from the table) parsed each of its assessments again."""
+    return _ASSESSMENT.validate_json(blob)
 
 
 def _on_evaluation(view: View, evaluation: Evaluation, at: int) -> View:

@@ -89,6 +89,13 @@ class StreamsSettings(BaseSettings, KafkaSecurity):
         "it is dead-lettered and the care team is told.",
     )
     park_limit: int = Field(default=500, ge=1, description="Most events parked per patient.")
+    state_cache: int = Field(
+        default=20_000,
+        ge=0,
+        description="Decoded patient states kept in memory (a few KiB each): a patient woken "
+        "by a tick or an event is then not parsed again. As many as the worker's patients "
+        "makes a tick cost what settling costs.",
+    )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         default="at_least_once",
         description="at_least_once: a crash can publish a reminder again under the same id (the "

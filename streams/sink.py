@@ -25,7 +25,12 @@ class Record:
 
 class OutputSink(Protocol):
     async def publish(self, records: list[Record]) -> None:
-        """Send the records and return once the broker has acknowledged every one."""
+        """Send the records and return once the broker has acknowledged every one, and every
+        record given to `send` before."""
+
+    async def send(self, records: list[Record]) -> None:
+        """Send the records without waiting for the broker; the next `publish` waits for
+        them. A tick's reminders go out this way while the tick settles the rest."""
 
     async def publish_soon(self, record: Record) -> None:
         """Send a record; delivery is confirmed before the source offset is committed."""
@@ -48,10 +53,15 @@ class FaustSink:
         self._topics = set(names.outputs)
         self._source = names.ticks  # any source topic: they are one co-partitioned group
         self._partitions = partitions
+        self._unacknowledged: list[Awaitable[object]] = []  # from `send`, for `publish`
 
     async def publish(self, records: list[Record]) -> None:
-        pending = [await self._send(record) for record in records]
+        await self.send(records)
+        pending, self._unacknowledged = self._unacknowledged, []
         await asyncio.gather(*pending)
+
+    async def send(self, records: list[Record]) -> None:
+        self._unacknowledged += [await self._send(record) for record in records]
 
     async def publish_soon(self, record: Record) -> None:
         await self._send(record)
@@ -90,6 +100,9 @@ class MemorySink:
     flushes: int = 0
 
     async def publish(self, records: list[Record]) -> None:
+        self.records.extend(records)
+
+    async def send(self, records: list[Record]) -> None:
         self.records.extend(records)
 
     async def publish_soon(self, record: Record) -> None:

@@ -137,18 +137,25 @@ async def test_a_tick_with_many_due_publishes_as_it_goes_and_writes_state_after(
     made, _, sink = processor(catalog)
     ids = [f"p{n}" for n in range(35)]
     await made.handle_batch(records([raw for pid in ids for raw in treated(pid)]))
-    calls: list[int] = []
-    real_publish = sink.publish
+    calls: list[tuple[str, int]] = []
+    real_publish, real_send = sink.publish, sink.send
 
     async def publish(batch: list[Record]) -> None:
-        calls.append(len(batch))
+        calls.append(("acknowledged", len(batch)))
         await real_publish(batch)
 
+    async def send(batch: list[Record]) -> None:
+        calls.append(("sent", len(batch)))
+        await real_send(batch)
+
     monkeypatch.setattr(sink, "publish", publish)
+    monkeypatch.setattr(sink, "send", send)
     before = len(sink.records)
     await made.handle_batch([tick(70)])
 
-    assert calls == [10, 10, 10, 5]  # as it goes, not all at the end
+    # As it goes, without waiting for the broker; the rest, and the acknowledgement of all,
+    # before any state is written.
+    assert calls == [("sent", 10), ("sent", 10), ("sent", 10), ("acknowledged", 5)]
     after = sink.records[before:]
     reminders = [i for i, r in enumerate(after) if r.topic == NAMES.reminders]
     states = [i for i, r in enumerate(after) if r.topic == NAMES.patient_state]

@@ -13,6 +13,8 @@ import faust
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as FaustConsumer
 from faust.types import TP
+from mode.utils.objects import cached_property
+from mode.utils.queues import FlowControlEvent
 
 from models.parking import ParkingPolicy
 from streams.embedded import confirmed_ends
@@ -115,6 +117,33 @@ class _FetchWaitConsumerThread(AIOKafkaConsumerThread):
         return committed
 
 
+class _FlowControl(FlowControlEvent):
+    """Faust's flow control, except that resuming a flow that is not suspended clears nothing.
+
+    `FlowControlEvent.resume` empties every stream buffer, suspended or not. At the end of
+    table recovery Faust resumes the source partitions, seeks them to their committed offsets
+    (about a second under load, the fetcher delivering all the while) and only then resumes
+    the flow, which was never suspended: the records delivered meanwhile were dropped from
+    the buffers although the consumer had marked them read, so they were not delivered
+    again. In a partition the group had never committed, Faust then committed past them
+    (it commits from the lowest acknowledged offset when it knows no committed one). Seen
+    as the first record of a partition lost after a SIGKILL (docs/streams.md, "Exactly once").
+    A rebalance still suspends the flow and clears the buffers, and its resume clears again.
+    """
+
+    def resume(self) -> None:
+        if self.is_active():
+            self._resume.set()
+            return
+        super().resume()
+
+
+class _App(faust.App):
+    @cached_property
+    def flow_control(self) -> FlowControlEvent:
+        return _FlowControl(loop=self.loop)
+
+
 def _consumer_class(app: faust.App, settings: StreamsSettings) -> type[FaustConsumer]:
     """Faust's consumer with our fetch wait and, if asked, confirmed changelog ends."""
     wait_ms = settings.fetch_max_wait_ms or _FetchWaitConsumerThread.fetch_max_wait_ms
@@ -172,7 +201,7 @@ def create_app(
     """A new app with the patient agent; `sink` replaces the output topics in tests."""
     names = TopicNames(settings.topic_prefix)
     settings.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
-    app = faust.App(settings.app_id, **faust_settings(settings))
+    app = _App(settings.app_id, **faust_settings(settings))
     # Faust uses transactions only "in a worker" (`app.in_transaction` reads `in_worker`,
     # which only its own `faust worker` command sets): without this, exactly_once silently
     # ran at least once. Our worker is one; set it before the consumer and producer exist.

@@ -38,11 +38,11 @@ NO_CARE_TEAM = (
     "RW_CARE_TEAM_URLS is empty: set it (Apprise URLs), or RW_NO_CARE_TEAM=1 to run knowingly "
     "without a care-team channel (self-harm and delivery alerts then reach no one)"
 )
-# Set while the settings of a notifier that will run are read (`for_running`): a missing
-# care-team channel is then one more problem in the same message, not a second start-up.
+# Set while the settings of a notifier that will run are read (`read(running=True)`): a
+# missing care-team channel is then one more problem in the same message, not a second start.
 _FOR_RUNNING: ContextVar[bool] = ContextVar("notifier_settings_for_running", default=False)
 # Fields left at their defaults on a second reading, so the checks across fields (secrets)
-# still run when some field is invalid (`for_running`, `read`).
+# still run when some field is invalid (`read`).
 _WITHOUT: ContextVar[frozenset[str]] = ContextVar("notifier_settings_without", default=frozenset())
 
 

@@ -39,46 +39,6 @@ def parse_at(text: str | None) -> datetime:
     return moment
 
 
-class UnusableFile(Exception):
-    """The events file cannot be used at all; the message says why, in one line."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def read_event_lines(path: Path) -> list[str]:
-    """The file's lines (UTF-8, a byte-order mark allowed), or `UnusableFile` saying why not."""
-    if path.is_dir():
-        raise UnusableFile(f"{path} is a folder; give a file of events (e.g. {path}/all.jsonl)", 2)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UnusableFile(f"{path}: no such file", 2) from None
-    except OSError as exc:
-        raise UnusableFile(f"{path}: cannot read: {exc.strerror or exc}", 2) from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise UnusableFile(
-            f"{path}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x}); the file is probably "
-            "Latin-1 or Windows-1252: save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
-            2,
-        ) from None
-    lines = text.splitlines()
-    first = next((line.lstrip() for line in lines if line.strip()), None)
-    if first is None:
-        raise UnusableFile(f"{path} is empty: no events to fold (one JSON object per line)", 1)
-    if first.startswith("["):
-        raise UnusableFile(
-            f"{path} holds a JSON array; timeline reads JSON Lines, one event object per line "
-            f"(convert with: jq -c '.[]' {path} > events.jsonl)",
-            1,
-        )
-    return lines
-
-
 def _timeline(args: argparse.Namespace) -> int:
     try:
         at = parse_at(args.at)
@@ -94,10 +54,12 @@ def _timeline(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from remission_watch.event_file import UnusableFile, read_event_lines
+
     try:
         lines = read_event_lines(args.events)
     except UnusableFile as exc:
-        print(exc, file=sys.stderr)
+        print(f"remission-watch timeline: {exc}", file=sys.stderr)
         return exc.code
 
     from remission_watch.protocol_files import load_builtin_catalog

@@ -90,7 +90,7 @@ def test_a_utf8_byte_order_mark_is_accepted(
     ("content", "code", "words"),
     [
         (b'{"source": "caf\xe9"}\n', 2, "x.jsonl:1: not UTF-8 (byte 0xe9)"),
-        (b'[{"type": "patient.enrolled"}]\n', 1, "holds a JSON array; timeline reads JSON Lines"),
+        (b'[{"type": "patient.enrolled"}]\n', 1, "holds a JSON array, not JSON Lines"),
         (b"", 1, "is empty: no events"),
         (b"\n  \n", 1, "is empty: no events"),
     ],

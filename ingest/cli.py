@@ -14,6 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ingest.hl7_wire import not_hl7
+from remission_watch.listen import check_can_listen, listen_address, port_number
+
 
 def register(sub: Any) -> None:
     ingest = sub.add_parser("ingest", help="HL7 v2 (MLLP, files) and FHIR R4 into events")
@@ -22,12 +25,14 @@ def register(sub: Any) -> None:
     mllp = commands.add_parser("mllp", help="run the MLLP listener (ACK after Kafka)")
     _common(mllp)
     mllp.add_argument("--host", help="listen address (RW_MLLP_HOST)")
-    mllp.add_argument("--port", type=int, help="listen port (RW_MLLP_PORT)")
+    mllp.add_argument("--port", type=port_number, help="listen port (RW_MLLP_PORT)")
     mllp.set_defaults(handler=run_mllp)
 
     fhir = commands.add_parser("fhir", help="run the FHIR R4 endpoint and the feeds' pollers")
     _common(fhir)
-    fhir.add_argument("--listen", help="host:port (RW_FHIR_HOST, RW_FHIR_PORT)")
+    fhir.add_argument(
+        "--listen", type=listen_address, help="host:port (RW_FHIR_HOST, RW_FHIR_PORT)"
+    )
     fhir.set_defaults(handler=run_fhir)
 
     load = commands.add_parser("file", help="load an HL7 file or batch (FHS/BHS) through ingest")
@@ -35,7 +40,7 @@ def register(sub: Any) -> None:
     load.add_argument("file", type=Path)
     load.add_argument(
         "--workers",
-        type=int,
+        type=_workers,
         default=1,
         help="processes that decode and map messages (a backfill on several cores; default 1)",
     )
@@ -47,6 +52,22 @@ def register(sub: Any) -> None:
     quarantine.add_argument("entry", nargs="?", help="entry id (show, replay)")
     quarantine.set_defaults(handler=run_quarantine)
     ingest.set_defaults(handler=lambda _args: ingest.print_help() or 2)
+
+
+def _workers(value: str) -> int:
+    """argparse type of --workers: 1 or more processes."""
+    try:
+        workers = int(value)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of processes (1 or more)")
+    return workers
+
+
+def _say(message: str) -> None:
+    """One line on stderr, as every command writes its errors."""
+    print(f"remission-watch ingest: {message}", file=sys.stderr)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -76,10 +97,11 @@ def _guarded(work: Any) -> int:
     try:
         return int(work())
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _say(str(exc))
         return 2
     except OSError as exc:
-        print(f"error: {exc.strerror or exc}", file=sys.stderr)
+        where = f" {exc.filename}" if exc.filename else ""
+        _say(f"cannot use{where}: {(exc.strerror or str(exc)).lower()}")
         return 2
 
 
@@ -93,15 +115,19 @@ def run_file(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         async with running(settings, defer=True) as parts:
-            counts = await load_file(parts.intake, args.file, max(1, args.workers))
+            counts = await load_file(parts.intake, args.file, args.workers)
         print(json.dumps(dict(sorted(counts.items()))))
         return 0 if counts["AE"] + counts["AR"] == 0 else 1
 
-    if not args.file.is_file():
-        print(f"error: {args.file} is not a file", file=sys.stderr)
+    if not args.file.exists():
+        _say(f"{args.file}: no such file")
         return 2
-    if not args.file.read_bytes().strip(b" \t\r\n\x0b\x1c\xef\xbb\xbf"):
-        print(f"error: {args.file} is empty: there is no HL7 message in it", file=sys.stderr)
+    if not args.file.is_file():
+        _say(f"{args.file} is not a file (a folder?): give one HL7 v2 file")
+        return 2
+    problem = not_hl7(args.file.read_bytes())
+    if problem:
+        _say(f"{args.file} {problem}")
         return 1
     return _guarded(lambda: asyncio.run(main()))
 
@@ -116,6 +142,9 @@ def run_mllp(args: argparse.Namespace) -> int:
     tls = None
     if settings.mllp_tls_cert and settings.mllp_tls_key:
         tls = tls_context(settings.mllp_tls_cert, settings.mllp_tls_key)
+    check_can_listen(
+        settings.mllp_host, settings.mllp_port, "--host, --port, RW_MLLP_HOST, RW_MLLP_PORT"
+    )
 
     async def main() -> int:
         async with running(settings) as parts:
@@ -142,15 +171,13 @@ def run_fhir(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if args.listen:
-        host, _, port = args.listen.rpartition(":")
-        settings = settings.model_copy(update={"fhir_host": host, "fhir_port": int(port)})
-    configure_logging(settings.loglevel)
+        host, port = args.listen
+        settings = settings.model_copy(update={"fhir_host": host, "fhir_port": port})
     if settings.fhir_token is None:
-        print(
-            "error: set RW_FHIR_TOKEN (16 or more characters): FHIR clients must send it",
-            file=sys.stderr,
-        )
+        _say("set RW_FHIR_TOKEN (16 or more characters): FHIR clients must send it")
         return 2
+    check_can_listen(settings.fhir_host, settings.fhir_port, "--listen, RW_FHIR_HOST, RW_FHIR_PORT")
+    configure_logging(settings.loglevel)
     return _guarded(lambda: asyncio.run(_serve_fhir(settings)))
 
 
@@ -232,12 +259,12 @@ def run_quarantine(args: argparse.Namespace) -> int:
             print(json.dumps({"removed": store.purge(datetime.now(UTC))}))
             return 0
         if not args.entry:
-            print(f"error: quarantine {args.action} needs an entry id", file=sys.stderr)
+            _say(f"quarantine {args.action} needs an entry id")
             return 2
         try:
             entry = store.get(args.entry)
         except KeyError:
-            print(f"error: no quarantine entry {args.entry}", file=sys.stderr)
+            _say(f"no quarantine entry {args.entry}")
             return 2
         if args.action == "show":  # the operator asked for the raw message: it holds PHI
             sys.stdout.buffer.write(entry.raw.replace(b"\r", b"\n") + b"\n")

@@ -169,12 +169,23 @@ def load_config(path: Path) -> IngestConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+        raise ConfigError(f"{path}{_yaml_problem(exc)}") from None
     try:
         return IngestConfig.model_validate(raw)
     except ValidationError as exc:
-        lines = [
-            f"  {'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
+        problems = [
+            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: "
+            + err["msg"].removeprefix("Value error, ")
             for err in exc.errors()
         ]
-        raise ConfigError(f"{path} has {len(lines)} problem(s):\n" + "\n".join(lines)) from None
+        raise ConfigError(
+            f"{path} has {len(problems)} problem(s): " + "; ".join(problems)
+        ) from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """Where and what, on one line: `:LINE:COLUMN: is not valid YAML: PROBLEM` (1-based)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    return f"{where}: is not valid YAML: {' '.join(str(problem).split())}"

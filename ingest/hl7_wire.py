@@ -103,3 +103,19 @@ def first_header(raw: bytes) -> bytes:
 
 def is_hl7(raw: bytes) -> bool:
     return first_header(raw) in _HEADERS
+
+
+def not_hl7(raw: bytes) -> str | None:
+    """Why the bytes of a file are no HL7 v2 at all (empty, JSON Lines, anything else), for a
+    person to read after the file's name; None when they start as HL7 does (MSH, FHS or BHS)."""
+    if not segments_of(raw):
+        return "is empty: there is no HL7 message in it"
+    if is_hl7(raw):
+        return None
+    first = raw.removeprefix(BOM).lstrip().split(b"\n", 1)[0].strip()
+    if first.startswith(b"{") and first.endswith(b"}"):
+        return (
+            "is not HL7 v2 (no MSH segment): it looks like JSON Lines; send events in JSON "
+            "Lines with `remission-watch publish FILE`"
+        )
+    return "is not HL7 v2: it does not start with an MSH segment (or an FHS/BHS batch header)"

@@ -43,6 +43,13 @@ COMMANDS = {
 COMMAND_MODULES = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
 
 EPILOG = "exit status: 0 ok, 1 a problem found in the data, 2 could not run"
+# What `COMMAND --help` adds to the one-line help when the command gives no description itself.
+DETAILS = {
+    "up": "Needs a care-team channel: set RW_CARE_TEAM_URLS (Apprise URLs), or RW_NO_CARE_TEAM=1 "
+    "to run knowingly without one (self-harm and delivery alerts then reach no one).",
+    "notifier": "Settings come from RW_* variables (docs/operations.md); it needs "
+    "RW_CARE_TEAM_URLS, or RW_NO_CARE_TEAM=1.",
+}
 
 
 def build_parser(command: str | None = None, *, full: bool = True) -> argparse.ArgumentParser:
@@ -61,6 +68,12 @@ def build_parser(command: str | None = None, *, full: bool = True) -> argparse.A
             for command_name, (module, help_text) in COMMANDS.items():
                 if module == name:
                     sub.add_parser(command_name, help=help_text, add_help=False)
+    for command_name, command_parser in sub.choices.items():  # `COMMAND --help` says what and
+        if command_parser.description is None:  # how it exits, as the top level does
+            help_text = COMMANDS.get(command_name, ("", ""))[1]
+            details = DETAILS.get(command_name)
+            command_parser.description = f"{help_text}. {details}" if details else help_text
+        command_parser.epilog = command_parser.epilog or EPILOG
     return parser
 
 

@@ -281,25 +281,16 @@ def test_an_empty_file_is_said_to_be_empty_not_quarantined(
     assert capsys.readouterr().out == ""
 
 
-def test_a_file_that_is_not_hl7_is_counted_under_the_code_its_ack_carries(
-    kafka_bootstrap: str,
-    prefix: str,
-    config: tuple[Path, IngestConfig],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+def test_a_file_that_is_not_hl7_is_said_so_not_quarantined(
+    config: tuple[Path, IngestConfig], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("RW_TOPIC_PREFIX", prefix)
-    monkeypatch.setenv("RW_PARTITIONS", "2")
     data = tmp_path / "notes.txt"
     data.write_bytes(b"Patient called, results to follow\r\n")
-    base = ["--config", str(config[0]), "--bootstrap", kafka_bootstrap]
-    assert main(["ingest", "file", str(data), *base]) == 1
-    summary = json.loads(capsys.readouterr().out)
-    intake = Hl7Intake(config[1], KafkaEventSink("unused:1", TopicNames(prefix)), SqliteLedger(
-        tmp_path / "other.sqlite3"), None)  # fmt: skip
-    answer = asyncio.run(intake.handle(data.read_bytes()))
-    assert summary == {answer.code: 1, "events": 0}  # the same code as the ACK would say
+    assert main(["ingest", "file", str(data), "--config", str(config[0])]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and f"{data} is not HL7 v2" in err
+    assert main(["ingest", "quarantine", "list", "--config", str(config[0])]) == 0
+    assert capsys.readouterr().out == ""
 
 
 def test_a_replay_refused_again_stays_one_entry(

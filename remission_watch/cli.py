@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
-import os
 import sys
 from collections.abc import Sequence
 
@@ -99,31 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
-    # Unless a command configures logging, a library's log lines would reach stderr through
-    # Python's last-resort handler and bury the one-line explanation below.
-    from remission_watch.problems import KafkaConnectionLog
+    from remission_watch.problems import run_explained
 
-    kafka_log = KafkaConnectionLog()  # silent too; keeps the reason behind a failed connect
-    logging.getLogger("aiokafka").addHandler(kafka_log)
-    try:
-        return int(args.handler(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # the reader went away (`| head`): nothing more to say
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit's flush cannot fail
-        return 0
-    except Exception as exc:
-        from remission_watch.problems import explain
-
-        if kafka_log.last:
-            exc.add_note(kafka_log.last)
-        message = explain(exc)
-        if message is None:
-            raise
-        print(f"remission-watch {args.command}: {message}", file=sys.stderr)
-        logging.getLogger("asyncio").disabled = True  # "Unclosed consumer" after a failed start
-        return 2
+    return run_explained(args, "remission-watch")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 
@@ -16,7 +16,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "read the file or write the page",
     )
     p.add_argument("events", type=Path, help="a file of events, one JSON object per line")
-    p.add_argument("--at", help="assess at this ISO date or datetime (default: now, UTC)")
+    p.add_argument(
+        "--at",
+        help="assess at this ISO date (the end of that day in each patient's own time zone) "
+        "or date-time (that instant for everyone; UTC unless it names a zone); default: now",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--html", type=Path, metavar="FILE", help="also draw the timeline as HTML")
     p.add_argument(
@@ -30,9 +34,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=_timeline)
 
 
-def parse_at(text: str | None) -> datetime:
+def parse_at(text: str | None) -> datetime | date:
+    """A date alone stays a date: `timeline` reads it as the day in each patient's own zone."""
     if not text:
         return datetime.now(UTC)
+    if len(text) == 10:
+        return date.fromisoformat(text)
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
@@ -80,7 +87,8 @@ def _timeline(args: argparse.Namespace) -> int:
     from remission_watch.protocol_files import load_builtin_catalog
     from remission_watch.timeline import dumps, render_text, timeline
 
-    since = at - timedelta(days=args.sends_days) if args.sends_days > 0 else None
+    start = at if isinstance(at, datetime) else datetime.combine(at, time(0), tzinfo=UTC)
+    since = start - timedelta(days=args.sends_days) if args.sends_days > 0 else None
     report = timeline(
         lines, at, load_builtin_catalog(), with_sends=bool(args.html), sends_since=since
     )

@@ -13,6 +13,7 @@ import asyncio
 import json
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,8 @@ class Demo:
 
         outbox.record = counted  # type: ignore[method-assign]
         self.replies: list[dict[str, str]] = []
+        self.processor: Any = None  # the agent's PatientProcessor, once the app is made
+        self.ticks_sent = 0  # tick records published, one per partition and week
         self.ingest: DemoIngest | None = None  # the hospital feeds' way in (demo_ingest)
         self.ingest_tally = IngestTally()
 
@@ -115,18 +118,10 @@ class Demo:
         that follows must find them there)."""
         return self.outputs_recorded
 
-    def events_applied(self) -> float:
-        return self.metrics.registry.get_sample_value("rw_streams_events_applied_total") or 0.0
-
-    def events_taken(self) -> float:
-        """Events the agent has folded or dead-lettered: every one it has read."""
-        dead = sum(
-            sample.value
-            for metric in self.metrics.registry.collect()
-            for sample in metric.samples
-            if sample.name == "rw_streams_dead_lettered_total"
-        )
-        return self.events_applied() + dead
+    def records_handled(self) -> int:
+        """Input records (events and ticks) whose batch the agent has written: its outputs
+        are published by then."""
+        return int(self.processor.records_handled) if self.processor is not None else 0
 
     def answers_sent(self) -> int:
         """Check-in answers the notifier made from replies: events it put on Kafka itself."""
@@ -202,6 +197,7 @@ async def run_demo(options: DemoOptions, progress: bool = True) -> dict[str, Any
         demo = Demo(options, Path(tmp), broker, smtp, sms)
         await create_topics(demo.streams)
         app = create_app(demo.streams, catalog, metrics=demo.metrics)
+        demo.processor = app.streams_processor
         stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
         try:  # an interruption stops the notifier and the agent, then the broker (the `with`)
@@ -247,7 +243,7 @@ async def _simulate(demo: Demo, cohort: Cohort, steps: int, progress: bool) -> i
             enrolled += 1
             upcoming = next(pending, None)
         await producer.flush()
-        await _until(lambda: demo.events_applied() >= enrolled, timeout=60)
+        await _settle(demo, enrolled, timeout=60)
         produced = enrolled
         async with (
             TickPublisher.from_settings(demo.streams) as ticks,
@@ -255,30 +251,39 @@ async def _simulate(demo: Demo, cohort: Cohort, steps: int, progress: bool) -> i
         ):
             for step in range(steps):
                 now = START + timedelta(days=step * demo.options.step_days)
+                week: list[Event] = []
                 while upcoming is not None and upcoming.recorded_at <= now:
-                    if demo.ingest is not None and demo.ingest.takes(upcoming):
-                        demo.ingest.add(upcoming)  # sent as HL7 or FHIR below
-                    else:
+                    week.append(upcoming)
+                    upcoming = next(pending, None)
+                # The agent settles each patient once per batch it reads, and what a settlement
+                # emits depends on the events folded so far: a reminder wanted after a scan and
+                # cancelled by the same week's lab result is sent out and then cancelled when
+                # the two land in different batches, and not at all when they share one. Where
+                # batches end depends on timing, so each round carries at most one event per
+                # patient and the next round waits for it: every run settles alike. The tick
+                # travels on a topic of its own, and waits for all of them too; what the events
+                # made (cancellations, alerts) is recorded at last week's now.
+                for batch in _one_per_patient(week):
+                    for event in batch:
+                        if demo.ingest is not None and demo.ingest.takes(event):
+                            demo.ingest.add(event)  # sent as HL7 or FHIR below
+                            continue
                         await producer.send(
-                            demo.names.for_event(upcoming),
-                            upcoming.model_dump_json().encode(),
-                            key=upcoming.patient_id.encode(),
+                            demo.names.for_event(event),
+                            event.model_dump_json().encode(),
+                            key=event.patient_id.encode(),
                         )
                         produced += 1
-                    upcoming = next(pending, None)
-                await producer.flush()
-                if demo.ingest is not None:  # events ingest acknowledged having published
-                    produced += await demo.ingest.send_week()
-                # The week's events and the tick travel on different topics; a tick read before
-                # them would settle clocks without them, and two runs of a seed would differ.
-                expected = produced + demo.answers_sent()
-                await _until(lambda n=expected: demo.events_taken() >= n, timeout=30)
+                    await producer.flush()
+                    if demo.ingest is not None:  # events ingest acknowledged having published
+                        produced += await demo.ingest.send_week()
+                    handled = produced + demo.answers_sent() + demo.ticks_sent
+                    await _until(lambda n=handled: demo.records_handled() >= n, timeout=30)
+                await _settle(demo, produced + demo.answers_sent() + demo.ticks_sent)
                 demo.clock.now = now
-                target = demo.ticks_settled() + demo.options.partitions
                 await ticks.publish(now)
-                await _until(lambda t=target: demo.ticks_settled() >= t, timeout=30)
-                emitted = demo.outputs_emitted()
-                await _until(lambda e=emitted: demo.outputs_consumed() >= e, timeout=30)
+                demo.ticks_sent += demo.options.partitions
+                await _settle(demo, produced + demo.answers_sent() + demo.ticks_sent)
                 await _dispatch(demo)
                 if script:
                     await _scripted_replies(demo, client, cohort, step, script)
@@ -288,6 +293,19 @@ async def _simulate(demo: Demo, cohort: Cohort, steps: int, progress: bool) -> i
         await producer.stop()
         bar(None, None)
     return produced
+
+
+def _one_per_patient(events: list[Event]) -> list[list[Event]]:
+    """`events` in rounds, in their order, the n-th round holding each patient's n-th event."""
+    rounds: list[list[Event]] = []
+    seen: Counter[str] = Counter()
+    for event in events:
+        n = seen[event.patient_id]
+        seen[event.patient_id] += 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(event)
+    return rounds
 
 
 def _reply_script(steps: int) -> list[tuple[int, str]]:
@@ -347,11 +365,20 @@ def _aware(value: object) -> datetime:
 async def _settle_replies(demo: Demo, produced: int) -> None:
     """Let the agent fold the check-in answers the replies made, and the notifier record and
     send what followed, before the clock moves: otherwise when they land depends on timing."""
-    expected = produced + demo.answers_sent()
-    await _until(lambda: demo.events_taken() >= expected, timeout=30)
-    emitted = demo.outputs_emitted()
-    await _until(lambda: demo.outputs_consumed() >= emitted, timeout=30)
+    await _settle(demo, produced + demo.answers_sent() + demo.ticks_sent)
     await _dispatch(demo)
+
+
+async def _settle(demo: Demo, records: int, timeout: float = 30) -> None:
+    """Wait until the agent has handled `records` input records (events and ticks) and
+    written their batches, and the notifier has recorded every output they made.
+
+    Counted after a batch is written, not as it is worked: a tick counted while its batch is
+    being worked has not published its reminders yet, and the notifier would record them a
+    week later in one run and not in another."""
+    await _until(lambda: demo.records_handled() >= records, timeout=timeout)
+    emitted = demo.outputs_emitted()
+    await _until(lambda: demo.outputs_consumed() >= emitted, timeout=timeout)
 
 
 async def _dispatch(demo: Demo) -> None:

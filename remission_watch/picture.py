@@ -42,12 +42,17 @@ LEGEND = {
     "alert": "care-team alert",
     "today": "today (--at)",
 }
+LINES = ("due", "today")  # drawn as lines: stroked, not filled
 STYLE = (
     "body{font:14px system-ui,sans-serif;margin:24px;color:#222}"
     "h2{margin:28px 0 2px}p.meta{margin:0 0 6px;color:#555}"
     "svg text{font-size:11px}svg text.year{font-weight:600}svg text.m{fill:#888}"
-    + "".join(f"svg .{k}{{fill:{v}}}" for k, v in COLOURS.items())
-    + ".legend span{display:inline-block;margin:0 14px 4px 0}"
+    + "".join(f"svg .{k}{{fill:{v}}}" for k, v in COLOURS.items() if k not in LINES)
+    + f"svg .due{{stroke:{COLOURS['due']};stroke-width:2}}"
+    f"svg .today{{stroke:{COLOURS['today']};stroke-width:2;stroke-dasharray:6,3}}"
+    f"svg text.now{{fill:{COLOURS['today']}}}"
+    "svg .g{stroke:#eee}svg .mt{stroke:#999}svg .yt{stroke:#bbb}"
+    ".legend span{display:inline-block;margin:0 14px 4px 0}"
     ".legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}"
     f"ul.overdue{{margin:4px 0 6px;color:{COLOURS['overdue']}}}"
     f"ul.alerts{{margin:4px 0 6px;color:#8a4b00}}"
@@ -55,9 +60,30 @@ STYLE = (
 )
 
 
+class _Sources:
+    """The schedules' sources, numbered once for the page: a chart's hover text cites "[n]"
+    rather than repeating a long citation on every item of every patient."""
+
+    def __init__(self) -> None:
+        self.numbers: dict[str, int] = {}
+
+    def cite(self, source: str) -> str:
+        if not source:
+            return ""
+        number = self.numbers.setdefault(source, len(self.numbers) + 1)
+        return f" Source [{number}]."
+
+    def html(self) -> str:
+        if not self.numbers:
+            return ""
+        items = "".join(f"<li>{escape(source)}</li>" for source in self.numbers)
+        return f"<section class='sources'><h2>Sources</h2><ol>{items}</ol></section>"
+
+
 def write_html(report: dict[str, Any], path: Path) -> None:
     """Write `report` (from `timeline()`, optionally with `sent` per patient) to `path`."""
     at = report["at"][:10]
+    sources = _Sources()
     parts = [
         "<!doctype html><html lang='en'><meta charset='utf-8'>",
         f"<title>Remission Watch timeline at {escape(at)}</title>",
@@ -66,7 +92,8 @@ def write_html(report: dict[str, Any], path: Path) -> None:
         _summary(report, at),
         _legend(any("sent" in p for p in report["patients"]), report.get("sends_since")),
     ]
-    parts += [_patient(patient, at) for patient in report["patients"]]
+    parts += [_patient(patient, at, sources) for patient in report["patients"]]
+    parts.append(sources.html())
     path.write_text("\n".join(parts) + "\n</html>\n", encoding="utf-8")
 
 
@@ -123,32 +150,33 @@ class _Scale:
         self.first, self.last = first.toordinal(), last.toordinal()
         self.span = max(self.last - self.first, 1)
 
-    def x(self, day: str) -> float:
+    def x(self, day: str) -> int:
         offset = date.fromisoformat(day[:10]).toordinal() - self.first
-        return LEFT + (WIDTH - LEFT - RIGHT) * offset / self.span
+        return LEFT + (WIDTH - LEFT - RIGHT) * offset // self.span
 
     def ticks(self, top: int, bottom: int) -> list[str]:
         """A line at each new year (labelled), a short tick at each month (named when few)."""
-        out, months_path = [], []
+        out, months, last_x = [], [], 0
         day = date.fromordinal(self.first).replace(day=1)
         named = (self.last - self.first) / 30.4 <= 30
         while day.toordinal() <= self.last:
             if day.toordinal() >= self.first:
-                x = round(self.x(day.isoformat()))
+                x = self.x(day.isoformat())
                 if day.month == 1:
                     out.append(
-                        f"<path d='M{x},{top}V{bottom + 4}' stroke='#bbb'/>"
+                        f"<path class='yt' d='M{x},{top}V{bottom + 4}'/>"
                         f"<text class='year' x='{x + 2}' y='{bottom + 16}'>{day.year}</text>"
                     )
-                else:
-                    months_path.append(f"M{x},{bottom - 3}v6")
+                else:  # each tick a move from the last one: half the characters
+                    months.append(f"M{x},{bottom - 3}v6" if not months else f"m{x - last_x},-6v6")
+                    last_x = x
                     if named:
                         out.append(f"<text class='m' x='{x + 1}' y='{bottom + 14}'>{day:%b}</text>")
             day = date(day.year + day.month // 12, day.month % 12 + 1, 1)
-        return [f"<path d='{''.join(months_path)}' stroke='#999'/>", *out]
+        return [f"<path class='mt' d='{''.join(months)}'/>", *out]
 
 
-def _patient(p: dict[str, Any], at: str) -> str:
+def _patient(p: dict[str, Any], at: str, sources: _Sources) -> str:
     dates = [d[:10] for d in _all_dates(p) if d] + [at]
     scale = _Scale(date.fromisoformat(min(dates)), date.fromisoformat(max(dates)))
     x = scale.x
@@ -163,19 +191,20 @@ def _patient(p: dict[str, Any], at: str) -> str:
         f"<svg width='{WIDTH}' height='{height}' role='img' "
         f"aria-label='timeline of {escape(p['patient_id'])}'>"
     ]
+    guides = "".join(f"M{LEFT},{y_of(n)}h{WIDTH - RIGHT - LEFT}" for n in range(len(rows)))
+    svg.append(f"<path class='g' d='{guides}'/>")
     for n, name in enumerate(rows):
-        y = y_of(n)
         shown = name if len(name) <= 46 else name[:44] + "…"
         svg.append(
-            f"<text x='4' y='{y + 4}'>{escape(shown)}"
+            f"<text x='4' y='{y_of(n) + 4}'>{escape(shown)}"
             + (f"<title>{escape(name)}</title>" if shown != name else "")
-            + f"</text><path d='M{LEFT},{y}H{WIDTH - RIGHT}' stroke='#eee'/>"
+            + "</text>"
         )
     svg += scale.ticks(ROW // 2, bottom)
     svg += _episodes(p, x, y_of(0), at)
     svg += _treatments(p, x, y_of(1), at)
     for r in p["reminders"]:
-        svg += _reminder(r, x, y_of(row_of[r["item"]]), at)
+        svg += _reminder(r, x, y_of(row_of[r["item"]]), at, sources)
     for s in p.get("sent", []):
         if s["what"] == "alert" or s["item"] not in row_of:
             continue  # a cancellation of a reminder sent before the replay began has no row
@@ -183,17 +212,16 @@ def _patient(p: dict[str, Any], at: str) -> str:
         kind = "cancelled" if s["what"] == "cancelled" else "sent"
         what = "would be cancelled" if kind == "cancelled" else "would be sent"
         svg.append(
-            f"<path class='{kind}' d='M{x(s['on']):.1f},{y - 1}l-4,-8h8z'>"
+            f"<path class='{kind}' d='M{x(s['on'])},{y - 1}l-4,-8h8z'>"
             f"<title>{what} {s['on']}: {escape(s['kind'])}</title></path>"
         )
     svg += _alerts(p, x, y_of(len(rows) - 1))
-    today = round(x(at))
+    today = x(at)
     text_x = today + 3 if today < WIDTH - 110 else today - 100
     svg.append(
-        f"<line class='today' x1='{today}' x2='{today}' y1='4' y2='{bottom}' "
-        f"stroke='{COLOURS['today']}' stroke-width='2' stroke-dasharray='6,3'>"
+        f"<line class='today' x1='{today}' x2='{today}' y1='4' y2='{bottom}'>"
         f"<title>today ({at})</title></line>"
-        f"<text x='{text_x}' y='10' fill='{COLOURS['today']}'>today {at}</text></svg>"
+        f"<text class='now' x='{text_x}' y='10'>today {at}</text></svg>"
     )
     meta = (
         f"{escape(p['site'] or '?')} · {escape(p['status'])} · "
@@ -237,18 +265,18 @@ def _episodes(p: dict[str, Any], x: Any, y: int, at: str) -> list[str]:
     out = []
     for e in p["episodes"]:
         x1, x2 = x(e["started"]), x(e["ended"] or at)
-        colour = COLOURS.get(e["kind"], COLOURS["partial"])
+        kind = e["kind"] if e["kind"] in ("complete", "partial") else "partial"
         out.append(
-            f"<rect x='{x1:.1f}' y='{y - 7}' width='{max(x2 - x1, 2):.1f}' height='14' "
-            f"fill='{colour}'><title>episode {e['number']}: {escape(e['kind'])} remission "
+            f"<rect class='{kind}' x='{x1}' y='{y - 7}' width='{max(x2 - x1, 2)}' height='14'>"
+            f"<title>episode {e['number']}: {escape(e['kind'])} remission "
             f"{e['started']} to {e['ended'] or 'now'} ({escape(e['basis'])})</title></rect>"
         )
         if e["ended"] and e["ended_by"] in ("progression", "recurrence", "relapse"):
             xe = x(e["ended"])
             out.append(
-                f"<path class='recurrence' d='M{xe:.1f},{y - 9} l6,9 l-6,9 l-6,-9 z' "
-                f"fill='{COLOURS['recurrence']}'><title>{escape(e['ended_by'])} "
-                f"{e['ended']}: episode {e['number']} ended</title></path>"
+                f"<path class='recurrence' d='M{xe},{y - 9}l6,9l-6,9l-6,-9z'>"
+                f"<title>{escape(e['ended_by'])} {e['ended']}: episode {e['number']} ended"
+                "</title></path>"
             )
     return out
 
@@ -258,39 +286,40 @@ def _treatments(p: dict[str, Any], x: Any, y: int, at: str) -> list[str]:
     for t in p.get("treatments", []):
         x1, x2 = x(t["started"]), x(t["ended"] or at)
         out.append(
-            f"<rect x='{x1:.1f}' y='{y - 6}' width='{max(x2 - x1, 3):.1f}' height='12' "
-            f"fill='{COLOURS['treatment']}'><title>{escape(t['what'])} {t['started']} to "
+            f"<rect class='treatment' x='{x1}' y='{y - 6}' width='{max(x2 - x1, 3)}' "
+            f"height='12'><title>{escape(t['what'])} {t['started']} to "
             f"{t['ended'] or 'ongoing'}</title></rect>"
         )
     return out
 
 
-def _reminder(r: dict[str, Any], x: Any, y: int, at: str) -> list[str]:
+def _reminder(r: dict[str, Any], x: Any, y: int, at: str, sources: _Sources) -> list[str]:
     x1, xd, xo = x(r["earliest"]), x(r["due"]), x(r["overdue"])
-    label = escape(r.get("label") or r["item"])
+    name = r.get("label") or r["item"]
+    label = escape(name)
+    reason = str(r["reason"]).removeprefix(f"{name}: ")  # it often starts with the label
     out = [
-        f"<rect x='{x1:.1f}' y='{y - 5}' width='{max(xo - x1, 2):.1f}' height='10' "
-        f"fill='{COLOURS['window']}'><title>{label}: earliest {r['earliest']}, due {r['due']}, "
-        f"overdue {r['overdue']}. {escape(r['reason'])}. {escape(r['source'])}</title></rect>"
-        f"<line x1='{xd:.1f}' x2='{xd:.1f}' y1='{y - 8}' y2='{y + 8}' "
-        f"stroke='{COLOURS['due']}' stroke-width='2'/>"
+        f"<rect class='window' x='{x1}' y='{y - 5}' width='{max(xo - x1, 2)}' height='10'>"
+        f"<title>{label}: earliest {r['earliest']}, due {r['due']}, overdue {r['overdue']}. "
+        f"{escape(reason)}.{sources.cite(r['source'])}</title></rect>"
+        f"<path class='due' d='M{xd},{y - 8}v16'/>"
     ]
     if r["overdue"] <= at:
         xt = x(at)
         out.append(
-            f"<rect class='overdue' x='{xo:.1f}' y='{y - 5}' width='{max(xt - xo, 6):.1f}' "
-            f"height='10' fill='{COLOURS['overdue']}'><title>{label}: overdue since "
-            f"{r['overdue']}</title></rect>"
+            f"<rect class='overdue' x='{xo}' y='{y - 5}' width='{max(xt - xo, 6)}' "
+            f"height='10'><title>{label}: overdue since {r['overdue']}</title></rect>"
         )
     if r.get("last_done"):
         out.append(
-            f"<circle cx='{x(r['last_done']):.1f}' cy='{y}' r='4' fill='{COLOURS['done']}'>"
+            f"<circle class='done' cx='{x(r['last_done'])}' cy='{y}' r='4'>"
             f"<title>{label}: last done {r['last_done']}</title></circle>"
         )
     return out
 
 
 def _alerts(p: dict[str, Any], x: Any, y: int) -> list[str]:
+    """One mark per day, its hover text listing that day's alerts."""
     seen = {(a["raised"][:10], a["reason"]) for a in p["alerts"] if a.get("raised")}
     marks = [(a.get("raised") or a["respond_by"], a["kind"], a["reason"]) for a in p["alerts"]]
     marks += [
@@ -298,11 +327,15 @@ def _alerts(p: dict[str, Any], x: Any, y: int) -> list[str]:
         for s in p.get("sent", [])
         if s["what"] == "alert" and (s["on"], s.get("reason")) not in seen
     ]
+    by_day: dict[str, list[str]] = {}
+    for on, kind, reason in marks:
+        by_day.setdefault(on[:10], []).append(f"({escape(kind)}): {escape(reason)}")
     return [
-        f"<rect class='alert' x='{x(on) - 5:.1f}' y='{y - 7}' width='10' height='14' rx='2' "
-        f"fill='{COLOURS['alert']}'><title>care-team alert {on[:10]} ({escape(kind)}): "
-        f"{escape(reason)}</title></rect>"
-        for on, kind, reason in marks
+        f"<rect class='alert' x='{x(day) - 5}' y='{y - 7}' width='10' height='14' rx='2'>"
+        f"<title>care-team alert{'s' if len(lines) > 1 else ''} {day} "
+        + "\n".join(lines)
+        + "</title></rect>"
+        for day, lines in by_day.items()
     ]
 
 

@@ -7,9 +7,11 @@ password hidden.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import re
+import sys
 from typing import Any
 
 SETTINGS_HELP = "see the settings table in docs/operations.md"
@@ -24,6 +26,35 @@ class CannotRun(Exception):
     """
 
     explained = True
+
+
+def run_explained(args: argparse.Namespace, program: str) -> int:
+    """Run a parsed command's handler; a mistake a user can fix is one line on stderr and exit
+    2, never a traceback. Every entry point (`remission-watch`, `python -m streams`,
+    `python -m notifier`) runs its commands through this."""
+    # Unless a command configures logging, a library's log lines would reach stderr through
+    # Python's last-resort handler and bury the one-line explanation below.
+    kafka_log = KafkaConnectionLog()  # silent too; keeps the reason behind a failed connect
+    logging.getLogger("aiokafka").addHandler(kafka_log)
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader went away (`| head`): nothing more to say
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit's flush cannot fail
+        return 0
+    except Exception as exc:
+        if kafka_log.last:
+            exc.add_note(kafka_log.last)
+        message = explain(exc)
+        if message is None:
+            raise
+        print(f"{program} {args.command}: {message}", file=sys.stderr)
+        logging.getLogger("asyncio").disabled = True  # "Unclosed consumer" after a failed start
+        return 2
+    finally:
+        logging.getLogger("aiokafka").removeHandler(kafka_log)
 
 
 def explain(exc: BaseException) -> str | None:

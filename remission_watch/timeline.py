@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from models.clocks import Forecast, forecast, to_datetime
-from models.dates import local_date
+from models.dates import local_date, start_of_day
 from models.events import Event
 from models.outputs import Reminder, ReminderCancelled
 from models.protocols import Catalog
@@ -144,30 +144,53 @@ def _last_response(state: PatientState, day: Any) -> dict[str, Any] | None:
     }
 
 
+AT_A_DATE = "the end of that day in each patient's own time zone"
+
+
+def day_end(day: date, zone: str) -> datetime:
+    """The last instant of `day` in `zone` (the next local midnight, less a microsecond)."""
+    return start_of_day(day + timedelta(days=1), zone) - timedelta(microseconds=1)
+
+
+def latest_day_end(day: date) -> datetime:
+    """The last instant of `day` anywhere: its end at UTC-12, the westernmost offset."""
+    return datetime.combine(day + timedelta(days=1), time(12), tzinfo=UTC)
+
+
 def timeline(
     lines: Iterable[str],
-    at: datetime,
+    at: datetime | date,
     catalog: Catalog,
     with_sends: bool = False,
     sends_since: datetime | None = None,
 ) -> dict[str, Any]:
     """The whole report: every patient at `at`, and the lines that could not be used.
 
+    `at` an instant: everyone as of then. `at` a date: each patient as of the end of that day
+    in the patient's own time zone (its events of that day count, and that day is "today"),
+    so a patient in Los Angeles is not shown as of the evening before.
+
     With `with_sends`, also replay the events through `settle` on daily ticks and list, per
     patient, what the platform would have sent, cancelled and escalated, and when (from
     `sends_since` on, when given: the replay before it then costs one fold per patient).
     """
-    events, bad = parse_lines(lines, until=at)
+    bound = at if isinstance(at, datetime) else latest_day_end(at)
+    events, bad = parse_lines(lines, until=bound)
     states, unusable = fold_events(events)
+    moments = {pid: bound for pid in states}
+    if not isinstance(at, datetime):
+        events, states, moments = _each_in_own_day(at, events, states)
     bad = sorted(bad + unusable, key=lambda b: b.line)
-    patients = [describe(s, forecast(s, at, catalog)) for _, s in sorted(states.items())]
+    patients = [
+        describe(s, forecast(s, moments[pid], catalog)) for pid, s in sorted(states.items())
+    ]
     for patient in patients:
         for reminder in patient["reminders"]:
             reminder["label"] = item_label(catalog, reminder["protocol"], reminder["item"])
     used = [e for _, e in events if e.patient_id in states]
     _attach_treatments(patients, used, states)
     if with_sends:
-        _attach_sends(patients, used, at, catalog, sends_since)
+        _attach_sends(patients, used, moments, catalog, sends_since)
         for patient in patients:
             shown = {r["item"]: r["label"] for r in patient["reminders"]}
             for sent in patient["sent"]:
@@ -176,10 +199,42 @@ def timeline(
             patient["labels"] = shown
     return {
         "at": at.isoformat(),
+        **({} if isinstance(at, datetime) else {"at_means": AT_A_DATE}),
         **({"sends_since": sends_since.isoformat()} if with_sends and sends_since else {}),
         "patients": patients,
         "bad_lines": [{"line": b.line, "reason": b.reason} for b in bad],
     }
+
+
+def _each_in_own_day(
+    day: date, events: list[tuple[int, Event]], states: dict[str, PatientState]
+) -> tuple[list[tuple[int, Event]], dict[str, PatientState], dict[str, datetime]]:
+    """Events, states and the instant of each patient cut at the end of `day` in its zone.
+
+    `events` and `states` went up to the latest end of `day` anywhere; the few patients with
+    events after their own end of day are folded again without them (their zone is read from
+    that first fold)."""
+    moments = {
+        pid: day_end(day, s.view.profile.time_zone if s.view.profile else "UTC")
+        for pid, s in states.items()
+    }
+    late = {
+        e.patient_id for _, e in events if e.occurred_at > moments.get(e.patient_id, e.occurred_at)
+    }
+    if not late:
+        return events, states, moments
+    kept = [
+        (n, e)
+        for n, e in events
+        if e.patient_id not in late or e.occurred_at <= moments[e.patient_id]
+    ]
+    again, _ = fold_events([(n, e) for n, e in kept if e.patient_id in late])
+    states = {
+        pid: again[pid] if pid in late else s
+        for pid, s in states.items()
+        if pid not in late or pid in again
+    }
+    return kept, states, {pid: moments[pid] for pid in states}
 
 
 def item_label(catalog: Catalog, protocol_id: str | None, item: str) -> str:
@@ -229,13 +284,15 @@ def _attach_treatments(
 def _attach_sends(
     patients: list[dict[str, Any]],
     events: list[Event],
-    at: datetime,
+    moments: dict[str, datetime],
     catalog: Catalog,
     since: datetime | None,
 ) -> None:
     from remission_watch.simulate import simulate
 
-    _, emitted = simulate(events, at, catalog, since=since)
+    until = max(moments.values(), default=datetime.now(UTC))
+    _, replayed = simulate(events, until, catalog, since=since)
+    emitted = [e for e in replayed if e.at <= moments[e.output.patient_id]]  # each its own day
     items: dict[str, str] = {}
     sends: dict[str, list[dict[str, str]]] = {}
     for entry in emitted:
@@ -264,7 +321,8 @@ def _attach_sends(
 
 def render_text(report: dict[str, Any]) -> str:
     """The report as a readable table for a terminal."""
-    out = [f"Timeline at {report['at']}"]
+    means = f" ({report['at_means']})" if report.get("at_means") else ""
+    out = [f"Timeline at {report['at']}{means}"]
     for p in report["patients"]:
         out.append("")
         out.append(f"{p['patient_id']}  {p['site']}  {p['status']}  ({p['detail']})")

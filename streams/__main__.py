@@ -12,7 +12,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m streams")
     register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
     args = parser.parse_args(argv)
-    return int(args.handler(args))
+    from remission_watch.problems import run_explained
+
+    return run_explained(args, "python -m streams")
 
 
 if __name__ == "__main__":

@@ -144,6 +144,45 @@ def test_an_unreachable_broker_names_its_address() -> None:
     ]
 
 
+def run_module(module: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`python -m MODULE ARGS` in its own process (how deploy/ starts the services)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("RW_")} | env
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environ,
+    )
+
+
+@pytest.mark.parametrize("command", [["rebuild"], ["ticker", "--at", "2026-01-01T09:00Z"]])
+def test_python_m_streams_says_in_one_line_that_the_broker_is_unreachable(
+    command: list[str],
+) -> None:
+    port = closed_port()
+    simulated = {"RW_SIMULATED_TIME": "true"}  # else the ticker refuses a tick far from now
+    done = run_module("streams", *command, "--bootstrap", f"127.0.0.1:{port}", env=simulated)
+    assert done.returncode == 2
+    ours = [line for line in done.stderr.splitlines() if not line.startswith("{")]  # log lines
+    assert ours == [
+        f"python -m streams {command[0]}: cannot reach the Kafka broker at 127.0.0.1:{port} "
+        "(KafkaConnectionError); start it, or point RW_KAFKA_BOOTSTRAP (or --bootstrap) at a "
+        "running broker"
+    ]
+
+
+def test_python_m_notifier_says_in_one_line_that_the_database_is_unreachable() -> None:
+    port = closed_port()
+    url = f"postgresql+psycopg://rw:hunter2@127.0.0.1:{port}/rw"
+    env = {"RW_ALLOW_DEV_KEY": "1", "RW_DATABASE_URL": url}
+    done = run_module("notifier", "notifier-admin", "db", "upgrade", env=env)
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert line.startswith("python -m notifier notifier-admin: cannot use the database ")
+    assert f"127.0.0.1:{port}" in line and "hunter2" not in line
+
+
 def test_a_broker_address_with_a_scheme_is_explained() -> None:
     done = run_cli("rebuild", env={"RW_KAFKA_BOOTSTRAP": f"http://127.0.0.1:{closed_port()}"})
     assert done.returncode == 2

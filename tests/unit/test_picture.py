@@ -65,6 +65,18 @@ def test_treatments_recurrence_today_and_year_ticks_are_drawn(page: str) -> None
     ]
 
 
+def test_each_source_is_written_once_and_cited_by_number(page: str) -> None:
+    """A long citation on every item of every patient made the page of 20,000 patients
+    102 MB; each is listed once at the end and the charts cite its number."""
+    listed = page[page.index("<section class='sources'>") :]
+    sources = re.findall(r"<li>(.*?)</li>", listed)
+    assert len(sources) >= 3 and len(set(sources)) == len(sources)
+    for number, source in enumerate(sources, 1):
+        assert page.count(source) == 1
+        assert f"Source [{number}].</title>" in page
+    assert "style=" not in page[page.index("<svg") :]  # colours come from the page's CSS
+
+
 def shot(page: Path, tmp_path: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     assert CHROMIUM
     return subprocess.run(

@@ -197,3 +197,58 @@ def test_simulated_sends_never_repeat_a_reminder_id() -> None:
     ids = [e.output.reminder_id for e in emitted if e.output.type == "reminder.due"]
     assert len(ids) > 20
     assert len(ids) == len(set(ids))
+
+
+def test_a_date_means_that_day_in_each_patients_own_zone(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`--at 2024-06-01`: a visit on the evening of June 1 in Los Angeles (June 2 in UTC)
+    counts; one on the morning of June 2 in Tokyo (still June 1 in UTC) does not. With a
+    date-time, that instant holds for everyone."""
+    lines = []
+    for pid, zone, visit in (
+        ("LA-1", "America/Los_Angeles", "2024-06-01T20:00:00-07:00"),
+        ("TYO-1", "Asia/Tokyo", "2024-06-02T08:00:00+09:00"),
+    ):
+        enrolled = {
+            "event_id": f"{pid}-1",
+            "patient_id": pid,
+            "type": "patient.enrolled",
+            "occurred_at": "2023-03-06T15:00:00+00:00",
+            "recorded_at": "2023-03-06T16:00:00+00:00",
+            "source": "test",
+            "site": "breast",
+            "stage": "II",
+            "time_zone": zone,
+        }
+        seen = enrolled | {
+            "event_id": f"{pid}-2",
+            "type": "visit.completed",
+            "occurred_at": visit,
+            "recorded_at": visit,
+            "item": "history_physical",
+        }
+        for key in ("site", "stage", "time_zone"):
+            del seen[key]
+        lines += [json.dumps(enrolled), json.dumps(seen)]
+    path = tmp_path / "zones.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+
+    def visits(at: str) -> dict[str, list[str]]:
+        code, out, _ = run(capsys, str(path), "--at", at, "--json")
+        assert code == 0
+        report = json.loads(out)
+        return {
+            p["patient_id"]: [
+                c["last_done"] for c in p["clocks"] if c["item"] == "history_physical"
+            ]
+            for p in report["patients"]
+        }
+
+    assert visits("2024-06-01") == {"LA-1": ["2024-06-01"], "TYO-1": []}
+    assert visits("2024-06-02") == {"LA-1": ["2024-06-01"], "TYO-1": ["2024-06-02"]}
+    assert visits("2024-06-01T12:00:00+00:00") == {"LA-1": [], "TYO-1": []}
+    _, out, _ = run(capsys, str(path), "--at", "2024-06-01")
+    assert out.startswith(
+        "Timeline at 2024-06-01 (the end of that day in each patient's own time zone)"
+    )

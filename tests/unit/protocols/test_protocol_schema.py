@@ -298,3 +298,15 @@ def test_a_catalog_reports_every_file_and_duplicate_ids() -> None:
     problems = caught.value.problems
     assert "elsewhere/test-protocol.yaml: id 'test-protocol' is also defined in " + NAME in problems
     assert any(line.startswith("b.yaml: ") for line in problems)
+
+
+def test_protocol_files_are_read_with_libyaml_when_pyyaml_has_it() -> None:
+    """The pure-Python YAML parser took half the CPU of a small `timeline`; the strict loader
+    (duplicate keys refused, above) rides on libyaml's parser where PyYAML ships it."""
+    import yaml
+
+    from models.protocols.parse import _StrictLoader
+
+    if not yaml.__with_libyaml__:
+        pytest.skip("this PyYAML has no libyaml")
+    assert issubclass(_StrictLoader, yaml.CSafeLoader)

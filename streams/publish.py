@@ -11,7 +11,6 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from models.events import Event
 from remission_watch.event_file import BadLine, read_event_lines, read_events
 from streams.settings import StreamsSettings
 from streams.topics import TopicNames, create_topics
@@ -46,23 +45,21 @@ async def publish(
     lines = read_event_lines(path)
     names = TopicNames(settings.topic_prefix)
     report = PublishReport(lines=len(lines))
-    good: list[tuple[int, Event]] = []
+    good: list[tuple[int, str, str]] = []  # line number, topic, key: not the whole event
     for number, item in read_events(lines):
         if isinstance(item, BadLine):
             report.bad.append(item)
         else:
-            good.append((number, item))
+            good.append((number, names.for_event(item.type), item.patient_id))
     producer = None if dry_run else await _producer(settings)
     try:
         pending: list[asyncio.Future[object]] = []
         last = time.monotonic()
-        for number, event in good:
-            topic = names.for_event(event.type)
+        for number, topic, patient_id in good:
             report.by_topic[topic] = report.by_topic.get(topic, 0) + 1
             if producer is not None:
-                key = event.patient_id.encode()
                 value = lines[number - 1].strip().encode()  # as written
-                pending.append(await producer.send(topic, value, key=key))
+                pending.append(await producer.send(topic, value, key=patient_id.encode()))
                 if len(pending) >= IN_FLIGHT:
                     await asyncio.gather(*pending)
                     pending.clear()

@@ -79,11 +79,43 @@ def register(sub: Any) -> None:
 READS_ONLY_CALLBACK = "000 0000"
 
 
-def _service(*, reads_only: bool = False) -> NotifierService:
+def _settings(*, reads_only: bool = False, running: bool = False) -> NotifierSettings:
+    """Every problem of the settings in one error; `running`: the care-team channel too."""
     overrides: dict[str, Any] = {}
     if reads_only and not os.environ.get("RW_CALLBACK_NUMBER"):
         overrides["callback_number"] = READS_ONLY_CALLBACK
-    return NotifierService(NotifierSettings(**overrides))
+    return NotifierSettings.read(running=running, **overrides)
+
+
+SCHEMA_HELP = (
+    "create it with `remission-watch notifier-admin db upgrade` (the notifier does too when it "
+    "starts)"
+)
+
+
+def _require_schema(url: str) -> None:
+    """A command that only reads never creates a database: one line when it has no tables."""
+    from pathlib import Path
+
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import make_url
+
+    from notifier.database import make_engine
+    from remission_watch.problems import CannotRun, _shown_url
+
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite"):
+        path = parsed.database or ""
+        if path and path != ":memory:" and not path.startswith("file:") and not Path(path).exists():
+            raise CannotRun(f"there is no notifier database at {path}; {SCHEMA_HELP}")
+    engine = make_engine(url, pool_size=1)
+    try:
+        if not inspect(engine).has_table("deliveries"):
+            raise CannotRun(
+                f"the database {_shown_url(url)} has no notifier tables yet; {SCHEMA_HELP}"
+            )
+    finally:
+        engine.dispose()
 
 
 def _print(value: object) -> None:
@@ -91,11 +123,15 @@ def _print(value: object) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from remission_watch.listen import check_can_listen
     from remission_watch.logs import configure_logging
 
-    # Refusals first (settings errors: explained by remission_watch.problems; no care-team
-    # channel: one line, exit 2), then logging: a refused start leaves the handlers alone.
-    service = _service()
+    # Refusals first (settings errors, the care-team channel among them, and the HTTP address:
+    # explained by remission_watch.problems, one line, exit 2), then logging: a refused start
+    # leaves the handlers alone.
+    settings = _settings(running=True)
+    check_can_listen(settings.http_host, settings.http_port, "RW_HTTP_HOST, RW_HTTP_PORT")
+    service = NotifierService(settings)
     try:
         service.check_care_team()
     except Exception:
@@ -115,11 +151,23 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _admin(
-    args: argparse.Namespace, action: Any, show: Any = None, *, reads_only: bool = False
+    args: argparse.Namespace,
+    action: Any,
+    show: Any = None,
+    *,
+    reads_only: bool = False,
+    creates: bool = False,
 ) -> int:
-    service = _service(reads_only=reads_only)
+    """Run an admin action. One that only reads (`reads_only`: it sends nothing, so it needs
+    no call-back number) needs the schema to exist, unless it `creates` it (db upgrade); the
+    others create or upgrade it first."""
+    settings = _settings(reads_only=reads_only)
+    if reads_only and not creates:
+        _require_schema(settings.database_url)
+    service = NotifierService(settings)
     try:
-        service.upgrade_schema()
+        if not reads_only:
+            service.upgrade_schema()
         (show or _print)(action(service))
         return 0
     except ValidationError as exc:
@@ -162,7 +210,7 @@ def _recipients_show(args: argparse.Namespace) -> int:
             raise LookupError("no such recipient")
         return shown
 
-    return _admin(args, show)
+    return _admin(args, show, reads_only=True)
 
 
 def _rotate_keys(args: argparse.Namespace) -> int:
@@ -218,4 +266,8 @@ def _show_table(table: Any) -> None:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    return _admin(args, lambda s: {"schema": "upgraded to head"})
+    def upgrade(service: NotifierService) -> object:
+        service.upgrade_schema()
+        return {"schema": "upgraded to head"}
+
+    return _admin(args, upgrade, reads_only=True, creates=True)

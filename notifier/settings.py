@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import warnings
+from contextvars import ContextVar
 from datetime import time
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from cryptography.fernet import Fernet
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.templates import clinic_name_problem
@@ -24,6 +25,25 @@ DEV_CALLBACK_NUMBER = "+1 555 0100"
 MIN_SECRET_LENGTH = 32  # 32 characters of token_urlsafe: ~190 bits
 MIN_DISTINCT_CHARACTERS = 8  # refuses "aaaa...", "abababab..."
 _PLACEHOLDERS = frozenset({"", "secret", "password", "placeholder", "todo", "xxx", "token"})
+SECRET_RULE = (
+    f"each secret needs at least {MIN_SECRET_LENGTH} characters with at least "
+    f"{MIN_DISTINCT_CHARACTERS} different ones (e.g. "
+    "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+)
+FERNET_HELP = (
+    "make one with `python -c 'from cryptography.fernet import Fernet; "
+    "print(Fernet.generate_key().decode())'`"
+)
+NO_CARE_TEAM = (
+    "RW_CARE_TEAM_URLS is empty: set it (Apprise URLs), or RW_NO_CARE_TEAM=1 to run knowingly "
+    "without a care-team channel (self-harm and delivery alerts then reach no one)"
+)
+# Set while the settings of a notifier that will run are read (`read(running=True)`): a
+# missing care-team channel is then one more problem in the same message, not a second start.
+_FOR_RUNNING: ContextVar[bool] = ContextVar("notifier_settings_for_running", default=False)
+# Fields left at their defaults on a second reading, so the checks across fields (secrets)
+# still run when some field is invalid (`read`).
+_WITHOUT: ContextVar[frozenset[str]] = ContextVar("notifier_settings_without", default=frozenset())
 
 
 # The embedded default: its folder is made at start (make_engine); a path the user names must exist.
@@ -43,9 +63,10 @@ def check_database_url(value: str) -> str:
     except (ArgumentError, ValueError):
         raise ValueError(f"is not a URL (value not shown); {DB_URL_HELP}") from None
     if url.drivername not in DATABASE_SCHEMES:
+        what = "driver" if "+" in url.drivername else "scheme"
         raise ValueError(
-            f"scheme {url.drivername.split('+')[0]!r} is not supported: only sqlite and "
-            f"postgresql(+psycopg); {DB_URL_HELP}"
+            f"{what} {url.drivername!r} is not supported: only sqlite, postgresql and "
+            f"postgresql+psycopg; {DB_URL_HELP}"
         )
     path = url.database or ""
     if url.drivername == "sqlite" and path and path != ":memory:" and not path.startswith("file:"):
@@ -169,7 +190,7 @@ class NotifierSettings(BaseSettings, KafkaSecurity):  # RW_KAFKA_SSL_*, RW_KAFKA
     sending_stale_seconds: float = Field(default=300.0, gt=0)
     tls_ca_directory: bool = True  # see notifier/tls.py: 25 ms less CPU per e-mail
     http_host: str = "127.0.0.1"
-    http_port: int = 8081
+    http_port: int = Field(default=8081, ge=0, le=65535)
     public_url: str = Field(
         default="http://127.0.0.1:8081",
         pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
@@ -177,6 +198,44 @@ class NotifierSettings(BaseSettings, KafkaSecurity):  # RW_KAFKA_SSL_*, RW_KAFKA
         "path, no query): check-in e-mails link to {RW_PUBLIC_URL}/checkin/<signed token>. "
         "Use https in production.",
     )
+
+    @classmethod
+    def read(cls, *, running: bool = False, **overrides: Any) -> NotifierSettings:
+        """The settings from the environment (and `overrides`), every problem in one
+        ValidationError: a wrong field no longer hides the missing secrets behind it, and with
+        `running` (`notifier`, `up`) a missing care-team channel is named with them."""
+        running_token = _FOR_RUNNING.set(running)
+        try:
+            try:
+                return cls(**overrides)
+            except ValidationError as exc:
+                if any(not e["loc"] for e in exc.errors()):
+                    raise  # the checks across fields ran: nothing is hidden
+                fields = frozenset(str(e["loc"][0]) for e in exc.errors())
+                without_token = _WITHOUT.set(fields)
+                try:
+                    cls(**overrides)
+                except ValidationError as more:
+                    details = [_detail(e) for e in exc.errors()]
+                    details += [_detail(e) for e in more.errors() if not e["loc"]]
+                    raise ValidationError.from_exception_data(
+                        exc.title,
+                        details,
+                        hide_input=True,
+                    ) from None
+                finally:
+                    _WITHOUT.reset(without_token)
+                raise exc from None
+        finally:
+            _FOR_RUNNING.reset(running_token)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _leave_out(cls, data: Any) -> Any:
+        without = _WITHOUT.get()
+        if without and isinstance(data, dict):
+            return {k: v for k, v in data.items() if k not in without}
+        return data
 
     @field_validator("encryption_keys", mode="before")
     @classmethod
@@ -226,27 +285,33 @@ class NotifierSettings(BaseSettings, KafkaSecurity):  # RW_KAFKA_SSL_*, RW_KAFKA
 
     @model_validator(mode="after")
     def _secrets_present(self) -> NotifierSettings:
+        """Every missing, placeholder or weak secret, a key that is not a Fernet key and (when
+        it will run) a missing care-team channel, in one ValueError that quotes no value."""
+        problems: list[str] = []
         if self.allow_dev_key:
             self.encryption_keys = self.encryption_keys or [SecretStr(DEV_ENCRYPTION_KEY)]
             self.inbound_secret = self.inbound_secret or SecretStr(DEV_INBOUND_SECRET)
             self.admin_token = self.admin_token or SecretStr(DEV_ADMIN_TOKEN)
             self.callback_number = self.callback_number or DEV_CALLBACK_NUMBER
         else:
-            self._refuse_placeholders()
+            problems += self._placeholder_problems()
         for key in self.encryption_keys:
             try:
                 Fernet(key.get_secret_value())
-            except ValueError as exc:
-                raise ValueError(
-                    "RW_ENCRYPTION_KEYS holds a value that is not a Fernet key"
-                ) from exc
+            except ValueError:
+                problems.append(
+                    f"RW_ENCRYPTION_KEYS holds a value that is not a Fernet key; {FERNET_HELP}"
+                )
+                break
+        if _FOR_RUNNING.get() and not self.care_team_urls and not self.no_care_team:
+            problems.append(NO_CARE_TEAM)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
-    def _refuse_placeholders(self) -> None:
-        """Every missing, placeholder or weak secret at once, so one start-up names them all.
-
-        Raises ValueError listing each problem by its variable name; no value is ever quoted.
-        """
+    def _placeholder_problems(self) -> list[str]:
+        """Every missing, placeholder or weak secret at once, so one start-up names them all,
+        each by its variable name, with the rule once; no value is ever quoted."""
         problems: list[str] = []
         if not self.callback_number:
             problems.append(
@@ -254,30 +319,41 @@ class NotifierSettings(BaseSettings, KafkaSecurity):  # RW_KAFKA_SSL_*, RW_KAFKA
             )
         keys = [k.get_secret_value() for k in self.encryption_keys]
         if not keys:
-            problems.append("RW_ENCRYPTION_KEYS is required (or RW_ALLOW_DEV_KEY=1 for dev runs)")
+            problems.append(
+                f"RW_ENCRYPTION_KEYS is required (a Fernet key: {FERNET_HELP}; or "
+                "RW_ALLOW_DEV_KEY=1 for dev runs)"
+            )
         elif DEV_ENCRYPTION_KEY in keys:
             problems.append("RW_ENCRYPTION_KEYS holds the public dev key outside dev mode")
         seen: dict[str, str] = {key: "RW_ENCRYPTION_KEYS" for key in keys}
+        needs_rule = False
         for name in ("inbound_secret", "admin_token", "contact_hash_key"):
             secret: SecretStr | None = getattr(self, name)
             if secret is None and name == "contact_hash_key":
                 continue  # derived from the first key (HKDF): distinct by construction
             if secret is None or _looks_like_placeholder(secret.get_secret_value()):
                 problems.append(f"RW_{name.upper()} is missing or a placeholder")
+                needs_rule = True
                 continue
             value = secret.get_secret_value()
             if len(value) < MIN_SECRET_LENGTH or len(set(value)) < MIN_DISTINCT_CHARACTERS:
-                problems.append(
-                    f"RW_{name.upper()} must be at least {MIN_SECRET_LENGTH} characters with "
-                    f"at least {MIN_DISTINCT_CHARACTERS} different ones (e.g. "
-                    "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
-                )
+                problems.append(f"RW_{name.upper()} is too short or too repetitive")
+                needs_rule = True
             elif value in seen:
                 problems.append(f"RW_{name.upper()} must differ from {seen[value]}")
             seen.setdefault(value, f"RW_{name.upper()}")
-        if problems:
-            raise ValueError("; ".join(problems))
+        if needs_rule:  # said with the first round of problems, so there is no second
+            problems.append(SECRET_RULE)
+        return problems
 
     def topic(self, name: str) -> str:
         """The full topic name: `{prefix}{name}.v1`."""
         return f"{self.topic_prefix}{name}.v1"
+
+
+def _detail(error: Any) -> Any:
+    """A pydantic error as `ValidationError.from_exception_data` takes it back."""
+    detail = {"type": error["type"], "loc": error["loc"], "input": error.get("input")}
+    if "ctx" in error:
+        detail["ctx"] = error["ctx"]
+    return detail

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from notifier.service import NotifierService, StartRefused
 from notifier.settings import NotifierSettings
+from remission_watch.listen import check_can_listen
 from remission_watch.protocol_files import load_builtin_catalog
 from streams.embedded import EmbeddedBroker
 from streams.settings import StreamsSettings
@@ -59,7 +60,8 @@ async def run_up(stop: asyncio.Event, environ: Mapping[str, str]) -> None:
             streams_overrides["confirm_changelog_ends"] = True
             overrides["kafka_fetch_max_wait_ms"] = 20
         streams = StreamsSettings(**streams_overrides)  # type: ignore[arg-type]
-        notifier = NotifierSettings(**overrides)  # type: ignore[arg-type]
+        notifier = NotifierSettings.read(running=True, **overrides)  # with the care team
+        check_can_listen(notifier.http_host, notifier.http_port, "RW_HTTP_HOST, RW_HTTP_PORT")
         await create_topics(streams)
         service = NotifierService(notifier)
         service.check_care_team()  # before anything starts: never run silently without one

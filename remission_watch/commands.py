@@ -46,66 +46,43 @@ def parse_at(text: str | None) -> datetime | date:
     return moment
 
 
-class UnusableFile(Exception):
-    """The events file cannot be used at all; the message says why, in one line."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
+SENDS_DAYS_MAX = 36_500  # a hundred years: more than any history, and no date overflows
 
 
-def read_event_lines(path: Path) -> list[str]:
-    """The file's lines (UTF-8, a byte-order mark allowed), or `UnusableFile` saying why not."""
-    if path.is_dir():
-        raise UnusableFile(f"{path} is a folder; give a file of events (e.g. {path}/all.jsonl)", 2)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UnusableFile(f"{path}: no such file", 2) from None
-    except OSError as exc:
-        raise UnusableFile(f"{path}: cannot read: {exc.strerror or exc}", 2) from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise UnusableFile(
-            f"{path}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x}); the file is probably "
-            "Latin-1 or Windows-1252: save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
-            2,
-        ) from None
-    lines = text.splitlines()
-    first = next((line.lstrip() for line in lines if line.strip()), None)
-    if first is None:
-        raise UnusableFile(f"{path} is empty: no events to fold (one JSON object per line)", 1)
-    if first.startswith("["):
-        raise UnusableFile(
-            f"{path} holds a JSON array; timeline reads JSON Lines, one event object per line "
-            f"(convert with: jq -c '.[]' {path} > events.jsonl)",
-            1,
-        )
-    return lines
+def refuse(message: str, code: int = 2) -> int:
+    """One line on stderr, as every command says why it stopped; the exit status."""
+    print(f"remission-watch timeline: {message}", file=sys.stderr)
+    return code
 
 
 def _timeline(args: argparse.Namespace) -> int:
+    if args.at is not None and not args.at.strip():
+        return refuse(
+            "--at is empty: give an ISO date (e.g. 2027-03-01), or leave --at out for now"
+        )
     try:
         at = parse_at(args.at)
     except ValueError:
-        print(f"--at {args.at!r} is not an ISO date (e.g. 2027-03-01)", file=sys.stderr)
-        return 2
-    if args.html and not args.html.parent.is_dir():
-        print(f"--html {args.html}: folder {args.html.parent} does not exist", file=sys.stderr)
-        return 2
-    if args.html and args.html.is_dir():
-        print(
-            f"--html {args.html} is a folder; name a file (e.g. {args.html}/timeline.html)",
-            file=sys.stderr,
+        return refuse(f"--at {args.at!r} is not an ISO date (e.g. 2027-03-01)")
+    if not 1970 <= at.year <= 2099:  # the range events may carry (docs/wire-format.md)
+        return refuse(f"--at {args.at}: give a date from 1970-01-01 to 2099-12-31")
+    if not 0 <= args.sends_days <= SENDS_DAYS_MAX:
+        return refuse(
+            f"--sends-days {args.sends_days}: give a number of days from 1 to {SENDS_DAYS_MAX}, "
+            "or 0 for the whole history"
         )
-        return 2
+    if args.html and not args.html.parent.is_dir():
+        return refuse(f"--html {args.html}: folder {args.html.parent} does not exist")
+    if args.html and args.html.is_dir():
+        return refuse(
+            f"--html {args.html} is a folder; name a file (e.g. {args.html}/timeline.html)"
+        )
+    from remission_watch.event_file import UnusableFile, read_event_lines
+
     try:
         lines = read_event_lines(args.events)
     except UnusableFile as exc:
-        print(exc, file=sys.stderr)
-        return exc.code
+        return refuse(str(exc), exc.code)
 
     from remission_watch.protocol_files import load_builtin_catalog
     from remission_watch.timeline import dumps, render_text, timeline
@@ -119,7 +96,10 @@ def _timeline(args: argparse.Namespace) -> int:
     if args.html:
         from remission_watch.picture import write_html
 
-        write_html(report, args.html)
+        try:
+            write_html(report, args.html)
+        except OSError as exc:  # /proc, a read-only disk, a full one: said, not a traceback
+            return refuse(f"--html {args.html}: cannot write it ({exc.strerror or exc})")
         print(f"wrote {args.html}", file=sys.stderr)
     if args.json:
         for bad in report["bad_lines"]:

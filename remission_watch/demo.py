@@ -31,7 +31,7 @@ from notifier.service import NotifierService
 from notifier.settings import DEV_INBOUND_SECRET, NotifierSettings
 from notifier.sinks import HttpSmsSink, SmtpSink, free_port
 from remission_watch.demo_cohort import START, Cohort, DemoOptions, Patient, build_cohort
-from remission_watch.demo_ingest import DemoIngest, IngestTally, assign_pseudonyms
+from remission_watch.demo_ingest import HL7_FEED, DemoIngest, IngestTally, assign_pseudonyms
 from remission_watch.demo_ingest import started as ingest_started
 from remission_watch.demo_report import CARE_TEAM
 from remission_watch.demo_report import report as report_of
@@ -107,6 +107,7 @@ class Demo:
         self.ticks_sent = 0  # tick records published, one per partition and week
         self.ingest: DemoIngest | None = None  # the hospital feeds' way in (demo_ingest)
         self.ingest_tally = IngestTally()
+        self.labels: dict[str, str] = {}  # patient_id -> how the report names the patient
 
     def outputs_emitted(self) -> float:
         registry = self.metrics.registry
@@ -174,6 +175,7 @@ class Demo:
         self.replies.append(
             {
                 "patient_id": patient.patient_id,
+                "shown": self.labels.get(patient.patient_id, patient.patient_id),
                 "text": body,
                 "on": self.clock().date().isoformat(),
                 "outcome": str(action),
@@ -195,6 +197,11 @@ async def run_demo(options: DemoOptions, progress: bool = True) -> dict[str, Any
         HttpSmsSink() as sms,
     ):
         demo = Demo(options, Path(tmp), broker, smtp, sms)
+        demo.labels = {  # the demo's own name beside the pseudonym ingest gave its feeds
+            pseudonym: f"DEMO-{number:04d} ({pseudonym[:10]}…, "
+            f"via {'HL7 v2' if feed == HL7_FEED else 'FHIR R4'})"
+            for pseudonym, (feed, number) in feeds.items()
+        }
         await create_topics(demo.streams)
         app = create_app(demo.streams, catalog, metrics=demo.metrics)
         demo.processor = app.streams_processor

@@ -131,21 +131,36 @@ def _reason_kind(reason: str) -> str:
     return _IDS.sub("(id)", _CLOCK.sub("", _INSTANT.sub("", reason))).strip()
 
 
+def _escalation_of(text: str) -> str | None:
+    """The alert kind a check-in answer of this text raises, by the notifier's own reading of
+    replies and the core's rule (models.clocks: self-harm words first, then FCR-1r >= 5)."""
+    from models.checkins import HIGH_FEAR_SCORE
+    from notifier.replies import classify
+
+    intent = classify(text)
+    if intent.self_harm:
+        return "self_harm"
+    if intent.score is not None and intent.score >= HIGH_FEAR_SCORE:
+        return "high_fear"
+    return None
+
+
 def _with_escalation(reply: dict[str, str], alerts: list[dict[str, Any]]) -> dict[str, str]:
-    """The reply, and what the care team was told because of it (check-in answers only)."""
-    if reply["outcome"] != "checkin":
+    """The reply, and what the care team was told because of it (check-in answers only).
+
+    Only the kind this reply's own text raises counts, and only if such an alert for the
+    patient was raised within a week: a score of 3 sent the same day as a crisis message
+    is not shown as escalated for self-harm."""
+    kind = _escalation_of(reply["text"]) if reply["outcome"] == "checkin" else None
+    if kind is None:
         return reply
-    kinds = sorted(
-        {
-            str(a["kind"])
-            for a in alerts
-            if a.get("patient_id") == reply["patient_id"]
-            and a.get("kind") in ("self_harm", "high_fear")
-            and str(a.get("raised_at", ""))[:10] >= reply["on"]
-            and str(a.get("raised_at", ""))[:10] <= _plus_days(reply["on"], 7)
-        }
+    raised = any(
+        a.get("patient_id") == reply["patient_id"]
+        and a.get("kind") == kind
+        and reply["on"] <= str(a.get("raised_at", ""))[:10] <= _plus_days(reply["on"], 7)
+        for a in alerts
     )
-    return reply | {"escalated": ", ".join(kinds)} if kinds else reply
+    return reply | {"escalated": kind} if raised else reply
 
 
 def _plus_days(day: str, days: int) -> str:
@@ -161,7 +176,7 @@ def print_report(report: dict[str, Any], as_json: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(soft_wrap=True)  # a sentence stays one line when piped to a file
     sim, streams = report["simulated"], report["streams"]
     console.print(
         f"[bold]Remission Watch demo[/bold]: {sim['patients']} patients, "
@@ -194,7 +209,8 @@ def print_report(report: dict[str, Any], as_json: bool = False) -> None:
     escalated = Table(title="Escalated to the care team")
     escalated.add_column("why")
     escalated.add_column("alerts", justify="right")
-    for kind, count in sorted(report["escalated_to_care_team"].items()):
+    by_count = sorted(report["escalated_to_care_team"].items(), key=lambda kc: (-kc[1], kc[0]))
+    for kind, count in by_count:
         escalated.add_row(ESCALATIONS.get(kind, kind), str(count))
     console.print(escalated)
     r = report["received"]
@@ -206,9 +222,9 @@ def print_report(report: dict[str, Any], as_json: bool = False) -> None:
         kinds = [ESCALATIONS.get(k, k) for k in reply.get("escalated", "").split(", ") if k]
         told = f"; escalated to the care team ({', '.join(kinds)})" if kinds else ""
         console.print(
-            f"  {reply['on']} {reply['patient_id']} texted {reply['text']!r}: "
+            f"  {reply['on']} {reply.get('shown', reply['patient_id'])} texted {reply['text']!r}: "
             f"{reply['outcome']}{told}",
-            overflow="fold",
+            markup=False,  # a patient's words are printed as they came
         )
     for problem in report["problems"]:
         console.print(f"[red]problem:[/red] {problem}")

@@ -3,55 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from pydantic import ValidationError
-
 from models.clocks import Forecast, forecast, to_datetime
 from models.dates import local_date, start_of_day
-from models.events import Event, parse_event
+from models.events import Event
 from models.outputs import Reminder, ReminderCancelled
 from models.protocols import Catalog
 from models.state import PatientState, UnknownPatient, evolve, explain_last_response
-
-
-@dataclass(frozen=True)
-class BadLine:
-    line: int
-    reason: str
-
-
-def read_events(lines: Iterable[str]) -> Iterator[tuple[int, Event | BadLine]]:
-    """Each non-blank line parsed as an event, or a `BadLine` naming what is wrong with it."""
-    for number, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        try:
-            yield number, parse_event(text)
-        except ValidationError as exc:
-            yield number, BadLine(number, _first_error(exc))
-
-
-def _first_error(exc: ValidationError) -> str:
-    """Every problem of the line, each named by its field (a typo'd name shows as extra)."""
-    errors = exc.errors(include_url=False, include_input=False)
-    if not errors:
-        return "invalid event"
-    first = errors[0]
-    if first.get("type") == "union_tag_invalid":
-        tag = (first.get("ctx") or {}).get("tag")
-        return f"unknown event type {tag!r} (see docs/wire-format.md)"
-    problems = []
-    for error in errors:
-        where = ".".join(str(part) for part in error.get("loc", ()))
-        message = str(error.get("msg", "invalid"))
-        if error.get("type") == "extra_forbidden":
-            message = "not a field of this event type (misspelt?)"
-        problems.append(f"{where}: {message}" if where else message)
-    return "; ".join(problems)
+from remission_watch.event_file import BadLine, read_events
 
 
 def parse_lines(

@@ -8,7 +8,7 @@ import json
 import signal
 import sys
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,9 @@ def register(sub: Any) -> None:
     ticker.add_argument(
         "--at",
         type=_instant,
-        help="publish one tick at this instant, with its time zone (e.g. 2026-01-01T09:00Z)",
+        help='publish one tick at this instant, with its time zone (e.g. "$(date -u '
+        '+%%FT%%TZ)"); a worker believes only ticks within RW_TICK_SKEW_SECONDS of now, '
+        "unless RW_SIMULATED_TIME=true is set for both worker and ticker",
     )
     ticker.set_defaults(handler=run_ticker_command)
 
@@ -81,7 +83,8 @@ def run_publish_command(args: argparse.Namespace) -> int:
     """Exit 0 when every line was sent, 1 when some lines were bad, 2 if it could not run."""
     import logging
 
-    from streams.publish import CannotPublish, as_json, publish, render
+    from remission_watch.event_file import UnusableFile
+    from streams.publish import as_json, publish, render
     from streams.topics import TopicsChanged
 
     # One line says it all: aiokafka's own lines reach no output, only the CLI's handler that
@@ -89,15 +92,18 @@ def run_publish_command(args: argparse.Namespace) -> int:
     logging.getLogger("aiokafka").propagate = False
     settings = settings_from(args)
 
-    def progress(sent: int, done: int, size: int) -> None:
-        share = f" ({100 * done // size}% of the file)" if size else ""
+    def progress(sent: int, done: int, lines: int) -> None:
+        share = f" ({100 * done // lines}% of the file)" if lines else ""
         print(f"published {sent} events{share}", file=sys.stderr, flush=True)
 
     try:
         report = asyncio.run(publish(args.file, settings, dry_run=args.dry_run, progress=progress))
-    except (CannotPublish, TopicsChanged) as exc:
+    except TopicsChanged as exc:
         print(f"remission-watch publish: {exc}", file=sys.stderr)
         return 2
+    except UnusableFile as exc:  # read as `timeline` reads it, before any broker is asked
+        print(f"remission-watch publish: {exc}", file=sys.stderr)
+        return exc.code
     print(as_json(report) if args.json else render(report, args.file, args.dry_run))
     return 1 if report.bad else 0
 
@@ -157,6 +163,8 @@ def run_ticker_command(args: argparse.Namespace) -> int:
     from streams.topics import create_topics
 
     settings = settings_from(args)
+    if args.at is not None:
+        check_tick(args.at, settings, datetime.now(UTC))
     _logging(settings)
 
     async def main() -> None:
@@ -178,6 +186,24 @@ def run_ticker_command(args: argparse.Namespace) -> int:
 
     asyncio.run(main())
     return 0
+
+
+def check_tick(at: datetime, settings: StreamsSettings, now: datetime) -> None:
+    """Refuse (`CannotRun`) a tick the worker would dead-letter (`TickRule`, docs/streams.md
+    "Time"): one outside 1970-2099, or, in wall-clock mode, one too far from now. Published,
+    it would print nothing and move no clock."""
+    from remission_watch.problems import CannotRun
+
+    if not 1970 <= at.astimezone(UTC).year <= 2099:
+        raise CannotRun(f"--at {at.isoformat()}: a tick must lie within 1970-01-01 to 2099-12-31")
+    skew = settings.tick_skew_seconds
+    if settings.simulated_time or abs((at - now).total_seconds()) <= skew:
+        return
+    raise CannotRun(
+        f"--at {at.isoformat()} is more than {skew:g} s from now ({now:%Y-%m-%dT%H:%M:%SZ}): a "
+        "worker in wall-clock mode (the default) dead-letters such a tick; to publish "
+        "simulated time, set RW_SIMULATED_TIME=true for both the worker and the ticker"
+    )
 
 
 def run_rebuild_command(args: argparse.Namespace) -> int:

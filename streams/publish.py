@@ -5,28 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
-from pydantic import ValidationError
 
-from models.events import Event, parse_event
+from remission_watch.event_file import BadLine, read_event_lines, read_events
 from streams.settings import StreamsSettings
 from streams.topics import TopicNames, create_topics
 
 IN_FLIGHT = 2000  # sends awaited together: fast, and a failure surfaces soon
-
-
-class CannotPublish(RuntimeError):
-    """Publishing could not run (file missing or unreadable): one line says why."""
-
-
-@dataclass(frozen=True)
-class BadLine:
-    line: int
-    reason: str
 
 
 @dataclass
@@ -35,31 +24,6 @@ class PublishReport:
     sent: int = 0
     by_topic: dict[str, int] = field(default_factory=dict)
     bad: list[BadLine] = field(default_factory=list)
-
-
-def validated(raw: bytes) -> Event:
-    """One line as an event, or ValueError with every problem (field paths, no values)."""
-    try:
-        return parse_event(raw.strip())
-    except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc']) or '<line>'}: {e['msg']}"
-            for e in exc.errors(include_url=False, include_input=False)
-        ]
-        raise ValueError("; ".join(problems)) from None
-
-
-def read_lines(path: Path) -> Iterator[tuple[int, bytes, int]]:
-    """(line number, bytes, bytes read so far) of a JSON Lines file; a UTF-8 BOM is dropped."""
-    try:
-        handle = path.open("rb")
-    except OSError as exc:
-        raise CannotPublish(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    with handle:
-        done = 0
-        for number, raw in enumerate(handle, start=1):
-            done += len(raw)
-            yield number, raw.removeprefix(b"\xef\xbb\xbf") if number == 1 else raw, done
 
 
 async def publish(
@@ -72,38 +36,36 @@ async def publish(
 ) -> PublishReport:
     """Validate every line; send the valid ones to their topics (key: patient_id), in file
     order, so one patient's events keep their order; bad lines are reported, never sent.
-    `progress(events sent, bytes read, file size)` is called every `progress_every` seconds."""
-    if path.is_dir():
-        raise CannotPublish(f"{path}: is a folder, not a JSON Lines file")
-    if not path.exists():
-        raise CannotPublish(f"{path}: no such file")
+
+    The file is read and validated whole, as `timeline` reads it (`read_event_lines`, which
+    raises `UnusableFile`), before the broker is asked: a file that cannot be used is said so
+    even when no broker is reachable. `progress(events sent, lines done, lines)` is called
+    every `progress_every` seconds.
+    """
+    lines = read_event_lines(path)
     names = TopicNames(settings.topic_prefix)
-    size = path.stat().st_size
-    report = PublishReport()
+    report = PublishReport(lines=len(lines))
+    good: list[tuple[int, str, str]] = []  # line number, topic, key: not the whole event
+    for number, item in read_events(lines):
+        if isinstance(item, BadLine):
+            report.bad.append(item)
+        else:
+            good.append((number, names.for_event(item.type), item.patient_id))
     producer = None if dry_run else await _producer(settings)
     try:
         pending: list[asyncio.Future[object]] = []
         last = time.monotonic()
-        for number, raw, done in read_lines(path):
-            report.lines = number
-            if not raw.strip():
-                continue  # blank lines carry nothing
-            try:
-                event = validated(raw)
-            except ValueError as exc:
-                report.bad.append(BadLine(number, str(exc)))
-                continue
-            topic = names.for_event(event.type)
+        for number, topic, patient_id in good:
             report.by_topic[topic] = report.by_topic.get(topic, 0) + 1
             if producer is not None:
-                key = event.patient_id.encode()
-                pending.append(await producer.send(topic, raw.strip(), key=key))
+                value = lines[number - 1].strip().encode()  # as written
+                pending.append(await producer.send(topic, value, key=patient_id.encode()))
                 if len(pending) >= IN_FLIGHT:
                     await asyncio.gather(*pending)
                     pending.clear()
             report.sent += 1
             if progress is not None and time.monotonic() - last >= progress_every:
-                progress(report.sent, done, size)
+                progress(report.sent, number, report.lines)
                 last = time.monotonic()
         await asyncio.gather(*pending)
     finally:

@@ -161,7 +161,8 @@ def test_python_m_streams_says_in_one_line_that_the_broker_is_unreachable(
     command: list[str],
 ) -> None:
     port = closed_port()
-    done = run_module("streams", *command, "--bootstrap", f"127.0.0.1:{port}", env={})
+    simulated = {"RW_SIMULATED_TIME": "true"}  # else the ticker refuses a tick far from now
+    done = run_module("streams", *command, "--bootstrap", f"127.0.0.1:{port}", env=simulated)
     assert done.returncode == 2
     ours = [line for line in done.stderr.splitlines() if not line.startswith("{")]  # log lines
     assert ours == [
@@ -305,3 +306,42 @@ def test_deliveries_list_reads_without_a_call_back_number(
     assert json.loads(capsys.readouterr().out) == []
     assert main(["notifier"]) == 2  # a command that sends still needs one
     assert "RW_CALLBACK_NUMBER is required" in capsys.readouterr().err
+
+
+def test_a_tick_the_worker_would_dead_letter_is_refused_with_the_setting_that_allows_it(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ticker --at` far from now printed nothing and exited 0 while the worker dead-lettered
+    the tick (wall-clock mode); now it is refused before any broker is asked."""
+    nowhere = ["--bootstrap", f"127.0.0.1:{closed_port()}"]
+    assert main(["ticker", "--at", "2030-01-01T09:00Z", *nowhere]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("remission-watch ticker: --at 2030-01-01T09:00:00+00:00 is more than ")
+    assert "300 s from now" in line and "RW_SIMULATED_TIME=true" in line
+    assert "worker and the ticker" in line
+    assert main(["ticker", "--at", "2100-01-01T00:00Z", *nowhere]) == 2
+    assert "within 1970-01-01 to 2099-12-31" in capsys.readouterr().err
+
+    from datetime import UTC, datetime
+
+    from streams.cli import check_tick
+    from streams.settings import StreamsSettings
+
+    now = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
+    check_tick(now.replace(minute=4), StreamsSettings(), now)  # within 300 s: allowed
+    clean_env.setenv("RW_SIMULATED_TIME", "true")
+    check_tick(datetime(2030, 1, 1, tzinfo=UTC), StreamsSettings(), now)  # simulated: allowed
+    # allowed ticks go on to the broker: here none, so the broker's line, not the tick's
+    assert main(["ticker", "--at", "2030-01-01T09:00Z", *nowhere]) == 2
+    assert "cannot reach the Kafka broker" in capsys.readouterr().err
+
+
+def test_the_ticker_help_example_is_a_tick_a_worker_believes() -> None:
+    from streams.cli import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    ticker = parser._subparsers._group_actions[0].choices["ticker"]  # type: ignore[union-attr]
+    text = " ".join(ticker.format_help().split())  # as one line, however it wraps
+    assert "2026-01-01T09:00Z" not in text and "$(date -u +%FT%TZ)" in text
+    assert "RW_SIMULATED_TIME=true" in text

@@ -90,7 +90,7 @@ def test_a_utf8_byte_order_mark_is_accepted(
     ("content", "code", "words"),
     [
         (b'{"source": "caf\xe9"}\n', 2, "x.jsonl:1: not UTF-8 (byte 0xe9)"),
-        (b'[{"type": "patient.enrolled"}]\n', 1, "holds a JSON array; timeline reads JSON Lines"),
+        (b'[{"type": "patient.enrolled"}]\n', 1, "holds a JSON array, not JSON Lines"),
         (b"", 1, "is empty: no events"),
         (b"\n  \n", 1, "is empty: no events"),
     ],
@@ -116,8 +116,34 @@ def test_a_folder_or_a_missing_html_folder_is_named(
     code, out, err = run(capsys, str(EXAMPLES / "hodgkin.jsonl"), "--html", str(tmp_path))
     assert code == 2 and out == ""
     assert err.splitlines() == [
-        f"--html {tmp_path} is a folder; name a file (e.g. {tmp_path}/timeline.html)"
+        f"remission-watch timeline: --html {tmp_path} is a folder; name a file "
+        f"(e.g. {tmp_path}/timeline.html)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--at", "0001-01-01"], "--at 0001-01-01: give a date from 1970-01-01 to 2099-12-31"),
+        (["--at", "9999-12-31"], "--at 9999-12-31: give a date from 1970-01-01 to 2099-12-31"),
+        (["--at", ""], "--at is empty: give an ISO date (e.g. 2027-03-01), or leave --at out"),
+        (["--at", "  "], "--at is empty"),
+        (["--sends-days", "99999999", "--html", "PAGE"], "--sends-days 99999999: give a number"),
+        (["--sends-days", "-5"], "--sends-days -5: give a number of days from 1 to 36500, or 0"),
+        (["--html", "/proc/rw-timeline.html"], "--html /proc/rw-timeline.html: cannot write it"),
+    ],
+)
+def test_a_date_or_count_out_of_range_or_an_unwritable_page_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], words: str
+) -> None:
+    """Each of these was an OverflowError or FileNotFoundError traceback, or ("--at ''")
+    silently "now"."""
+    args = [str(tmp_path / "page.html") if a == "PAGE" else a for a in args]
+    code, _, err = run(capsys, str(EXAMPLES / "hodgkin.jsonl"), "--at", "2024-01-01", *args)
+    assert code == 2
+    (line,) = err.splitlines()
+    assert line.startswith("remission-watch timeline: ") and words in line
+    assert not (tmp_path / "page.html").exists()
 
 
 def test_every_problem_of_a_line_is_spelled_out(

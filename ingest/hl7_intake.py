@@ -37,6 +37,11 @@ def wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
+class Unacknowledged(RuntimeError):
+    """Kafka did not acknowledge a backfill's events: the messages since the last drain are not
+    remembered (their ledger writes are dropped); loading the file again sends them again."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     code: str  # AA, AE or AR
@@ -161,6 +166,12 @@ class Hl7Intake:
         re-run of the file maps those messages again, as if they had never come."""
         try:
             await self.sink.drain()
+        except Exception as exc:
+            self.staged.discard()
+            raise Unacknowledged(
+                f"Kafka did not acknowledge the events ({type(exc).__name__}); the messages "
+                "after the last acknowledged chunk of the file are not remembered: load it again"
+            ) from exc
         except BaseException:
             self.staged.discard()
             raise

@@ -11,6 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,8 @@ from ingest.config import IngestConfig
 from ingest.fhir_intake import BrokerUnavailable, FhirIntake
 from ingest.fhir_poll import FhirPoller
 from ingest.files import load_file
-from ingest.hl7_intake import Hl7Intake
-from ingest.ledger import Ledger, MemoryLedger, SqliteLedger
+from ingest.hl7_intake import Hl7Intake, Unacknowledged
+from ingest.ledger import Ledger, MemoryLedger, SqliteLedger, Staged
 from ingest.sink import MemoryEventSink, Routed
 from models.events import EventCorrected, LabResulted, parse_event
 
@@ -51,8 +52,13 @@ async def reference(config: IngestConfig, *messages: bytes) -> Dumped:
 
 
 @pytest.fixture(params=["memory", "sqlite"])
-def ledger_of(request: pytest.FixtureRequest, tmp_path: Path) -> Ledger:
-    return MemoryLedger() if request.param == "memory" else SqliteLedger(tmp_path / "l.sqlite3")
+def ledger_of(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    if request.param == "memory":
+        yield MemoryLedger()
+        return
+    ledger = SqliteLedger(tmp_path / "l.sqlite3")
+    yield ledger
+    ledger.close()
 
 
 async def through(intake: Hl7Intake, sink: MemoryEventSink, raw: bytes, fail: bool) -> str:
@@ -303,7 +309,7 @@ async def test_a_backfill_keeps_in_the_ledger_only_what_kafka_acknowledged(
     ledger_path = tmp_path / "backfill.sqlite3"
     sink = DrainingSink(good_drains)
     ledger = SqliteLedger(ledger_path)
-    with pytest.raises(ConnectionError):
+    with pytest.raises(Unacknowledged, match="load it again"):
         await load_file(Hl7Intake(config, sink, ledger, None, defer=True), path, workers)
     ledger.close()
     kept = tables(ledger_path)
@@ -343,3 +349,52 @@ async def test_a_backfill_maps_each_message_against_the_links_of_the_ones_before
     assert second.target_event_id == first.replacement.event_id
     assert isinstance(second.replacement, LabResulted)
     assert dumped(sink.sent) == await reference(config, MARKERS, C1, C2)
+
+
+# ---------------------------------------------------------------------------- the Staged layer
+
+
+def test_staged_writes_reach_the_ledger_only_at_commit_and_read_as_the_ledger_does(
+    ledger_of: Ledger,
+) -> None:
+    ledger_of.add_correction("obs", "t2", "C2", "obs@C1", "obs@C2")
+    ledger_of.remember("LAB", "M1", "digest-1")
+    held = Staged(ledger_of)
+    held.add_correction("obs", "t1", "C1", "obs", "obs@C1")
+    held.add_correction("obs", "t9", "C2", "other", "other")  # a control id's first link stays
+    held.add_correction("obs", "t1", "C1", "other", "other")
+    held.remember("LAB", "M1", "digest-other")  # the first digest stays
+    held.remember("LAB", "M2", "digest-2")
+    held.put("hl7-sent", "obs", "1")
+    expected = [("t1", "C1", "obs", "obs@C1"), ("t2", "C2", "obs@C1", "obs@C2")]
+    assert held.chain("obs") == expected
+    assert (held.seen("LAB", "M1"), held.seen("LAB", "M2")) == ("digest-1", "digest-2")
+    below = (ledger_of.chain("obs"), ledger_of.seen("LAB", "M2"), ledger_of.get("hl7-sent", "obs"))
+    assert below == ([expected[1]], None, None)  # nothing reaches the ledger before the commit
+    held.commit()
+    assert ledger_of.chain("obs") == expected and held.chain("obs") == expected
+    assert (ledger_of.seen("LAB", "M1"), ledger_of.seen("LAB", "M2")) == ("digest-1", "digest-2")
+    assert ledger_of.get("hl7-sent", "obs") == "1"
+
+
+def test_a_staged_batch_is_undone_when_it_fails_and_a_discard_forgets_all(
+    ledger_of: Ledger,
+) -> None:
+    held = Staged(ledger_of)
+    with held.batch():
+        held.put("n", "kept", "1")
+        held.put("n", "changed", "1")
+        try:
+            with held.batch():
+                held.put("n", "changed", "2")
+                held.put("n", "undone", "1")
+                held.add_correction("obs", "t1", "C1", "obs", "obs@C1")
+                held.remember("LAB", "M1", "d")
+                raise ValueError("a message that fails half way")
+        except ValueError:
+            pass
+    assert [held.get("n", k) for k in ("kept", "changed", "undone")] == ["1", "1", None]
+    assert (held.chain("obs"), held.seen("LAB", "M1")) == ([], None)
+    held.discard()
+    held.commit()
+    assert ledger_of.get("n", "kept") is None

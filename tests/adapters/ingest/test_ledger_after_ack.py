@@ -7,6 +7,7 @@ trace: what comes after it maps as if it had never arrived, and its re-send maps
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sqlite3
 import subprocess
@@ -146,21 +147,49 @@ async def test_two_corrections_in_flight_at_once_still_chain(
 
 
 CHILD = """
-import asyncio, os, signal, sys
+import asyncio, json, os, signal, sys
 from pathlib import Path
 from ingest.config import load_config
+from ingest.fhir_intake import FhirIntake
+from ingest.files import load_file
 from ingest.hl7_intake import Hl7Intake
 from ingest.ledger import SqliteLedger
 from ingest.sink import MemoryEventSink
 
 class Dying(MemoryEventSink):
-    async def send(self, events):  # the process dies while Kafka has not acknowledged
+    # The process dies while Kafka has not acknowledged: at a send, or at the drain of a
+    # backfill's chunk that holds a correction (the chunks before are acknowledged).
+    held = False
+    async def send(self, events):
         os.kill(os.getpid(), signal.SIGKILL)
+    async def enqueue(self, events):
+        self.held |= any(e.type == "event.corrected" for _, e in events)
+    async def enqueue_records(self, records):
+        self.held |= any(b'"event.corrected"' in value for _, _, value in records)
+    async def drain(self):
+        if self.held:
+            os.kill(os.getpid(), signal.SIGKILL)
 
 config = load_config(Path(sys.argv[1]))
-intake = Hl7Intake(config, Dying(), SqliteLedger(config.ledger), None)
-asyncio.run(intake.handle(Path(sys.argv[2]).read_bytes()))
+kind, data = sys.argv[2], Path(sys.argv[3])
+ledger = SqliteLedger(config.ledger)
+if kind == "hl7":
+    work = Hl7Intake(config, Dying(), ledger, None).handle(data.read_bytes())
+elif kind == "fhir":
+    work = FhirIntake(config, Dying(), ledger, None).accept("EPIC", json.loads(data.read_text()))
+else:
+    work = load_file(Hl7Intake(config, Dying(), ledger, None, defer=True), data)
+asyncio.run(work)
 """
+
+
+def killed_while_sending(tmp_path: Path, kind: str, data: bytes) -> None:
+    """`data` through ingest in another process, killed (SIGKILL) before Kafka acknowledged."""
+    path = tmp_path / f"input.{kind}"
+    path.write_bytes(data)
+    child = [sys.executable, "-c", CHILD, str(tmp_path / "ingest.yaml"), kind, str(path)]
+    died = subprocess.run(child, capture_output=True, timeout=300, check=False)
+    assert died.returncode == -signal.SIGKILL, died.stderr.decode()[-2000:]
 
 
 async def test_a_process_killed_before_the_ack_leaves_no_link_behind(
@@ -170,17 +199,30 @@ async def test_a_process_killed_before_the_ack_leaves_no_link_behind(
     ledger = SqliteLedger(config.ledger)
     assert (await Hl7Intake(config, sink, ledger, None).handle(MARKERS)).code == "AA"
     ledger.close()
-    message = tmp_path / "c1.hl7"
-    message.write_bytes(C1)
-    child = [sys.executable, "-c", CHILD, str(tmp_path / "ingest.yaml"), str(message)]
-    died = subprocess.run(child, capture_output=True, timeout=120, check=False)
-    assert died.returncode == -signal.SIGKILL, died.stderr.decode()[-2000:]
+    killed_while_sending(tmp_path, "hl7", C1)
     ledger = SqliteLedger(config.ledger)  # the restarted process
     intake = Hl7Intake(config, sink, ledger, None)
     assert (await intake.handle(C2)).code == "AA"
     assert (await intake.handle(C1)).code == "AA"  # the sender re-sends what got no ACK
     ledger.close()
     assert dumped(sink.sent) == await reference(config, MARKERS, C2, C1)
+
+
+async def test_a_backfill_killed_keeps_the_chunks_kafka_acknowledged_and_no_more(
+    config: IngestConfig, tmp_path: Path
+) -> None:
+    messages = [MARKERS, *bulk(600), C1, C2]
+    killed_while_sending(tmp_path, "file", s.batch(*messages))  # at the drain of C1 and C2
+    kept = tables(config.ledger)
+    first = {"RW-LAB-0042", *(f"BULK-{i}" for i in range(499))}  # the first chunk of 500
+    assert {control for _, control, _ in kept["seen"]} == first
+    assert kept["corrections"] == set()
+    again = MemoryEventSink()  # the same file again: it sends what the ledger does not have
+    ledger = SqliteLedger(config.ledger)
+    await load_file(Hl7Intake(config, again, ledger, None, defer=True), tmp_path / "input.file")
+    ledger.close()
+    done = await reference(config, *messages[:500])
+    assert done + dumped(again.sent) == await reference(config, *messages)
 
 
 # ---------------------------------------------------------------------------- FHIR
@@ -212,6 +254,22 @@ async def test_fhir_a_version_answered_503_leaves_no_link_for_the_next(
             assert (await http.post("/fhir/EPIC", json=resource)).status_code == status
     later = sink.events[-1]
     assert isinstance(later, EventCorrected) and later.target_event_id == BASE  # not BASE@v2
+    assert dumped(sink.sent) == await fhir_reference(config, f.PATIENT, f.PSA, V3)
+
+
+async def test_fhir_a_process_killed_before_the_ack_leaves_no_link_behind(
+    config: IngestConfig, tmp_path: Path
+) -> None:
+    sink, ledger = MemoryEventSink(), SqliteLedger(config.ledger)
+    fhir = FhirIntake(config, sink, ledger, None)
+    assert (await fhir.accept("EPIC", f.bundle("batch", f.PATIENT, f.PSA))).events == 1
+    ledger.close()
+    killed_while_sending(tmp_path, "fhir", json.dumps(V2).encode())
+    ledger = SqliteLedger(config.ledger)
+    assert (await FhirIntake(config, sink, ledger, None).accept("EPIC", V3)).events == 1
+    ledger.close()
+    later = sink.events[-1]
+    assert isinstance(later, EventCorrected) and later.target_event_id == BASE
     assert dumped(sink.sent) == await fhir_reference(config, f.PATIENT, f.PSA, V3)
 
 

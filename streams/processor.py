@@ -168,28 +168,32 @@ def as_store(table: TableStore | MutableMapping[str, bytes]) -> TableStore:
 
 
 class StateCache:
-    """Decoded states by their serialized bytes, so a hot patient is not re-parsed per batch.
+    """Decoded states by patient, each with the serialized bytes it was decoded from, so a hot
+    patient is not re-parsed per batch.
 
-    Keyed by the exact bytes stored in the table: the table stays the only truth, and a
-    value recovered or written elsewhere simply misses the cache.
+    One entry per patient, its latest version: a patient written several times does not crowd
+    others out with versions nobody will read again (keyed by bytes, three events of one
+    patient in three batches took three entries, and a tick then re-parsed most of its due
+    patients). The table stays the only truth: a state is returned only for the exact bytes
+    it was decoded from or dumped to, so a value recovered or written elsewhere misses.
     """
 
     def __init__(self, size: int = 20_000) -> None:
         self.size = size
-        self._states: OrderedDict[bytes, PatientState] = OrderedDict()
+        self._states: OrderedDict[str, tuple[bytes, PatientState]] = OrderedDict()
 
-    def load(self, data: bytes) -> PatientState:
-        state = self._states.get(data)
-        if state is None:
-            state = load_state(data)
-            self.remember(data, state)
-        else:
-            self._states.move_to_end(data)
+    def load(self, patient_id: str, data: bytes) -> PatientState:
+        entry = self._states.get(patient_id)
+        if entry is not None and (entry[0] is data or entry[0] == data):
+            self._states.move_to_end(patient_id)
+            return entry[1]
+        state = load_state(data)
+        self.remember(patient_id, data, state)
         return state
 
-    def remember(self, data: bytes, state: PatientState) -> None:
-        self._states[data] = state
-        self._states.move_to_end(data)
+    def remember(self, patient_id: str, data: bytes, state: PatientState) -> None:
+        self._states[patient_id] = (data, state)
+        self._states.move_to_end(patient_id)
         while len(self._states) > self.size:
             self._states.popitem(last=False)
 
@@ -340,7 +344,9 @@ class PatientProcessor:
         if patient is None:
             raw = self.patients.get(patient_id)
             stored = None if raw is None else Stored.decode(raw)
-            state = None if not stored or not stored.state else self._decoded.load(stored.state)
+            state = None
+            if stored and stored.state:
+                state = self._decoded.load(patient_id, stored.state)
             wake = None if stored is None else stored.wake_at
             patient = _Patient(partition, stored, state, state, wake, settled_state=state)
             if stored is not None:
@@ -565,7 +571,7 @@ class PatientProcessor:
             dumped = b""
         else:
             dumped = before.state if state is patient.loaded and before else dump_state(state)
-            self._decoded.remember(dumped, state)
+            self._decoded.remember(patient_id, dumped, state)
         after = Stored(dumped, patient.wake_at, patient.parking)
         if after == before and not patient.repair:
             return

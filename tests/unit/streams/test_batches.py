@@ -182,3 +182,26 @@ async def test_a_fault_deciding_what_to_park_dead_letters_that_patients_records_
         for kind in ("patient.enrolled", "treatment.started", "treatment.completed")
     ]
     assert "p1" not in patients and state_of(patients, "p2").event_count == 3
+
+
+async def test_a_patient_written_in_many_batches_keeps_one_cache_entry(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The decoded-state cache holds each patient's latest version only: p1 written three
+    times must not push p2 out of a cache of two (a tick would re-parse p2)."""
+    run = processor(catalog)
+    run.processor._decoded.size = 2
+    await run.processor.handle_batch(records(treated("p2")))
+    for raw in treated("p1"):
+        await run.processor.handle_batch(records([raw]))
+    parsed: list[str] = []
+    real = streams.processor.load_state
+
+    def counting(data: bytes):  # type: ignore[no-untyped-def]
+        parsed.append(real(data).patient_id)
+        return real(data)
+
+    monkeypatch.setattr(streams.processor, "load_state", counting)
+    await run.processor.handle_batch([tick(70)])  # both due (as in the test above)
+    assert parsed == []
+    assert {r.key for r in run.sink.on(NAMES.reminders)} == {"p1", "p2"}

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 from faust.types import TP
 from pydantic import ValidationError
 
-from models.clocks import Settlement, lab_code_mapped, settle
+from models.clocks import Plan, Settlement, lab_code_mapped, settle
 from models.events import EARLIEST, LATEST, Event, LabResulted
 from models.outputs import CareTeamAlert, Output
 from models.parking import (
@@ -180,19 +180,22 @@ class StateCache:
 
     def __init__(self, size: int = 20_000) -> None:
         self.size = size
-        self._states: OrderedDict[str, tuple[bytes, PatientState]] = OrderedDict()
+        self._states: OrderedDict[str, tuple[bytes, PatientState, Plan | None]] = OrderedDict()
 
-    def load(self, patient_id: str, data: bytes) -> PatientState:
+    def load(self, patient_id: str, data: bytes) -> tuple[PatientState, Plan | None]:
+        """The state stored as `data`, and the clocks' plan of its facts if one was kept."""
         entry = self._states.get(patient_id)
         if entry is not None and (entry[0] is data or entry[0] == data):
             self._states.move_to_end(patient_id)
-            return entry[1]
+            return entry[1], entry[2]
         state = load_state(data)
-        self.remember(patient_id, data, state)
-        return state
+        self.remember(patient_id, data, state, None)
+        return state, None
 
-    def remember(self, patient_id: str, data: bytes, state: PatientState) -> None:
-        self._states[patient_id] = (data, state)
+    def remember(
+        self, patient_id: str, data: bytes, state: PatientState, plan: Plan | None
+    ) -> None:
+        self._states[patient_id] = (data, state, plan)
         self._states.move_to_end(patient_id)
         while len(self._states) > self.size:
             self._states.popitem(last=False)
@@ -255,6 +258,7 @@ class _Patient:
     parking: Parking = NO_PARKING  # events waiting for their enrolment or target
     pending: list[tuple[Event, Incoming]] = field(default_factory=list)  # read, not yet settled
     settled_state: PatientState | None = None  # the state before the pending events
+    plan: Plan | None = None  # `models.clocks.Plan` of the last settled facts, for the next
     repair: bool = False  # a repeated event: write everything again
 
 
@@ -344,11 +348,12 @@ class PatientProcessor:
         if patient is None:
             raw = self.patients.get(patient_id)
             stored = None if raw is None else Stored.decode(raw)
-            state = None
+            state, plan = None, None
             if stored and stored.state:
-                state = self._decoded.load(patient_id, stored.state)
+                state, plan = self._decoded.load(patient_id, stored.state)
             wake = None if stored is None else stored.wake_at
             patient = _Patient(partition, stored, state, state, wake, settled_state=state)
+            patient.plan = plan
             if stored is not None:
                 patient.parking = stored.parking
             batch.patients[patient_id] = patient
@@ -383,7 +388,7 @@ class PatientProcessor:
         if admission.applied:
             now = tick_now or max(event.recorded_at for event, _ in admission.applied)
         try:
-            settlement = settle(patient.state, now, self.catalog)  # type: ignore[arg-type]
+            settlement = settle(patient.state, now, self.catalog, patient.plan)  # type: ignore[arg-type]
         except Exception:
             self._one_by_one(batch, patient_id, patient, tick_now, admission)
             return
@@ -443,7 +448,9 @@ class PatientProcessor:
         for event, origin in admission.applied:
             try:
                 state = evolve(patient.state, event)
-                settlement = settle(state, tick_now or event.recorded_at, self.catalog)
+                settlement = settle(
+                    state, tick_now or event.recorded_at, self.catalog, patient.plan
+                )
             except Exception as exc:
                 topic, partition, offset = origin  # type: ignore[misc]
                 raw = event.model_dump_json().encode()
@@ -457,6 +464,7 @@ class PatientProcessor:
     ) -> None:
         batch.outputs.extend(settlement.outputs)
         patient.state = patient.settled_state = settlement.state
+        patient.plan = settlement.plan
         patient.pending.clear()
         self._rewake(patient_id, patient, settlement.wake_at)
 
@@ -496,7 +504,7 @@ class PatientProcessor:
             settled_wake = None
             if patient.state is not None:
                 try:
-                    settlement = settle(patient.state, now, self.catalog)
+                    settlement = settle(patient.state, now, self.catalog, patient.plan)
                 except Exception:
                     # A fault in the core for one patient must not stop everyone's reminders.
                     log.exception("settle failed for a patient on a partition tick; skipped")
@@ -504,6 +512,7 @@ class PatientProcessor:
                 settled += 1
                 batch.outputs.extend(settlement.outputs)
                 patient.state = patient.settled_state = settlement.state
+                patient.plan = settlement.plan
                 settled_wake = settlement.wake_at
             wake = wake_at(settled_wake, patient.parking, self.parking)
             self.index.refile(partition, entry.patient_id, entry.bucket, wake, floor=floor)
@@ -571,7 +580,7 @@ class PatientProcessor:
             dumped = b""
         else:
             dumped = before.state if state is patient.loaded and before else dump_state(state)
-            self._decoded.remember(patient_id, dumped, state)
+            self._decoded.remember(patient_id, dumped, state, patient.plan)
         after = Stored(dumped, patient.wake_at, patient.parking)
         if after == before and not patient.repair:
             return

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+import models.clocks
 import streams.processor
 from models.outputs import Reminder, ReminderCancelled, parse_output
 from models.protocols import Catalog
@@ -93,10 +94,10 @@ async def test_a_fault_settling_a_batch_dead_letters_only_the_record_at_fault(
 ) -> None:
     real = streams.processor.settle
 
-    def fragile(state, now, catalog):  # type: ignore[no-untyped-def]
+    def fragile(state, now, catalog, known=None):  # type: ignore[no-untyped-def]
         if state.patient_id == "p1" and state.event_count > 3:  # the bad event is the 4th
             raise RuntimeError("a fault in the core")
-        return real(state, now, catalog)
+        return real(state, now, catalog, known)
 
     monkeypatch.setattr(streams.processor, "settle", fragile)
     made, patients, sink = processor(catalog)
@@ -205,3 +206,26 @@ async def test_a_patient_written_in_many_batches_keeps_one_cache_entry(
     await run.processor.handle_batch([tick(70)])  # both due (as in the test above)
     assert parsed == []
     assert {r.key for r in run.sink.on(NAMES.reminders)} == {"p1", "p2"}
+
+
+async def test_a_tick_reuses_the_plan_of_the_patients_last_settlement(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing happened to p1 since its last event: the tick settles it on the plan kept from
+    then (models.clocks.Plan), and computes only what depends on the instant."""
+    run = processor(catalog)
+    await run.processor.handle_batch(records(treated("p1")))
+    planned: list[str] = []
+    real = models.clocks.plan
+
+    def counting(state, catalog):  # type: ignore[no-untyped-def]
+        planned.append(state.patient_id)
+        return real(state, catalog)
+
+    monkeypatch.setattr(models.clocks, "plan", counting)
+    await run.processor.handle_batch([tick(70)])
+    assert [r.key for r in run.sink.on(NAMES.reminders)] == ["p1"]
+    assert planned == []
+    visit = event("p1", "p1-v", "visit.completed", T0 + timedelta(days=71))
+    await run.processor.handle_batch(records([visit]))  # new facts: a new plan
+    assert planned == ["p1"]

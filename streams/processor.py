@@ -25,11 +25,13 @@ the deadletter topic alone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import gc
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -322,6 +324,11 @@ class PatientProcessor:
 
     async def handle_batch(self, records: list[Incoming]) -> None:
         """Process records in order; bad input goes to the deadletter topic and never raises."""
+        ticking = any(record.topic == self.names.ticks for record in records)
+        with _old_objects_frozen() if ticking else contextlib.nullcontext():
+            await self._handle_batch(records)
+
+    async def _handle_batch(self, records: list[Incoming]) -> None:
         batch = _Batch()
         for record in records:
             try:
@@ -643,6 +650,24 @@ def _rejection(event: Event, exc: Exception) -> str:
     # A fault in the core must not stop the stream; the record stays replayable.
     log.error("%s could not be applied", event.type, exc_info=exc)
     return f"{event.type} failed in the core: {type(exc).__name__}"
+
+
+@contextlib.contextmanager
+def _old_objects_frozen() -> Iterator[None]:
+    """Keep the cyclic garbage collector off the objects that exist now while a tick runs.
+
+    A worker holding many decoded states has a large old generation; a full collection of it
+    took 0.3-0.6 s (profiled with 100,000 states cached), and one fell inside most ticks of
+    10,000 due, delaying every reminder after it. Frozen (`gc.freeze`), the old objects are
+    not scanned; collections during the tick see only what the tick allocated, and its
+    garbage is still freed as it goes. Thawed at the end, they are collected as before, after
+    the tick's reminders are out. Nothing else in the worker freezes objects.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _key_partition(key: str) -> int:

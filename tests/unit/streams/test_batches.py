@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import timedelta
 
@@ -229,3 +230,26 @@ async def test_a_tick_reuses_the_plan_of_the_patients_last_settlement(
     visit = event("p1", "p1-v", "visit.completed", T0 + timedelta(days=71))
     await run.processor.handle_batch(records([visit]))  # new facts: a new plan
     assert planned == ["p1"]
+
+
+async def test_a_tick_runs_with_the_old_objects_frozen_and_thaws_them_after(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full garbage collection of a large heap must not fall inside a tick: the objects
+    that exist when its batch starts are frozen (gc.freeze) while it runs, and only then."""
+    run = processor(catalog)
+    frozen: list[int] = []
+    real = streams.processor.settle
+
+    def watching(state, now, catalog, known=None):  # type: ignore[no-untyped-def]
+        frozen.append(gc.get_freeze_count())
+        return real(state, now, catalog, known)
+
+    monkeypatch.setattr(streams.processor, "settle", watching)
+    assert gc.get_freeze_count() == 0
+    await run.processor.handle_batch(records(treated("p1")))
+    assert frozen and all(count == 0 for count in frozen)  # events: nothing frozen
+    frozen.clear()
+    await run.processor.handle_batch([tick(70)])
+    assert frozen and all(count > 0 for count in frozen)
+    assert gc.get_freeze_count() == 0

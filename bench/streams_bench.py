@@ -7,9 +7,14 @@
    Patient and bare alternate for `--rounds` rounds; the ratio is the median of the rounds'.
 2. Tick latency: P patients are loaded through the patient agent (enrolment, treatment start
    and completion, produced upstream-style); cohorts of `due_fraction * P` finish treatment a
-   day apart, so each tick finds exactly one cohort due. A consumer already positioned on the
-   reminders topic measures, per reminder, the time from "tick produced" (before the tick is
-   sent to every partition) to the moment the consumer receives that reminder.
+   day apart, so each tick finds exactly one cohort due; each is produced once the worker has
+   written the previous one (an idle worker, as hourly ticks find it). A consumer already
+   positioned on the reminders topic, in a process of its own as the notifier is, measures
+   per reminder the time from "tick produced" (before the tick is sent to every partition)
+   to the moment it receives that reminder. (Until 2026-11 that consumer ran in the worker's
+   process and event loop, so the worker's latency included decoding every reminder for the
+   bench, and each tick followed the previous one at once, while the worker was still
+   writing it.)
 
 3. Raw consume: the same event mix read back by a plain aiokafka consumer (no group, no
    Faust, no decoding): what the client and broker give at most on this machine.
@@ -31,6 +36,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 import statistics
 import sys
@@ -38,6 +44,8 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +62,7 @@ from models.state import evolve
 from streams.app import adjust_transport, create_app, faust_settings
 from streams.embedded import EmbeddedBroker
 from streams.metrics import StreamsMetrics
-from streams.processor import FaustTableStore
+from streams.processor import FaustTableStore, PatientProcessor
 from streams.settings import StreamsSettings
 from streams.ticker import TickPublisher
 from streams.topics import TopicNames, create_topics
@@ -473,7 +481,10 @@ async def tick_latency(
     try:
         loaded = await _wait_applied(metrics, patients * 3, 1200)
         load_seconds = time.perf_counter() - load_started
-        samples, per_tick = await _ticks(settings, names, due * per_patient, first_tick, ticks)
+        worker = app.streams_processor  # type: ignore[attr-defined]
+        samples, per_tick = await _ticks(
+            settings, names, due * per_patient, first_tick, ticks, worker
+        )
     finally:
         await app.stop()
     samples.sort()
@@ -485,16 +496,16 @@ async def tick_latency(
         "load_seconds": round(load_seconds, 1),
         "state_cache": settings.state_cache,
         "latency": "per reminder: from just before the tick is produced (to every partition) "
-        "until a consumer of the reminders topic, in this process, has received the "
-        "reminder (so after the broker acknowledged it); p50/p99 over every reminder of "
-        "every tick",
+        "until a consumer of the reminders topic, in another process as the notifier is, "
+        "has received the reminder (so after the broker acknowledged it); p50/p99 over "
+        "every reminder of every tick",
         "reminders_measured": len(samples),
         "tick_to_reminder_ms_p50": round(_percentile(samples, 50) * 1000, 1),
         "tick_to_reminder_ms_p99": round(_percentile(samples, 99) * 1000, 1),
         "tick_to_last_reminder_ms_per_tick": [round(t * 1000, 1) for t in per_tick],
-        # This process's CPU (agent, producer, consumer thread and the bench's own reminder
-        # consumer) from each tick produced to its last reminder received: on a shared
-        # machine, steadier than the latencies, which wait for a CPU share.
+        # The worker's CPU (this process: agent, producer, consumer thread) from each tick
+        # produced until its batches are written (reminders, then patients and clocks): on
+        # a shared machine, steadier than the latencies, which wait for a CPU share.
         "process_cpu_s_per_tick": [round(c, 2) for c in TICK_CPU[-ticks:]],
         "load_average_1min_after": round(os.getloadavg()[0], 1),
     }
@@ -511,37 +522,98 @@ async def _wait_applied(metrics: StreamsMetrics, target: int, timeout: float) ->
 
 
 async def _ticks(
-    settings: StreamsSettings, names: TopicNames, due: int, first: datetime, ticks: int
+    settings: StreamsSettings,
+    names: TopicNames,
+    due: int,
+    first: datetime,
+    ticks: int,
+    worker: PatientProcessor,
 ) -> tuple[list[float], list[float]]:
-    consumer = AIOKafkaConsumer(names.reminders, bootstrap_servers=settings.kafka_bootstrap)
-    await consumer.start()
+    """Per reminder, seconds from just before each tick is produced to its receipt by a
+    consumer in another process (`_reminder_clock`), as the notifier would receive it.
+
+    Each tick starts on an idle worker, as hourly ticks do: the next tick is produced once
+    the worker has written the previous one (its patients and clocks, after the reminders),
+    and not while it is still writing them."""
+    context = multiprocessing.get_context("spawn")  # the worker's threads must not be forked
+    ours, theirs = context.Pipe()
+    clock = context.Process(
+        target=_reminder_clock, args=(settings.kafka_bootstrap, names.reminders, theirs)
+    )
+    clock.start()
     samples: list[float] = []
     per_tick: list[float] = []
     try:
-        await consumer.seek_to_end()
+        await _receive(ours, clock)  # "ready": positioned at the end of the reminders topic
         async with TickPublisher.from_settings(settings) as publisher:
             for k in range(ticks):
                 now = first + timedelta(days=k)  # cohorts finish a day apart: one is due
-                sent, cpu = time.perf_counter(), time.process_time()
+                ours.send(due)
+                handled = worker.records_handled
+                sent, cpu = time.monotonic(), time.process_time()
                 await publisher.publish(now)
-                seen = await _reminders_for(consumer, due, sent)
-                TICK_CPU.append(time.process_time() - cpu)
+                received: list[float] = await _receive(ours, clock)
+                seen = [at - sent for at in received]
                 samples += seen
                 per_tick.append(max(seen))
+                await _written(worker, handled + settings.partitions)
+                TICK_CPU.append(time.process_time() - cpu)
     finally:
-        await consumer.stop()
+        ours.send(None)
+        clock.join(30)
+        if clock.is_alive():
+            clock.kill()
     return samples, per_tick
 
 
-async def _reminders_for(consumer: AIOKafkaConsumer, due: int, sent: float) -> list[float]:
-    seen: list[float] = []
-    async with asyncio.timeout(120):
-        while len(seen) < due:
-            batch = await consumer.getmany(timeout_ms=100)
-            now = time.perf_counter()
-            for records in batch.values():
-                seen += [now - sent for r in records if isinstance(parse_output(r.value), Reminder)]
-    return seen
+async def _written(worker: PatientProcessor, records: int, timeout: float = 120) -> None:
+    """Wait until the worker has written the batches of this many records."""
+    deadline = time.monotonic() + timeout
+    while worker.records_handled < records:
+        await _tick_or_fail(deadline)
+
+
+async def _receive(connection: Connection, process: BaseProcess, timeout: float = 180) -> Any:
+    """The next message from the reminder clock, without blocking the worker's event loop."""
+    deadline = time.monotonic() + timeout
+    while not connection.poll():
+        if not process.is_alive():
+            raise RuntimeError(f"the reminder clock stopped (exit {process.exitcode})")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no reminders counted in {timeout} s")
+        await asyncio.sleep(0.005)
+    return connection.recv()
+
+
+def _reminder_clock(bootstrap: str, topic: str, connection: Connection) -> None:
+    """In its own process: for each count asked, the `time.monotonic()` (one clock for every
+    process of the machine) at which each of that many reminders was received."""
+
+    async def run() -> None:
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, fetch_max_wait_ms=20)
+        await consumer.start()
+        try:
+            await consumer.seek_to_end()
+            for tp in consumer.assignment():
+                await consumer.position(tp)  # resolve the end now, not at the first fetch
+            connection.send("ready")
+            while (due := connection.recv()) is not None:
+                received: list[float] = []
+                async with asyncio.timeout(120):
+                    while len(received) < due:
+                        batch = await consumer.getmany(timeout_ms=100)
+                        now = time.monotonic()
+                        received += [
+                            now
+                            for records in batch.values()
+                            for r in records
+                            if isinstance(parse_output(r.value), Reminder)
+                        ]
+                connection.send(received)
+        finally:
+            await consumer.stop()
+
+    asyncio.run(run())
 
 
 def _percentile(values: list[float], p: int) -> float:

@@ -5,6 +5,8 @@
    table update per event) each consume theirs, started in this process. The rate counts
    from the first event processed to the last, so group join and recovery are excluded.
    Patient and bare alternate for `--rounds` rounds; the ratio is the median of the rounds'.
+   A no-op agent with the patient agent's batching (`take_events`) runs in each round too:
+   its ratio to the bare agent is the ceiling of any patient agent's under Faust's stream.
 2. Tick latency: P patients are loaded through the patient agent (enrolment, treatment start
    and completion, produced upstream-style); cohorts of `due_fraction * P` finish treatment a
    day apart, so each tick finds exactly one cohort due; each is produced once the worker has
@@ -291,6 +293,25 @@ def bare_app(
     return app
 
 
+def noop_app(settings: StreamsSettings, counter: list[int]) -> faust.App:
+    """The ceiling: the patient agent's app, topics and batching (`take_events`), doing
+    nothing with the records. No patient agent can be faster than this one; its ratio to the
+    bare agent bounds `ratio_patient_to_bare`."""
+    names = TopicNames(settings.topic_prefix)
+    app = faust.App(settings.app_id, **faust_settings(settings))
+    adjust_transport(app, settings)
+    app.Table("patients", key_type=str, value_type=bytes, partitions=settings.partitions)
+    source = app.topic(*names.inputs, key_type=bytes, value_type=bytes)
+
+    @app.agent(source, name="noop", concurrency=1)
+    async def noop(stream: faust.StreamT[bytes]) -> None:
+        batches = stream.take_events(settings.batch_records, settings.batch_seconds)  # type: ignore[attr-defined]
+        async for events in batches:
+            counter[0] += len(events)
+
+    return app
+
+
 async def throughput(
     bootstrap: str, events: int, partitions: int, catalog: Catalog, rounds: int
 ) -> dict:
@@ -300,15 +321,18 @@ async def throughput(
     bare_rates: list[float] = []
     dead = 0
     direct_rates: list[float] = []
+    noop_rates: list[float] = []
     for r in range(rounds):
         rate, total, applied = await _patient_rate(bootstrap, events, partitions, catalog, r)
         patient_rates.append(rate)
         dead += total - applied
         bare_rates.append(await _bare_rate(bootstrap, events, partitions, r))
         direct_rates.append(await _bare_rate(bootstrap, events, partitions, r, direct=True))
+        noop_rates.append(await _bare_rate(bootstrap, events, partitions, r, noop=True))
     ratios = [p / b for p, b in zip(patient_rates, bare_rates, strict=True)]
     direct_ratios = [p / b for p, b in zip(patient_rates, direct_rates, strict=True)]
-    cpu = [round(c * 1e6) for c in CPU_PER_EVENT[-3 * rounds :]]
+    ceilings = [n / b for n, b in zip(noop_rates, bare_rates, strict=True)]
+    cpu = [round(c * 1e6) for c in CPU_PER_EVENT[-4 * rounds :]]
     return {
         "events_per_round": total,
         "rounds": rounds,
@@ -318,13 +342,18 @@ async def throughput(
         "ratio_per_round": [round(x, 3) for x in ratios],
         "ratio_patient_to_bare": round(statistics.median(ratios), 3),
         # CPU per event (this process: agent, consumer thread, producer), steadier than rates
-        # on a shared machine: patient, bare, bare with direct writes, round by round
+        # on a shared machine: patient, bare, bare with direct writes, no-op, round by round
         "process_cpu_us_per_event": cpu,
         # The same bare agent writing its table the way the patient agent does (skipping
         # Faust's per-record buffer): what the patient agent's domain work and batching
         # cost against an equally cheap write path.
         "bare_direct_write_events_per_s": [round(x, 1) for x in direct_rates],
         "ratio_patient_to_bare_direct_write": round(statistics.median(direct_ratios), 3),
+        # An agent with the patient agent's batching that does nothing: the most any patient
+        # agent under Faust's stream could reach against the bare agent.
+        "noop_take_events_agent_events_per_s": [round(x, 1) for x in noop_rates],
+        "ceiling_noop_to_bare_per_round": [round(x, 3) for x in ceilings],
+        "ceiling_noop_to_bare": round(statistics.median(ceilings), 3),
         "patient_agent_dead_lettered": dead,
         "load_average_1min_after": round(os.getloadavg()[0], 1),
     }
@@ -427,14 +456,19 @@ async def _patient_rate(
 
 
 async def _bare_rate(
-    bootstrap: str, events: int, partitions: int, round_: int, direct: bool = False
+    bootstrap: str,
+    events: int,
+    partitions: int,
+    round_: int,
+    direct: bool = False,
+    noop: bool = False,
 ) -> float:
-    name = f"bare{'-direct' if direct else ''}{round_}"
+    name = f"{'noop' if noop else 'bare'}{'-direct' if direct else ''}{round_}"
     settings = _settings(bootstrap, f"bench-{name}.", f"bench-{name}", partitions)
     await create_topics(settings)
     counter = [0]
     parts = list(event_mix(TopicNames(settings.topic_prefix), events))
-    app = bare_app(settings, counter, direct_writes=direct)
+    app = noop_app(settings, counter) if noop else bare_app(settings, counter, direct)
     return await measure(app, bootstrap, lambda: counter[0], parts)
 
 

@@ -72,7 +72,7 @@ from streams.codecs import (
 from streams.due_index import DueIndex
 from streams.exactly_once import transactional_id
 from streams.metrics import StreamsMetrics
-from streams.sink import OutputSink, Record
+from streams.sink import OutputSink, Record, send_batches
 from streams.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,9 @@ class TableStore(Protocol):
     def keys(self) -> Iterable[str]: ...
 
     async def write(self, partition: int, key: str, value: bytes | None) -> None: ...
+
+    async def write_many(self, writes: list[tuple[int, str, bytes | None]]) -> None:
+        """`write` each (partition, key, value), in order; possibly batched."""
 
 
 class MappingStore:
@@ -105,6 +108,10 @@ class MappingStore:
             self.data.pop(key, None)
         else:
             self.data[key] = value
+
+    async def write_many(self, writes: list[tuple[int, str, bytes | None]]) -> None:
+        for partition, key, value in writes:
+            await self.write(partition, key, value)
 
 
 class FaustTableStore:
@@ -160,9 +167,34 @@ class FaustTableStore:
         )
         sent.add_done_callback(functools.partial(self._persisted, TP(self.topic, partition)))
 
-    def _persisted(self, tp: TP, sent: Any) -> None:
+    async def write_many(self, writes: list[tuple[int, str, bytes | None]]) -> None:
+        """`write` each, handed to the producer as whole batches (`streams.sink.send_batches`);
+        under exactly_once, record by record in their partitions' transactions."""
+        app = self.table.app
+        if app.in_transaction:
+            for partition, key, value in writes:
+                await self.write(partition, key, value)
+            return
+        placed = []
+        for partition, key, value in writes:
+            if value is None:
+                if key in self.data:
+                    del self.data[key]
+                payload = None
+            else:
+                self.data[key] = value
+                payload = self._value(value)
+            placed.append((self.topic, partition, self._key(key), payload))
+        await send_batches(app.producer._ensure_producer(), placed, self._batch_sent)
+
+    def _batch_sent(self, topic: str, partition: int, count: int, sent: Any) -> None:
+        tp = TP(topic, partition)
+        sent.add_done_callback(lambda done: self._persisted(tp, done, count - 1))
+
+    def _persisted(self, tp: TP, sent: Any, last: int = 0) -> None:
+        """The changelog offset the store has persisted (`last`: of the batch's first)."""
         if not sent.cancelled() and sent.exception() is None:
-            self.data.set_persisted_offset(tp, sent.result().offset)
+            self.data.set_persisted_offset(tp, sent.result().offset + last)
 
 
 def as_store(table: TableStore | MutableMapping[str, bytes]) -> TableStore:
@@ -552,8 +584,12 @@ class PatientProcessor:
 
     async def _commit(self, batch: _Batch) -> None:
         await self._emit_so_far(batch, acknowledged=True)
+        writes: list[tuple[int, str, bytes | None]] = []
+        snapshots: list[Record] = []
         for patient_id, patient in batch.patients.items():
-            await self._store(patient_id, patient)
+            self._store(patient_id, patient, writes, snapshots)
+        await self.patients.write_many(writes)
+        await self.sink.publish_many_soon(snapshots)
         for record, reason in batch.dead:
             await self.dead_letter(
                 record.value, record.topic, record.partition, record.offset, reason
@@ -567,9 +603,15 @@ class PatientProcessor:
             await self.clock.write(_key_partition(key), key, value)
         self.metrics.events_applied.inc(batch.applied)
 
-    async def _store(self, patient_id: str, patient: _Patient) -> None:
-        """Write the patient back (and snapshot it) if its state, wake-up instant or parked
-        events changed, or everything again after a repeated event."""
+    def _store(
+        self,
+        patient_id: str,
+        patient: _Patient,
+        writes: list[tuple[int, str, bytes | None]],
+        snapshots: list[Record],
+    ) -> None:
+        """Add the patient's write (and snapshot) to the batch's if its state, wake-up instant
+        or parked events changed, or everything again after a repeated event."""
         state, before = patient.state, patient.stored
         if state is None and not patient.parking:
             return
@@ -591,10 +633,9 @@ class PatientProcessor:
         after = Stored(dumped, patient.wake_at, patient.parking)
         if after == before and not patient.repair:
             return
-        await self.patients.write(patient.partition, patient_id, after.encode())
+        writes.append((patient.partition, patient_id, after.encode()))
         if dumped and (patient.repair or before is None or after.state != before.state):
-            snapshot = Record(self.names.patient_state, patient_id, after.state)
-            await self.sink.publish_soon(snapshot)
+            snapshots.append(Record(self.names.patient_state, patient_id, after.state))
 
     async def _emit(self, outputs: list[Output], acknowledged: bool = True) -> None:
         """Send outputs; with `acknowledged`, wait for the broker to acknowledge them and

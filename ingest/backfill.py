@@ -3,7 +3,9 @@ nothing from the ledger (results and exams sent once: no correction, no retracti
 back their events as Kafka records; this process takes them in file order, checks the control
 ids, writes the ledger and produces. Anything else (a correction, a retraction, a re-sent
 control id, an error) goes through `Hl7Intake` here, in its place in the file, so the result is
-the same as a load on one core: the ledger sees every message in file order.
+the same as a load on one core: the ledger sees every message in file order. As on one core,
+the ledger writes are held (`Hl7Intake.staged`) and kept once Kafka has acknowledged them, at a
+drain every `COMMIT_EVERY` messages or so.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from models.events import EventRetracted
 
 log = logging.getLogger("ingest.hl7")
 CHUNK = 200  # messages per task handed to a worker
+COMMIT_EVERY = 500  # messages per drain: Kafka's acknowledgement, then one ledger transaction
 
 Record = tuple[str, bytes, bytes]  # (event type whose topic it goes to, key, value)
 
@@ -120,33 +123,39 @@ async def load_on_workers(
 ) -> None:
     """Every message of `groups` through `workers` processes and this one, in file order:
     chunks are handed out ahead (two per worker) and their results taken back in order."""
+    if not intake.defer:  # its messages' writes would be kept before their events are acknowledged
+        raise ValueError("a backfill on workers needs an intake made with defer=True")
     context = multiprocessing.get_context("spawn")
     init = (intake.config, intake.known_lab is not None)
     chunks = [groups[i : i + CHUNK] for i in range(0, len(groups), CHUNK)]
-    ahead = 2 * workers
+    ahead, undrained = 2 * workers, 0
     with ProcessPoolExecutor(workers, context, initializer=_start_worker, initargs=init) as pool:
         futures = [pool.submit(_prepare_chunk, chunk) for chunk in chunks[:ahead]]
         for n, chunk in enumerate(chunks):
             results = await asyncio.wrap_future(futures[n])
             if n + ahead < len(chunks):
                 futures.append(pool.submit(_prepare_chunk, chunks[n + ahead]))
-            with intake.ledger.batch():  # one ledger commit per chunk
-                for segments, prepared in zip(chunk, results, strict=True):
-                    await _one(intake, segments, prepared, counts)
+            for segments, prepared in zip(chunk, results, strict=True):
+                await _one(intake, segments, prepared, counts)
+            undrained += len(chunk)
+            if undrained >= COMMIT_EVERY:
+                await intake.drain()
+                undrained = 0
 
 
 async def _one(
     intake: Hl7Intake, segments: list[bytes], prepared: Prepared | None, counts: Counter[str]
 ) -> None:
-    if prepared is None or intake.ledger.seen(prepared.feed, prepared.control_id):
+    if prepared is None or intake.staged.seen(prepared.feed, prepared.control_id):
         outcome = await intake.handle_segments(segments, sum(len(s) + 1 for s in segments))
         counts[outcome.code] += 1
         counts["events"] += outcome.events
         return
     await intake.sink.enqueue_records(prepared.records)
-    for ns, key, value in prepared.puts:
-        intake.ledger.put(ns, key, value)
-    intake.confirm_later(prepared.feed, prepared.control_id, prepared.digest)
+    with intake.staged.batch():  # held until the drain, as `Hl7Intake` holds its own
+        for ns, key, value in prepared.puts:
+            intake.staged.put(ns, key, value)
+        intake.staged.remember(prepared.feed, prepared.control_id, prepared.digest)
     log.info("control id %s from %s: AA, %d events, %d left out", prepared.control_id,
              prepared.feed, len(prepared.records), prepared.ignored)  # fmt: skip
     counts["AA"] += 1

@@ -93,10 +93,11 @@ def _settings(args: argparse.Namespace) -> Any:
 def _guarded(work: Any) -> int:
     """Run a command; a user's mistake (configuration, keys) is one line and exit 2."""
     from ingest.config import ConfigError
+    from ingest.hl7_intake import Unacknowledged
 
     try:
         return int(work())
-    except ConfigError as exc:
+    except (ConfigError, Unacknowledged) as exc:
         _say(str(exc))
         return 2
     except OSError as exc:

@@ -3,11 +3,15 @@
 A Bundle's Patients are read first (they carry the MRN the other resources' subjects need). A
 version already taken (same resource, same meta.versionId, or lastUpdated without one) adds
 nothing: the poller's overlap window and a re-sent notification are harmless. A `transaction`
-Bundle is all or nothing; a `batch` takes what it can and says which entries failed.
+Bundle is all or nothing; a `batch` takes what it can and says which entries failed. What the
+ledger keeps of a request (correction links, "sent" marks, versions taken, patients' pseudonyms)
+is kept once Kafka has acknowledged its events, in one transaction; a refused transaction or a
+broker that does not acknowledge leaves nothing behind.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -17,11 +21,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ingest.config import IngestConfig
+from ingest.config import Feed, IngestConfig
 from ingest.fhir_map import FhirContext, ResourceError, map_resource
 from ingest.fhir_models import MODELS, Bundle, Resource
 from ingest.hl7_intake import wall_clock
-from ingest.ledger import Ledger
+from ingest.ledger import Ledger, Staged
 from ingest.quarantine import QuarantineStore
 from ingest.sink import EventSink, Routed
 
@@ -80,12 +84,20 @@ class FhirIntake:
         self.config, self.sink, self.ledger, self.quarantine = config, sink, ledger, quarantine
         self.clock, self.known_lab = clock, known_lab
         self._key, self._prefix = config.pseudonym.key(), config.pseudonym.prefix
+        # From mapping to commit one request at a time: one mapped while another waits for
+        # Kafka would not see that one's links (a notification and a poll, two POSTs at once).
+        self._one_at_a_time = asyncio.Lock()
 
     async def accept(self, feed_name: str, body: dict[str, Any]) -> FhirOutcome:
         feed = self.config.fhir_feed(feed_name)
         if feed is None:
             raise FeedUnknown(feed_name)
-        ctx = FhirContext(feed, self._key, self._prefix, self.ledger, self.known_lab)
+        async with self._one_at_a_time:
+            return await self._accept(feed, body)
+
+    async def _accept(self, feed: Feed, body: dict[str, Any]) -> FhirOutcome:
+        held = Staged(self.ledger)  # the request's ledger writes, kept once Kafka has the events
+        ctx = FhirContext(feed, self._key, self._prefix, held, self.known_lab)
         if body.get("resourceType") == "Bundle":
             try:
                 bundle = Bundle.model_validate(body)
@@ -100,9 +112,8 @@ class FhirIntake:
         # Patients first (they carry the MRN the others' subjects need); answers in entry order.
         order = sorted(range(len(raws)), key=lambda i: _kind(raws[i]) != "Patient")
         results: dict[int, tuple[EntryOutcome, str, str, list[Routed]]] = {}
-        with self.ledger.batch():
-            for i in order:
-                results[i] = self._entry(ctx, raws[i], i)
+        for i in order:
+            results[i] = self._entry(ctx, raws[i], i)
         mapped = [results[i] for i in range(len(raws))]
         if outcome.bundle_type == "transaction" and any(m[0].status[:3] != "200" for m in mapped):
             outcome.entries = [m[0] for m in mapped]
@@ -116,10 +127,10 @@ class FhirIntake:
                     "FHIR %s: events not acknowledged by Kafka (%s)", feed.name, type(exc).__name__
                 )
                 raise BrokerUnavailable(str(type(exc).__name__)) from None
-        with self.ledger.batch():
-            for entry, key, version, _ in mapped:
-                if entry.status.startswith("200") and version:
-                    self.ledger.put("fhir-version", key, version)
+        for entry, key, version, _ in mapped:
+            if entry.status.startswith("200") and version:
+                held.put("fhir-version", key, version)
+        held.commit()  # one transaction
         outcome.entries = [m[0] for m in mapped]
         log.info(
             "FHIR %s: %d resources, %d events, %d refused",
@@ -156,7 +167,7 @@ class FhirIntake:
             reason = f"invalid {kind} ({where[:150]})"
             return self._bad(ctx.feed.name, raw, reference, reason), "", "", []
         key, version = ctx.ref(resource), ctx.version(resource)
-        if version and self.ledger.get("fhir-version", key) == version:
+        if version and ctx.ledger.get("fhir-version", key) == version:
             return EntryOutcome("200 OK", reference, reason="version already taken"), "", "", []
         try:
             result = map_resource(ctx, resource)

@@ -5,19 +5,19 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from ingest.backfill import load_on_workers
+from ingest.backfill import COMMIT_EVERY, load_on_workers
 from ingest.hl7_intake import Hl7Intake
 from ingest.hl7_wire import WireError, split_segments
-
-_CHUNK = 500  # messages per ledger transaction
 
 
 async def load_file(intake: Hl7Intake, path: Path, workers: int = 1) -> Counter[str]:
     """Every message of the file; returns how many got AA, AE, AR, and the events sent.
 
-    Kafka acknowledgements are awaited once for the whole file (a backfill does not wait
-    message by message); control ids are remembered only after that. With `workers` > 1,
-    that many processes decode and map the messages that need no ledger (ingest.backfill)."""
+    Kafka acknowledgements are awaited every `COMMIT_EVERY` messages (a backfill does not wait
+    message by message); the ledger keeps those messages' writes (control ids, correction
+    links) only after that, in one transaction, and a failed drain raises with the messages
+    since the last one forgotten: a re-run maps them again. With `workers` > 1, that many
+    processes decode and map the messages that need no ledger (ingest.backfill)."""
     raw = path.read_bytes()
     counts: Counter[str] = Counter()
     try:
@@ -32,12 +32,11 @@ async def load_file(intake: Hl7Intake, path: Path, workers: int = 1) -> Counter[
         await load_on_workers(intake, groups, workers, counts)
         await intake.drain()
         return counts
-    for start in range(0, len(groups), _CHUNK):
-        with intake.ledger.batch():  # one ledger commit per chunk, not one per row
-            for segments in groups[start : start + _CHUNK]:
-                size = sum(len(s) + 1 for s in segments)
-                outcome = await intake.handle_segments(segments, size)
-                counts[outcome.code] += 1
-                counts["events"] += outcome.events
-    await intake.drain()
+    for start in range(0, len(groups), COMMIT_EVERY):
+        for segments in groups[start : start + COMMIT_EVERY]:
+            size = sum(len(s) + 1 for s in segments)
+            outcome = await intake.handle_segments(segments, size)
+            counts[outcome.code] += 1
+            counts["events"] += outcome.events
+        await intake.drain()  # Kafka's acknowledgement, then one ledger transaction
     return counts

@@ -2,13 +2,16 @@
 file loader both call `Hl7Intake.handle`.
 
 Order of work: decode (MSH-18) → parse → which feed → checks (processing id, size) → seen this
-control id? → pseudonym → events → Kafka acknowledges → remember the control id → AA. A message
-that fails is quarantined encrypted and answered AE/AR with an ERR segment; a broker that does
-not acknowledge gets AE (resend later) and nothing is remembered. Logs name control ids only.
+control id? → pseudonym → events → Kafka acknowledges → the ledger keeps the message's writes
+(its correction links, "sent" marks and control id, in one transaction) → AA. A message that
+fails is quarantined encrypted and answered AE/AR with an ERR segment; a broker that does not
+acknowledge gets AE (resend later) and the ledger keeps nothing of the message, so the messages
+after it map as if it had never come. Logs name control ids only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Callable
@@ -18,11 +21,11 @@ from datetime import UTC, datetime
 from pydantic import ValidationError
 
 from ingest.ack import ack_code, build_ack
-from ingest.config import IngestConfig
+from ingest.config import Feed, IngestConfig
 from ingest.hl7_fields import Header, MessageError, Reader, parse_dtm
 from ingest.hl7_map import Context, find_mrn, map_message
 from ingest.hl7_wire import CHARSETS, WireError, decode_message, segments_of
-from ingest.ledger import Ledger
+from ingest.ledger import Ledger, Staged
 from ingest.quarantine import QuarantineStore
 from ingest.sink import EventSink, route
 from models.events import EventRetracted
@@ -32,6 +35,11 @@ log = logging.getLogger("ingest.hl7")
 
 def wall_clock() -> datetime:
     return datetime.now(UTC)
+
+
+class Unacknowledged(RuntimeError):
+    """Kafka did not acknowledge a backfill's events: the messages since the last drain are not
+    remembered (their ledger writes are dropped); loading the file again sends them again."""
 
 
 @dataclass(frozen=True)
@@ -55,11 +63,15 @@ class Hl7Intake:
         defer: bool = False,
         known_lab: Callable[[str], bool] | None = None,
     ) -> None:
-        """`defer`: for backfills, do not wait for Kafka message by message; `drain()` waits
-        for everything and only then remembers the control ids."""
+        """`defer`: for backfills, do not wait for Kafka message by message; the messages'
+        ledger writes are held in `staged` (later messages map against them) until `drain()`
+        has Kafka's acknowledgement of everything enqueued."""
         self.config, self.sink, self.ledger, self.quarantine = config, sink, ledger, quarantine
         self.clock, self.defer, self.known_lab = clock, defer, known_lab
-        self._unconfirmed: list[tuple[str, str, str]] = []
+        self.staged = Staged(ledger)  # a backfill's messages since the last drain
+        # From mapping to commit one message at a time: a message mapped while another is
+        # waiting for Kafka would not see that one's links (two connections, two corrections).
+        self._one_at_a_time = asyncio.Lock()
         self._key, self._prefix = config.pseudonym.key(), config.pseudonym.prefix
         self._largest = max(f.max_message_bytes for f in config.feeds)
 
@@ -102,8 +114,13 @@ class Hl7Intake:
                                "202", "AR", "MSH^1^11")  # fmt: skip
         if not header.control_id:
             raise MessageError("MSH-10 is empty", "101", "AR", "MSH^1^10")
+        async with self._one_at_a_time:
+            return await self._apply(reader, header, feed, text)
+
+    async def _apply(self, reader: Reader, header: Header, feed: Feed, text: str) -> Outcome:
         digest = hashlib.sha256(text.encode()).hexdigest()
-        before = self.ledger.seen(feed.name, header.control_id)
+        below = self.staged if self.defer else self.ledger
+        before = below.seen(feed.name, header.control_id)
         if before is not None:
             # Re-sent: AA again, nothing added. Different content under a used control id is a
             # sender's mistake: not applied, kept (encrypted) for someone to look at.
@@ -116,10 +133,10 @@ class Hl7Intake:
             return self._answer(header, "AA", None, 0)
         recorded = parse_dtm(header.sent_at_text, feed.zone, "MSH^1^7")
         patient = feed.pseudonym(self._key, self._prefix, find_mrn(reader, feed))
-        ctx = Context(reader, header, feed, patient, recorded, self.ledger, self.known_lab)
+        held = Staged(below)  # the message's ledger writes, kept only once Kafka has its events
+        ctx = Context(reader, header, feed, patient, recorded, held, self.known_lab)
         try:
-            with self.ledger.batch():  # the message's ledger writes: one commit, or none
-                mapped = map_message(ctx)
+            mapped = map_message(ctx)
         except ValidationError as exc:
             where = "; ".join(".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors())
             raise MessageError(f"an event would be invalid ({where[:150]})", "102") from None
@@ -137,24 +154,28 @@ class Hl7Intake:
                         header.control_id, feed.name, type(exc).__name__)  # fmt: skip
             error = MessageError("events could not be stored; send the message again", "207")
             return self._answer(header, "AE", error, 0)
-        if self.defer:
-            self._unconfirmed.append((feed.name, header.control_id, digest))
-        else:
-            self.ledger.remember(feed.name, header.control_id, digest)
+        held.remember(feed.name, header.control_id, digest)
+        held.commit()  # to the ledger (one transaction), or to `staged` until the drain
         log.info("control id %s from %s: AA, %d events, %d left out", header.control_id,
                  feed.name, len(routed), mapped.ignored)  # fmt: skip
         return self._answer(header, "AA", None, len(routed), mapped.ignored)
 
-    def confirm_later(self, sender: str, control_id: str, digest: str) -> None:
-        """Remember this control id at the next `drain` (its events were enqueued)."""
-        self._unconfirmed.append((sender, control_id, digest))
-
     async def drain(self) -> None:
-        await self.sink.drain()
-        with self.ledger.batch():
-            for sender, control_id, digest in self._unconfirmed:
-                self.ledger.remember(sender, control_id, digest)
-        self._unconfirmed.clear()
+        """Wait until Kafka has acknowledged everything enqueued, then keep the ledger writes of
+        those messages (one transaction). If it has not, they are forgotten and this raises: a
+        re-run of the file maps those messages again, as if they had never come."""
+        try:
+            await self.sink.drain()
+        except Exception as exc:
+            self.staged.discard()
+            raise Unacknowledged(
+                f"Kafka did not acknowledge the events ({type(exc).__name__}); the messages "
+                "after the last acknowledged chunk of the file are not remembered: load it again"
+            ) from exc
+        except BaseException:
+            self.staged.discard()
+            raise
+        self.staged.commit()
 
     def _refuse(self, segments: list[bytes], header: Header | None, error: MessageError) -> Outcome:
         control = header.control_id if header else ""

@@ -3,6 +3,8 @@
 Both live in one SQLite file (stdlib, no server) so that a restart keeps them: a re-sent message
 is recognised after a restart, and a correction of a correction still targets the replacement
 made by the earlier correction. `MemoryLedger` is the twin for tests and one-off file loads.
+`Staged` holds a message's writes in memory until Kafka has acknowledged its events: the ledger
+says only what Kafka has, so a message that failed leaves no trace for the ones after it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+Link = tuple[str, str, str, str]  # (stamp, control_id, target, replacement)
 
 _SCHEMA = """
 create table if not exists seen (
@@ -148,3 +152,92 @@ class SqliteLedger:
 
     def put(self, ns: str, key: str, value: str) -> None:
         self._db.execute("insert or replace into facts values (?, ?, ?)", (ns, key, value))
+
+
+_ABSENT = object()
+
+
+class Staged:
+    """Writes held in memory over another ledger (`under`), which sees none of them until
+    `commit`: call it once Kafka has acknowledged the events the writes follow from. Reads see
+    the held writes first, so the messages of one backfill chunk map against each other's links.
+    Dropping it (or `discard`) forgets the writes; `batch` is all or none, as the port says."""
+
+    def __init__(self, under: Ledger) -> None:
+        self.under = under
+        self._seen: dict[tuple[str, str], str] = {}
+        self._links: dict[str, dict[str, Link]] = {}
+        self._facts: dict[tuple[str, str], str] = {}
+        self._undo: list[tuple[dict[Any, Any], Any, object]] | None = None
+
+    def seen(self, sender: str, control_id: str) -> str | None:
+        held = self._seen.get((sender, control_id))
+        return held if held is not None else self.under.seen(sender, control_id)
+
+    def remember(self, sender: str, control_id: str, digest: str) -> None:
+        if self.seen(sender, control_id) is None:  # the first digest stays, as below
+            self._write(self._seen, (sender, control_id), digest)
+
+    def chain(self, observation: str) -> list[Link]:
+        below = self.under.chain(observation)
+        held = self._links.get(observation)
+        if not held:
+            return below
+        known = {link[1] for link in below}
+        return sorted(below + [link for control, link in held.items() if control not in known])
+
+    def add_correction(
+        self, observation: str, stamp: str, control_id: str, target: str, replacement: str
+    ) -> None:
+        if any(link[1] == control_id for link in self.chain(observation)):
+            return  # the first link of a control id stays, as below
+        links = self._links.get(observation)
+        if links is None:
+            links = self._write(self._links, observation, {})
+        self._write(links, control_id, (stamp, control_id, target, replacement))
+
+    def get(self, ns: str, key: str) -> str | None:
+        held = self._facts.get((ns, key))
+        return held if held is not None else self.under.get(ns, key)
+
+    def put(self, ns: str, key: str, value: str) -> None:
+        self._write(self._facts, (ns, key), value)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        outer, self._undo = self._undo, []
+        try:
+            yield
+        except BaseException:
+            for where, key, before in reversed(self._undo):
+                if before is _ABSENT:
+                    del where[key]
+                else:
+                    where[key] = before
+            raise
+        else:
+            if outer is not None:
+                outer.extend(self._undo)
+        finally:
+            self._undo = outer
+
+    def commit(self) -> None:
+        """Hand every held write to the ledger below, in one of its batches, and hold none."""
+        with self.under.batch():
+            for (sender, control_id), digest in self._seen.items():
+                self.under.remember(sender, control_id, digest)
+            for observation, links in self._links.items():
+                for link in links.values():
+                    self.under.add_correction(observation, *link)
+            for (ns, key), value in self._facts.items():
+                self.under.put(ns, key, value)
+        self.discard()
+
+    def discard(self) -> None:
+        self._seen, self._links, self._facts = {}, {}, {}
+
+    def _write(self, where: dict[Any, Any], key: object, value: Any) -> Any:
+        if self._undo is not None:
+            self._undo.append((where, key, where.get(key, _ABSENT)))
+        where[key] = value
+        return value

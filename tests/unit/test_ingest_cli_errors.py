@@ -149,3 +149,36 @@ def test_a_config_with_several_problems_lists_them_on_one_line(
     assert line.startswith(f"remission-watch ingest: {bad} has 2 problem(s): ")
     assert "feeds.0.time_zone: unknown IANA time zone 'Mars/Olympus'" in line
     assert "feeds.0.colour" in line
+
+
+def test_a_backfill_kafka_did_not_acknowledge_says_so_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contextlib import asynccontextmanager
+    from types import SimpleNamespace
+
+    import ingest.service
+    from ingest.hl7_intake import Hl7Intake
+    from ingest.ledger import MemoryLedger
+    from ingest.sink import MemoryEventSink
+
+    class Unanswered(MemoryEventSink):
+        async def drain(self) -> None:
+            raise TimeoutError
+
+    @asynccontextmanager
+    async def running(_settings: object, defer: bool = False):  # type: ignore[no-untyped-def]
+        feed = SimpleNamespace(max_message_bytes=1 << 20)
+        pseudonym = SimpleNamespace(key=lambda: b"k", prefix="")
+        config = SimpleNamespace(hl7_feed=lambda *_: None, feeds=[feed], pseudonym=pseudonym)
+        intake = Hl7Intake(config, Unanswered(), MemoryLedger(), None)  # type: ignore[arg-type]
+        yield SimpleNamespace(intake=intake)
+
+    monkeypatch.setattr(ingest.service, "running", running)
+    data = tmp_path / "one.hl7"
+    data.write_bytes(b"MSH|^~\\&|LAB|FAC|RW|RW|20240101||ORU^R01|1|P|2.5\r")
+    assert main(["ingest", "file", str(data)]) == 2
+    err = capsys.readouterr().err  # the refusal's log line, then the error
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("remission-watch ingest: Kafka did not acknowledge the events")
+    assert "load it again" in line and "Traceback" not in err

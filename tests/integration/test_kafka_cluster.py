@@ -36,7 +36,7 @@ from streams.ticker import TickPublisher
 from streams.topics import TopicNames, changelog_topics, create_topics, topic_plan
 from tests.integration.brokers import require_apache_kafka
 from tests.integration.notifier.notifier_kit import enrol, make_settings
-from tests.integration.streams.conftest import collect, produce
+from tests.integration.streams.conftest import collect, produce, reminder_copies
 from tests.kafka.broker import KafkaCluster, leader_of, replicas, topic_configs
 from tests.unit.streams.conftest import PROTOCOL, T0, memory_processor, treated
 
@@ -267,28 +267,6 @@ def reader_state(consumer: AIOKafkaConsumer | None) -> str:
     return "\n".join(lines)
 
 
-async def distinct_on_topic(bootstrap: str, topic: str) -> tuple[int, int]:
-    """(distinct reminder ids, records) on the topic as a fresh consumer reads it now."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    ids: Counter[str] = Counter()
-    try:
-        quiet = 0
-        while quiet < 5:
-            batch = await consumer.getmany(timeout_ms=500)
-            quiet = 0 if batch else quiet + 1
-            for records in batch.values():
-                for record in records:
-                    output = parse_output(record.value)
-                    if isinstance(output, Reminder):
-                        ids[output.reminder_id] += 1
-    finally:
-        await consumer.stop()
-    return len(ids), sum(ids.values())
-
-
 def task_stacks() -> str:
     """Where every task of this test's event loop waits (the notifier's and the reader's)."""
     out = io.StringIO()
@@ -410,10 +388,12 @@ async def test_a_broker_killed_mid_burst_loses_no_reminder(
             )
             if worker_back is None:
                 worker.send_signal(signal.SIGUSR1)  # its tasks' stacks, into its log
-                on_topic = await distinct_on_topic(settings.kafka_bootstrap, names.reminders)
+                on_topic = await reminder_copies(
+                    settings.kafka_bootstrap, names.reminders, quiet_polls=5
+                )
                 print(f"stalled: reader saw {len(seen.first_seen)} reminders, a fresh consumer "
-                      f"{on_topic[0]} ({on_topic[1]} records)\n{reader_state(seen.consumer)}\n"
-                      f"{task_stacks()}")  # fmt: skip
+                      f"{len(on_topic)} ({on_topic.total()} records)\n"
+                      f"{reader_state(seen.consumer)}\n{task_stacks()}")  # fmt: skip
             restarted_at = time.monotonic()
             # In a thread: the notifier and the reader run on this loop and must not wait for
             # the broker's start-up (its heartbeats would stop and its group rebalance).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import warnings
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from itertools import count
@@ -14,6 +15,7 @@ import faust
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
+from models.outputs import Reminder, parse_output
 from models.protocols import Catalog
 from streams.app import create_app
 from streams.settings import StreamsSettings
@@ -78,6 +80,36 @@ async def produce(bootstrap: str, records: Iterable[tuple[str, str | None, bytes
             await producer.send_and_wait(topic, value, key=key.encode() if key else None)
     finally:
         await producer.stop()
+
+
+async def reminder_copies(
+    bootstrap: str, topic: str, isolation: str = "read_uncommitted", quiet_polls: int = 6
+) -> Counter[str]:
+    """How often each reminder id is on `topic`, as a fresh consumer of that isolation level reads
+    it from the beginning until `quiet_polls` polls of 0.5 s in a row bring nothing (the end,
+    when nothing writes to it any more)."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level=isolation,
+    )
+    await consumer.start()
+    copies: Counter[str] = Counter()
+    try:
+        quiet = 0
+        while quiet < quiet_polls:
+            batch = await consumer.getmany(timeout_ms=500)
+            quiet = 0 if batch else quiet + 1
+            for records in batch.values():
+                for record in records:
+                    output = parse_output(record.value)
+                    if isinstance(output, Reminder):
+                        copies[output.reminder_id] += 1
+    finally:
+        await consumer.stop()
+    return copies
 
 
 async def collect(

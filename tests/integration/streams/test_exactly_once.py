@@ -25,7 +25,7 @@ from streams.settings import StreamsSettings
 from streams.ticker import TickPublisher
 from streams.topics import TopicNames, create_topics
 from tests.integration.brokers import Broker
-from tests.integration.streams.conftest import collect, produce
+from tests.integration.streams.conftest import collect, produce, reminder_copies
 from tests.integration.streams.test_restart import (
     PATIENTS,
     TICKS,
@@ -35,32 +35,6 @@ from tests.integration.streams.test_restart import (
 from tests.unit.streams.conftest import memory_processor, treated
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-async def reminder_copies(bootstrap: str, topic: str, isolation: str) -> Counter[str]:
-    """How often each reminder id is on the topic, for a consumer of that isolation level."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        isolation_level=isolation,
-    )
-    await consumer.start()
-    copies: Counter[str] = Counter()
-    try:
-        quiet = 0
-        while quiet < 6:  # 3 s without a record: the end (the workers are stopped by then)
-            batch = await consumer.getmany(timeout_ms=500)
-            quiet = 0 if batch else quiet + 1
-            for records in batch.values():
-                for record in records:
-                    output = parse_output(record.value)
-                    if isinstance(output, Reminder):
-                        copies[output.reminder_id] += 1
-    finally:
-        await consumer.stop()
-    return copies
 
 
 async def reminder_origins(catalog: Catalog) -> dict[str, tuple[int, str]]:

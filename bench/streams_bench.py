@@ -5,11 +5,18 @@
    table update per event) each consume theirs, started in this process. The rate counts
    from the first event processed to the last, so group join and recovery are excluded.
    Patient and bare alternate for `--rounds` rounds; the ratio is the median of the rounds'.
+   A no-op agent with the patient agent's batching (`take_events`) runs in each round too:
+   its ratio to the bare agent is the ceiling of any patient agent's under Faust's stream.
 2. Tick latency: P patients are loaded through the patient agent (enrolment, treatment start
    and completion, produced upstream-style); cohorts of `due_fraction * P` finish treatment a
-   day apart, so each tick finds exactly one cohort due. A consumer already positioned on the
-   reminders topic measures, per reminder, the time from "tick produced" (before the tick is
-   sent to every partition) to the moment the consumer receives that reminder.
+   day apart, so each tick finds exactly one cohort due; each is produced once the worker has
+   written the previous one (an idle worker, as hourly ticks find it). A consumer already
+   positioned on the reminders topic, in a process of its own as the notifier is, measures
+   per reminder the time from "tick produced" (before the tick is sent to every partition)
+   to the moment it receives that reminder. (Until 2026-11 that consumer ran in the worker's
+   process and event loop, so the worker's latency included decoding every reminder for the
+   bench, and each tick followed the previous one at once, while the worker was still
+   writing it.)
 
 3. Raw consume: the same event mix read back by a plain aiokafka consumer (no group, no
    Faust, no decoding): what the client and broker give at most on this machine.
@@ -31,6 +38,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 import statistics
 import sys
@@ -38,6 +46,8 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +64,7 @@ from models.state import evolve
 from streams.app import adjust_transport, create_app, faust_settings
 from streams.embedded import EmbeddedBroker
 from streams.metrics import StreamsMetrics
-from streams.processor import FaustTableStore
+from streams.processor import FaustTableStore, PatientProcessor
 from streams.settings import StreamsSettings
 from streams.ticker import TickPublisher
 from streams.topics import TopicNames, create_topics
@@ -283,6 +293,25 @@ def bare_app(
     return app
 
 
+def noop_app(settings: StreamsSettings, counter: list[int]) -> faust.App:
+    """The ceiling: the patient agent's app, topics and batching (`take_events`), doing
+    nothing with the records. No patient agent can be faster than this one; its ratio to the
+    bare agent bounds `ratio_patient_to_bare`."""
+    names = TopicNames(settings.topic_prefix)
+    app = faust.App(settings.app_id, **faust_settings(settings))
+    adjust_transport(app, settings)
+    app.Table("patients", key_type=str, value_type=bytes, partitions=settings.partitions)
+    source = app.topic(*names.inputs, key_type=bytes, value_type=bytes)
+
+    @app.agent(source, name="noop", concurrency=1)
+    async def noop(stream: faust.StreamT[bytes]) -> None:
+        batches = stream.take_events(settings.batch_records, settings.batch_seconds)  # type: ignore[attr-defined]
+        async for events in batches:
+            counter[0] += len(events)
+
+    return app
+
+
 async def throughput(
     bootstrap: str, events: int, partitions: int, catalog: Catalog, rounds: int
 ) -> dict:
@@ -292,15 +321,18 @@ async def throughput(
     bare_rates: list[float] = []
     dead = 0
     direct_rates: list[float] = []
+    noop_rates: list[float] = []
     for r in range(rounds):
         rate, total, applied = await _patient_rate(bootstrap, events, partitions, catalog, r)
         patient_rates.append(rate)
         dead += total - applied
         bare_rates.append(await _bare_rate(bootstrap, events, partitions, r))
         direct_rates.append(await _bare_rate(bootstrap, events, partitions, r, direct=True))
+        noop_rates.append(await _bare_rate(bootstrap, events, partitions, r, noop=True))
     ratios = [p / b for p, b in zip(patient_rates, bare_rates, strict=True)]
     direct_ratios = [p / b for p, b in zip(patient_rates, direct_rates, strict=True)]
-    cpu = [round(c * 1e6) for c in CPU_PER_EVENT[-3 * rounds :]]
+    ceilings = [n / b for n, b in zip(noop_rates, bare_rates, strict=True)]
+    cpu = [round(c * 1e6) for c in CPU_PER_EVENT[-4 * rounds :]]
     return {
         "events_per_round": total,
         "rounds": rounds,
@@ -310,13 +342,18 @@ async def throughput(
         "ratio_per_round": [round(x, 3) for x in ratios],
         "ratio_patient_to_bare": round(statistics.median(ratios), 3),
         # CPU per event (this process: agent, consumer thread, producer), steadier than rates
-        # on a shared machine: patient, bare, bare with direct writes, round by round
+        # on a shared machine: patient, bare, bare with direct writes, no-op, round by round
         "process_cpu_us_per_event": cpu,
         # The same bare agent writing its table the way the patient agent does (skipping
         # Faust's per-record buffer): what the patient agent's domain work and batching
         # cost against an equally cheap write path.
         "bare_direct_write_events_per_s": [round(x, 1) for x in direct_rates],
         "ratio_patient_to_bare_direct_write": round(statistics.median(direct_ratios), 3),
+        # An agent with the patient agent's batching that does nothing: the most any patient
+        # agent under Faust's stream could reach against the bare agent.
+        "noop_take_events_agent_events_per_s": [round(x, 1) for x in noop_rates],
+        "ceiling_noop_to_bare_per_round": [round(x, 3) for x in ceilings],
+        "ceiling_noop_to_bare": round(statistics.median(ceilings), 3),
         "patient_agent_dead_lettered": dead,
         "load_average_1min_after": round(os.getloadavg()[0], 1),
     }
@@ -419,14 +456,19 @@ async def _patient_rate(
 
 
 async def _bare_rate(
-    bootstrap: str, events: int, partitions: int, round_: int, direct: bool = False
+    bootstrap: str,
+    events: int,
+    partitions: int,
+    round_: int,
+    direct: bool = False,
+    noop: bool = False,
 ) -> float:
-    name = f"bare{'-direct' if direct else ''}{round_}"
+    name = f"{'noop' if noop else 'bare'}{'-direct' if direct else ''}{round_}"
     settings = _settings(bootstrap, f"bench-{name}.", f"bench-{name}", partitions)
     await create_topics(settings)
     counter = [0]
     parts = list(event_mix(TopicNames(settings.topic_prefix), events))
-    app = bare_app(settings, counter, direct_writes=direct)
+    app = noop_app(settings, counter) if noop else bare_app(settings, counter, direct)
     return await measure(app, bootstrap, lambda: counter[0], parts)
 
 
@@ -473,7 +515,10 @@ async def tick_latency(
     try:
         loaded = await _wait_applied(metrics, patients * 3, 1200)
         load_seconds = time.perf_counter() - load_started
-        samples, per_tick = await _ticks(settings, names, due * per_patient, first_tick, ticks)
+        worker = app.streams_processor  # type: ignore[attr-defined]
+        samples, per_tick = await _ticks(
+            settings, names, due * per_patient, first_tick, ticks, worker
+        )
     finally:
         await app.stop()
     samples.sort()
@@ -485,16 +530,16 @@ async def tick_latency(
         "load_seconds": round(load_seconds, 1),
         "state_cache": settings.state_cache,
         "latency": "per reminder: from just before the tick is produced (to every partition) "
-        "until a consumer of the reminders topic, in this process, has received the "
-        "reminder (so after the broker acknowledged it); p50/p99 over every reminder of "
-        "every tick",
+        "until a consumer of the reminders topic, in another process as the notifier is, "
+        "has received the reminder (so after the broker acknowledged it); p50/p99 over "
+        "every reminder of every tick",
         "reminders_measured": len(samples),
         "tick_to_reminder_ms_p50": round(_percentile(samples, 50) * 1000, 1),
         "tick_to_reminder_ms_p99": round(_percentile(samples, 99) * 1000, 1),
         "tick_to_last_reminder_ms_per_tick": [round(t * 1000, 1) for t in per_tick],
-        # This process's CPU (agent, producer, consumer thread and the bench's own reminder
-        # consumer) from each tick produced to its last reminder received: on a shared
-        # machine, steadier than the latencies, which wait for a CPU share.
+        # The worker's CPU (this process: agent, producer, consumer thread) from each tick
+        # produced until its batches are written (reminders, then patients and clocks): on
+        # a shared machine, steadier than the latencies, which wait for a CPU share.
         "process_cpu_s_per_tick": [round(c, 2) for c in TICK_CPU[-ticks:]],
         "load_average_1min_after": round(os.getloadavg()[0], 1),
     }
@@ -511,37 +556,98 @@ async def _wait_applied(metrics: StreamsMetrics, target: int, timeout: float) ->
 
 
 async def _ticks(
-    settings: StreamsSettings, names: TopicNames, due: int, first: datetime, ticks: int
+    settings: StreamsSettings,
+    names: TopicNames,
+    due: int,
+    first: datetime,
+    ticks: int,
+    worker: PatientProcessor,
 ) -> tuple[list[float], list[float]]:
-    consumer = AIOKafkaConsumer(names.reminders, bootstrap_servers=settings.kafka_bootstrap)
-    await consumer.start()
+    """Per reminder, seconds from just before each tick is produced to its receipt by a
+    consumer in another process (`_reminder_clock`), as the notifier would receive it.
+
+    Each tick starts on an idle worker, as hourly ticks do: the next tick is produced once
+    the worker has written the previous one (its patients and clocks, after the reminders),
+    and not while it is still writing them."""
+    context = multiprocessing.get_context("spawn")  # the worker's threads must not be forked
+    ours, theirs = context.Pipe()
+    clock = context.Process(
+        target=_reminder_clock, args=(settings.kafka_bootstrap, names.reminders, theirs)
+    )
+    clock.start()
     samples: list[float] = []
     per_tick: list[float] = []
     try:
-        await consumer.seek_to_end()
+        await _receive(ours, clock)  # "ready": positioned at the end of the reminders topic
         async with TickPublisher.from_settings(settings) as publisher:
             for k in range(ticks):
                 now = first + timedelta(days=k)  # cohorts finish a day apart: one is due
-                sent, cpu = time.perf_counter(), time.process_time()
+                ours.send(due)
+                handled = worker.records_handled
+                sent, cpu = time.monotonic(), time.process_time()
                 await publisher.publish(now)
-                seen = await _reminders_for(consumer, due, sent)
-                TICK_CPU.append(time.process_time() - cpu)
+                received: list[float] = await _receive(ours, clock)
+                seen = [at - sent for at in received]
                 samples += seen
                 per_tick.append(max(seen))
+                await _written(worker, handled + settings.partitions)
+                TICK_CPU.append(time.process_time() - cpu)
     finally:
-        await consumer.stop()
+        ours.send(None)
+        clock.join(30)
+        if clock.is_alive():
+            clock.kill()
     return samples, per_tick
 
 
-async def _reminders_for(consumer: AIOKafkaConsumer, due: int, sent: float) -> list[float]:
-    seen: list[float] = []
-    async with asyncio.timeout(120):
-        while len(seen) < due:
-            batch = await consumer.getmany(timeout_ms=100)
-            now = time.perf_counter()
-            for records in batch.values():
-                seen += [now - sent for r in records if isinstance(parse_output(r.value), Reminder)]
-    return seen
+async def _written(worker: PatientProcessor, records: int, timeout: float = 120) -> None:
+    """Wait until the worker has written the batches of this many records."""
+    deadline = time.monotonic() + timeout
+    while worker.records_handled < records:
+        await _tick_or_fail(deadline)
+
+
+async def _receive(connection: Connection, process: BaseProcess, timeout: float = 180) -> Any:
+    """The next message from the reminder clock, without blocking the worker's event loop."""
+    deadline = time.monotonic() + timeout
+    while not connection.poll():
+        if not process.is_alive():
+            raise RuntimeError(f"the reminder clock stopped (exit {process.exitcode})")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no reminders counted in {timeout} s")
+        await asyncio.sleep(0.005)
+    return connection.recv()
+
+
+def _reminder_clock(bootstrap: str, topic: str, connection: Connection) -> None:
+    """In its own process: for each count asked, the `time.monotonic()` (one clock for every
+    process of the machine) at which each of that many reminders was received."""
+
+    async def run() -> None:
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, fetch_max_wait_ms=20)
+        await consumer.start()
+        try:
+            await consumer.seek_to_end()
+            for tp in consumer.assignment():
+                await consumer.position(tp)  # resolve the end now, not at the first fetch
+            connection.send("ready")
+            while (due := connection.recv()) is not None:
+                received: list[float] = []
+                async with asyncio.timeout(120):
+                    while len(received) < due:
+                        batch = await consumer.getmany(timeout_ms=100)
+                        now = time.monotonic()
+                        received += [
+                            now
+                            for records in batch.values()
+                            for r in records
+                            if isinstance(parse_output(r.value), Reminder)
+                        ]
+                connection.send(received)
+        finally:
+            await consumer.stop()
+
+    asyncio.run(run())
 
 
 def _percentile(values: list[float], p: int) -> float:

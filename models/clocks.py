@@ -83,6 +83,7 @@ class Settlement:
     state: PatientState
     outputs: list[Output]
     wake_at: datetime | None
+    plan: Plan | None = None  # the facts' plan, for the next `settle` of the same facts
 
 
 def to_datetime(seconds: int) -> datetime:
@@ -90,8 +91,10 @@ def to_datetime(seconds: int) -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
 
 
-def standing(view: View, now: datetime) -> Standing:
-    """The patient's remission and surveillance standing at `now` (aware)."""
+def standing(view: View, now: datetime | None = None) -> Standing:
+    """The patient's remission and surveillance standing. It follows from the facts alone:
+    a response is confirmed by an assessment, never by time passing (`now` is accepted for
+    the callers that pass it, and not read)."""
     zone = view.profile.time_zone if view.profile else "UTC"
 
     def day(seconds: int) -> date:
@@ -113,15 +116,46 @@ def standing(view: View, now: datetime) -> Standing:
     return Standing("awaiting_assessment", "no treatment end or response yet", None, None)
 
 
-def forecast(state: PatientState, now: datetime, catalog: Catalog) -> Forecast:
-    """Every upcoming surveillance item and check-in, and the alerts standing at `now`."""
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What `forecast` knows from the facts alone, whatever the instant: the standing, the
+    protocol, the anchor and the surveillance windows (`Due` items, in protocol order).
+
+    None of it reads `now`; check-ins, alerts and what has come due do, and are worked out
+    per call. `plan(state, catalog)` makes one; `forecast` and `settle` take it back and use it
+    only for the very facts (`view`, by identity) and catalog it was made from, so a stale
+    plan can cost a recomputation, never a wrong answer. A tick settles a patient whose facts
+    have not changed since their last event: the plan made then is reused.
+    """
+
+    patient_id: str
+    view: View
+    catalog: Catalog
+    standing: Standing
+    protocol: str | None
+    anchor: date | None
+    items: tuple[Due, ...]
+    not_reminded: tuple[tuple[str, str, str], ...]
+    unmapped: tuple[str, ...]
+    no_protocol: bool  # enrolled and active, but no protocol applies
+
+    def fits(self, state: PatientState, catalog: Catalog) -> bool:
+        """Whether this plan was made from `state`'s facts and this catalog."""
+        return (
+            self.view is state.view
+            and self.catalog is catalog
+            and self.patient_id == state.patient_id
+        )
+
+
+def plan(state: PatientState, catalog: Catalog) -> Plan:
+    """The part of the forecast that depends on the facts only (see `Plan`)."""
     view = state.view
-    where = standing(view, now)
+    where = standing(view)
     profile = view.profile
     if profile is None:
-        return Forecast(state.patient_id, where, None, None, (), (), ())
-    today = local_date(now, profile.time_zone)
-    items: list[Due] = []
+        return Plan(state.patient_id, view, catalog, where, None, None, (), (), (), False)
+    items: tuple[Due, ...] = ()
     unmapped: tuple[str, ...] = ()
     not_reminded: tuple[tuple[str, str, str], ...] = ()
     protocol_id = None
@@ -141,27 +175,64 @@ def forecast(state: PatientState, now: datetime, catalog: Catalog) -> Forecast:
             end = local_date(to_datetime(view.last_treatment_end), profile.time_zone)
             anchor = max(end, anchor) if where.episode is None else end
         if anchor is not None:
-            items.extend(_surveillance(state, catalog, protocol, anchor, protocol_id, selection))
+            items = tuple(_surveillance(state, catalog, protocol, anchor, protocol_id, selection))
         if view.lifecycle == "active":
             unmapped = _unmapped(view, catalog)
+    no_protocol = protocol is None and view.lifecycle == "active"
+    return Plan(
+        state.patient_id,
+        view,
+        catalog,
+        where,
+        protocol_id,
+        anchor,
+        items,
+        not_reminded,
+        unmapped,
+        no_protocol,
+    )
+
+
+def forecast(
+    state: PatientState, now: datetime, catalog: Catalog, known: Plan | None = None
+) -> Forecast:
+    """Every upcoming surveillance item and check-in, and the alerts standing at `now`.
+
+    `known`: a `Plan` made earlier from the same facts, to save recomputing it (ignored if
+    it does not fit `state` and `catalog`)."""
+    facts = known if known is not None and known.fits(state, catalog) else plan(state, catalog)
+    view = state.view
+    where = facts.standing
+    profile = view.profile
+    if profile is None:
+        return Forecast(state.patient_id, where, None, None, (), (), ())
+    today = local_date(now, profile.time_zone)
+    items = list(facts.items)
     if view.lifecycle == "active":
         items.extend(_checkins(state, where, today))
     alerts = tuple(_alerts(state, items, where, today, now))
-    if protocol is None and view.lifecycle == "active":
+    if facts.no_protocol:
         alerts += (_no_protocol(state.patient_id, profile.site, catalog, now),)
     return Forecast(
-        state.patient_id, where, protocol_id, anchor, tuple(items), not_reminded, alerts, unmapped
+        state.patient_id,
+        where,
+        facts.protocol,
+        facts.anchor,
+        tuple(items),
+        facts.not_reminded,
+        alerts,
+        facts.unmapped,
     )
 
 
 def due(state: PatientState, now: datetime, catalog: Catalog) -> tuple[Due, ...]:
     """What is due at `now`: every item whose window has opened (earliest <= the patient's
     local date), overdue ones included. The full picture is `forecast`."""
-    plan = forecast(state, now, catalog)
+    upcoming = forecast(state, now, catalog)
     if state.view.profile is None:
         return ()
     today = local_date(now, state.view.profile.time_zone)
-    return tuple(d for d in plan.items if d.earliest <= today)
+    return tuple(d for d in upcoming.items if d.earliest <= today)
 
 
 def _protocol_profile(view: View, where: Standing) -> ProtocolProfile:
@@ -447,20 +518,26 @@ def _last_contact(view: View, where: Standing) -> date | None:
     return max(where.anchor, local_date(to_datetime(view.last_contact), view.profile.time_zone))
 
 
-def settle(state: PatientState, now: datetime, catalog: Catalog) -> Settlement:
+def settle(
+    state: PatientState, now: datetime, catalog: Catalog, known: Plan | None = None
+) -> Settlement:
     """What to emit at `now`: new reminders and alerts once each, and cancellations.
 
     `state.emitted` remembers (id, item, due, overdue) of what is outstanding. An emitted
     reminder that is no longer wanted is cancelled (done, rescheduled, surveillance stopped),
     except a check-in whose window has simply passed: that one is forgotten quietly.
+
+    `known`: the `Plan` of an earlier settlement of the same facts, to save recomputing it
+    (ignored if it does not fit); the settlement carries the plan it used.
     """
-    plan = forecast(state, now, catalog)
+    facts = known if known is not None and known.fits(state, catalog) else plan(state, catalog)
+    upcoming = forecast(state, now, catalog, facts)
     profile = state.view.profile
     zone = profile.time_zone if profile else "UTC"
     language = profile.language if profile else "en"
     today = local_date(now, zone)
     wanted: dict[str, tuple[str, int, int, Output | None]] = {}
-    for due in plan.items:
+    for due in upcoming.items:
         key = (due.item, due.due.toordinal(), due.overdue.toordinal())
         if due.kind is ReminderKind.DUE and today >= due.overdue:
             rid = reminder_id(state.patient_id, due.item, due.due, ReminderKind.OVERDUE)
@@ -470,7 +547,7 @@ def settle(state: PatientState, now: datetime, catalog: Catalog) -> Settlement:
         elif today >= due.earliest:
             reminder = _reminder(state, due, due.kind, due.reminder_id, now, zone, language)
             wanted[due.reminder_id] = (*key, reminder)
-    for alert in plan.alerts:
+    for alert in upcoming.alerts:
         wanted[alert.alert_id] = (alert.kind.value, 0, 0, alert)
     emitted = {entry[0]: entry for entry in state.emitted}
     outputs = [o for rid, (*_, o) in wanted.items() if rid not in emitted and o is not None]
@@ -479,7 +556,7 @@ def settle(state: PatientState, now: datetime, catalog: Catalog) -> Settlement:
             continue
         if item.startswith("checkin") and today.toordinal() >= overdue:
             continue  # its window passed: nothing to cancel
-        reason = _cancel_reason(plan, item)
+        reason = _cancel_reason(upcoming, item)
         outputs.append(
             ReminderCancelled(
                 patient_id=state.patient_id, reminder_id=rid, reason=reason, emitted_at=now
@@ -491,7 +568,8 @@ def settle(state: PatientState, now: datetime, catalog: Catalog) -> Settlement:
         if rid in emitted or output is not None
     )
     new_state = state._replace(emitted=kept) if kept != state.emitted else state
-    return Settlement(new_state, outputs, _wake_at(state.view, plan, today, zone))
+    wake = _wake_at(state.view, upcoming, today, zone)
+    return Settlement(new_state, outputs, wake, facts)
 
 
 def _reminder(
@@ -547,11 +625,13 @@ __all__ = [
     "DAY",
     "Due",
     "Forecast",
+    "Plan",
     "Settlement",
     "Standing",
     "due",
     "forecast",
     "lab_code_mapped",
+    "plan",
     "settle",
     "standing",
 ]

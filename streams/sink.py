@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import faust
 
@@ -34,6 +34,9 @@ class OutputSink(Protocol):
 
     async def publish_soon(self, record: Record) -> None:
         """Send a record; delivery is confirmed before the source offset is committed."""
+
+    async def publish_many_soon(self, records: list[Record]) -> None:
+        """`publish_soon` for keyed records, handed over as whole batches where possible."""
 
     async def flush(self) -> None:
         """Return once everything sent so far, table writes included, is acknowledged."""
@@ -65,6 +68,24 @@ class FaustSink:
 
     async def publish_soon(self, record: Record) -> None:
         await self._send(record)
+
+    async def publish_many_soon(self, records: list[Record]) -> None:
+        if self._app.in_transaction:  # each record in its source partition's transaction
+            for record in records:
+                await self._send(record)
+            return
+        producer = self._app.producer._ensure_producer()  # aiokafka's, under Faust's wrapper
+        counts: dict[str, int] = {}
+        placed: list[Placed] = []
+        for record in records:
+            if record.topic not in self._topics or record.key is None:
+                raise ValueError(f"{record.topic}: only keyed records of output topics")
+            count = counts.get(record.topic)
+            if count is None:
+                count = counts[record.topic] = len(await producer.partitions_for(record.topic))
+            key = record.key.encode()
+            placed.append((record.topic, key_partition(key, count), key, record.value))
+        await send_batches(producer, placed)
 
     async def flush(self) -> None:
         await self._app.producer.flush()
@@ -108,8 +129,60 @@ class MemorySink:
     async def publish_soon(self, record: Record) -> None:
         self.records.append(record)
 
+    async def publish_many_soon(self, records: list[Record]) -> None:
+        self.records.extend(records)
+
     async def flush(self) -> None:
         self.flushes += 1
 
     def on(self, topic: str) -> list[Record]:
         return [r for r in self.records if r.topic == topic]
+
+
+Placed = tuple[str, int, bytes | None, bytes | None]  # topic, partition, key, value
+
+
+async def send_batches(
+    producer: Any,
+    records: Iterable[Placed],
+    on_sent: Callable[[str, int, int, Any], None] | None = None,
+) -> list[Awaitable[Any]]:
+    """Hand records to an aiokafka producer as whole record batches, one topic-partition at
+    a time (`create_batch`, `send_batch`), in order within each partition.
+
+    A record then costs an append to the batch's builder, not a `send` with its future and
+    the partitioner's metadata lookups: profiled on a tick of 10,000 due patients, the
+    20,000 changelog and snapshot records were about a third of the worker's CPU. The
+    producer's `flush` waits for these batches as for any other. `on_sent(topic, partition,
+    count, future)` is called for each batch handed over. At-least-once producers only: a
+    transactional producer takes records in a transaction through `send`.
+    """
+    builders: dict[tuple[str, int], tuple[Any, int]] = {}  # open batch, records in it
+    sent: list[Awaitable[Any]] = []
+
+    async def submit(topic: str, partition: int, builder: Any, count: int) -> None:
+        builder.close()
+        future = await producer.send_batch(builder, topic, partition=partition)
+        if on_sent is not None:
+            on_sent(topic, partition, count, future)
+        sent.append(future)
+
+    for topic, partition, key, value in records:
+        tp = (topic, partition)
+        entry = builders.get(tp)
+        if entry is not None:
+            if entry[0].append(timestamp=None, key=key, value=value) is not None:
+                builders[tp] = (entry[0], entry[1] + 1)
+                continue
+            await submit(topic, partition, *entry)  # full: it goes, a new one follows
+            del builders[tp]
+        builder = producer.create_batch()
+        if builder.append(timestamp=None, key=key, value=value) is None:
+            # Larger than an empty batch: `send` takes it (or says why it cannot), in order.
+            sent.append(await producer.send(topic, value, key=key, partition=partition))
+            continue
+        builders[tp] = (builder, 1)
+    for (topic, partition), (builder, count) in builders.items():
+        if count:
+            await submit(topic, partition, builder, count)
+    return sent

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.clocks import forecast, settle
+from models.clocks import forecast, plan, settle
 from models.events import Event, parse_event
 from models.outputs import AlertKind, CheckinReason, ReminderCancelled, ReminderKind, Severity
 from models.protocols import Catalog
@@ -345,3 +345,33 @@ def test_due_lists_what_has_opened_by_now(ev, catalog) -> None:
     opened = due(state, at(185), catalog)  # 2024-07-10: the visit's window opened on 07-03
     assert "history_physical" in [d.item for d in opened]
     assert all(d.earliest <= date(2024, 7, 10) for d in opened)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 5_000),
+    cut=st.integers(1, 19),
+    first=st.integers(0, 2_000),
+    later=st.integers(0, 900),
+)
+def test_a_kept_plan_settles_exactly_as_a_fresh_one(catalog, seed, cut, first, later) -> None:
+    """The agent hands `settle` the plan of the patient's last settlement: the outcome must
+    be the one computed from scratch, at any later instant, and a plan of other facts (an
+    event came since) must be ignored, never used."""
+    raw = patient_history("K1", seed, datetime(2022, 1, 3, 9, tzinfo=UTC), 20)
+    events = [parse_event(r) for r in raw]
+    earlier, state = fold(events[:cut]), fold(events)
+    start = datetime(2022, 1, 3, 9, tzinfo=UTC) + timedelta(days=first)
+    settled = settle(state, start, catalog)
+    assert settled.plan is not None and settled.plan.fits(settled.state, catalog)
+    now = start + timedelta(days=later, hours=later % 24)
+
+    fresh = settle(settled.state, now, catalog)
+    for kept in (settled.plan, plan(earlier, catalog), plan(state, load_builtin_catalog())):
+        again = settle(settled.state, now, catalog, kept)
+        assert (again.state, again.outputs, again.wake_at) == (
+            fresh.state,
+            fresh.outputs,
+            fresh.wake_at,
+        )
+        assert forecast(settled.state, now, catalog, kept) == forecast(settled.state, now, catalog)

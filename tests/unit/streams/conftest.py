@@ -162,9 +162,9 @@ def count_settles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     settled: list[str] = []
     real = streams.processor.settle
 
-    def counting(state, now, catalog):  # type: ignore[no-untyped-def]
+    def counting(state, now, catalog, known=None):  # type: ignore[no-untyped-def]
         settled.append(state.patient_id)
-        return real(state, now, catalog)
+        return real(state, now, catalog, known)
 
     monkeypatch.setattr(streams.processor, "settle", counting)
     return settled

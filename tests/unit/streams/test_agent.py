@@ -40,6 +40,26 @@ class ChangelogRecorder:
         done.set_result(SimpleNamespace(offset=len(self.records) - 1))
         return done
 
+    # aiokafka's batch interface, which batched table writes use (streams.sink.send_batches)
+    def create_batch(self) -> BatchRecorder:
+        return BatchRecorder()
+
+    async def send_batch(self, batch, topic, *, partition):  # type: ignore[no-untyped-def]
+        first = len(self.records)
+        self.records += [(topic, key, value, partition) for key, value in batch]
+        done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        done.set_result(SimpleNamespace(offset=first))
+        return done
+
+
+class BatchRecorder(list[tuple[bytes | None, bytes | None]]):
+    def append(self, *, timestamp, key, value):  # type: ignore[no-untyped-def,override]
+        super().append((key, value))
+        return self
+
+    def close(self) -> None:
+        pass
+
 
 @dataclass
 class Harness:
@@ -69,6 +89,7 @@ async def harness(catalog: Catalog) -> AsyncIterator[Harness]:
     app.finalize()
     changelog = ChangelogRecorder()
     app.producer.send = changelog.send  # type: ignore[method-assign]  # no broker here
+    app.producer._ensure_producer = lambda: changelog  # type: ignore[method-assign]
     try:
         async with app.agents["patient"].test_context() as agent:
             driver = AgentDriver(agent, app.streams_processor)  # type: ignore[attr-defined]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import timedelta
 
 import pytest
 
+import models.clocks
 import streams.processor
 from models.outputs import Reminder, ReminderCancelled, parse_output
 from models.protocols import Catalog
@@ -93,10 +95,10 @@ async def test_a_fault_settling_a_batch_dead_letters_only_the_record_at_fault(
 ) -> None:
     real = streams.processor.settle
 
-    def fragile(state, now, catalog):  # type: ignore[no-untyped-def]
+    def fragile(state, now, catalog, known=None):  # type: ignore[no-untyped-def]
         if state.patient_id == "p1" and state.event_count > 3:  # the bad event is the 4th
             raise RuntimeError("a fault in the core")
-        return real(state, now, catalog)
+        return real(state, now, catalog, known)
 
     monkeypatch.setattr(streams.processor, "settle", fragile)
     made, patients, sink = processor(catalog)
@@ -182,3 +184,72 @@ async def test_a_fault_deciding_what_to_park_dead_letters_that_patients_records_
         for kind in ("patient.enrolled", "treatment.started", "treatment.completed")
     ]
     assert "p1" not in patients and state_of(patients, "p2").event_count == 3
+
+
+async def test_a_patient_written_in_many_batches_keeps_one_cache_entry(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The decoded-state cache holds each patient's latest version only: p1 written three
+    times must not push p2 out of a cache of two (a tick would re-parse p2)."""
+    run = processor(catalog)
+    run.processor._decoded.size = 2
+    await run.processor.handle_batch(records(treated("p2")))
+    for raw in treated("p1"):
+        await run.processor.handle_batch(records([raw]))
+    parsed: list[str] = []
+    real = streams.processor.load_state
+
+    def counting(data: bytes):  # type: ignore[no-untyped-def]
+        parsed.append(real(data).patient_id)
+        return real(data)
+
+    monkeypatch.setattr(streams.processor, "load_state", counting)
+    await run.processor.handle_batch([tick(70)])  # both due (as in the test above)
+    assert parsed == []
+    assert {r.key for r in run.sink.on(NAMES.reminders)} == {"p1", "p2"}
+
+
+async def test_a_tick_reuses_the_plan_of_the_patients_last_settlement(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing happened to p1 since its last event: the tick settles it on the plan kept from
+    then (models.clocks.Plan), and computes only what depends on the instant."""
+    run = processor(catalog)
+    await run.processor.handle_batch(records(treated("p1")))
+    planned: list[str] = []
+    real = models.clocks.plan
+
+    def counting(state, catalog):  # type: ignore[no-untyped-def]
+        planned.append(state.patient_id)
+        return real(state, catalog)
+
+    monkeypatch.setattr(models.clocks, "plan", counting)
+    await run.processor.handle_batch([tick(70)])
+    assert [r.key for r in run.sink.on(NAMES.reminders)] == ["p1"]
+    assert planned == []
+    visit = event("p1", "p1-v", "visit.completed", T0 + timedelta(days=71))
+    await run.processor.handle_batch(records([visit]))  # new facts: a new plan
+    assert planned == ["p1"]
+
+
+async def test_a_tick_runs_with_the_old_objects_frozen_and_thaws_them_after(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full garbage collection of a large heap must not fall inside a tick: the objects
+    that exist when its batch starts are frozen (gc.freeze) while it runs, and only then."""
+    run = processor(catalog)
+    frozen: list[int] = []
+    real = streams.processor.settle
+
+    def watching(state, now, catalog, known=None):  # type: ignore[no-untyped-def]
+        frozen.append(gc.get_freeze_count())
+        return real(state, now, catalog, known)
+
+    monkeypatch.setattr(streams.processor, "settle", watching)
+    assert gc.get_freeze_count() == 0
+    await run.processor.handle_batch(records(treated("p1")))
+    assert frozen and all(count == 0 for count in frozen)  # events: nothing frozen
+    frozen.clear()
+    await run.processor.handle_batch([tick(70)])
+    assert frozen and all(count > 0 for count in frozen)
+    assert gc.get_freeze_count() == 0

@@ -150,14 +150,18 @@ class FaustTableStore:
         keys: Iterable[str] = self.data.keys()
         return keys
 
-    async def write(self, partition: int, key: str, value: bytes | None) -> None:
+    def _apply(self, key: str, value: bytes | None) -> bytes | None:
+        """Set (or delete) the key in the store; the changelog value to send."""
         if value is None:
             if key in self.data:
                 del self.data[key]
-            payload = None
-        else:
-            self.data[key] = value
-            payload = self._value(value)
+            return None
+        self.data[key] = value
+        payload: bytes = self._value(value)
+        return payload
+
+    async def write(self, partition: int, key: str, value: bytes | None) -> None:
+        payload = self._apply(key, value)
         app = self.table.app
         txn: dict[str, str] = {}
         if app.in_transaction:  # exactly_once: in the transaction of the partition's offsets
@@ -175,16 +179,10 @@ class FaustTableStore:
             for partition, key, value in writes:
                 await self.write(partition, key, value)
             return
-        placed = []
-        for partition, key, value in writes:
-            if value is None:
-                if key in self.data:
-                    del self.data[key]
-                payload = None
-            else:
-                self.data[key] = value
-                payload = self._value(value)
-            placed.append((self.topic, partition, self._key(key), payload))
+        placed = [
+            (self.topic, partition, self._key(key), self._apply(key, value))
+            for partition, key, value in writes
+        ]
         await send_batches(app.producer._ensure_producer(), placed, self._batch_sent)
 
     def _batch_sent(self, topic: str, partition: int, count: int, sent: Any) -> None:

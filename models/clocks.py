@@ -193,6 +193,11 @@ def plan(state: PatientState, catalog: Catalog) -> Plan:
     )
 
 
+def _fitting(known: Plan | None, state: PatientState, catalog: Catalog) -> Plan:
+    """`known` if it was made from `state`'s facts and `catalog`, else a new plan."""
+    return known if known is not None and known.fits(state, catalog) else plan(state, catalog)
+
+
 def forecast(
     state: PatientState, now: datetime, catalog: Catalog, known: Plan | None = None
 ) -> Forecast:
@@ -200,7 +205,7 @@ def forecast(
 
     `known`: a `Plan` made earlier from the same facts, to save recomputing it (ignored if
     it does not fit `state` and `catalog`)."""
-    facts = known if known is not None and known.fits(state, catalog) else plan(state, catalog)
+    facts = _fitting(known, state, catalog)
     view = state.view
     where = facts.standing
     profile = view.profile
@@ -530,7 +535,7 @@ def settle(
     `known`: the `Plan` of an earlier settlement of the same facts, to save recomputing it
     (ignored if it does not fit); the settlement carries the plan it used.
     """
-    facts = known if known is not None and known.fits(state, catalog) else plan(state, catalog)
+    facts = _fitting(known, state, catalog)
     upcoming = forecast(state, now, catalog, facts)
     profile = state.view.profile
     zone = profile.time_zone if profile else "UTC"

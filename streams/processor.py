@@ -290,7 +290,7 @@ class _Patient:
     parking: Parking = NO_PARKING  # events waiting for their enrolment or target
     pending: list[tuple[Event, Incoming]] = field(default_factory=list)  # read, not yet settled
     settled_state: PatientState | None = None  # the state before the pending events
-    plan: Plan | None = None  # `models.clocks.Plan` of the last settled facts, for the next
+    plan: Plan | None = None  # `models.clocks.Plan` of the settled facts, for the next settle
     repair: bool = False  # a repeated event: write everything again
 
 
@@ -389,8 +389,9 @@ class PatientProcessor:
             if stored and stored.state:
                 state, plan = self._decoded.load(patient_id, stored.state)
             wake = None if stored is None else stored.wake_at
-            patient = _Patient(partition, stored, state, state, wake, settled_state=state)
-            patient.plan = plan
+            patient = _Patient(
+                partition, stored, state, state, wake, settled_state=state, plan=plan
+            )
             if stored is not None:
                 patient.parking = stored.parking
             batch.patients[patient_id] = patient

@@ -5,8 +5,6 @@ could not run; never a traceback."""
 from __future__ import annotations
 
 import os
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -57,14 +55,6 @@ def test_an_ipv6_listen_address_is_taken(capsys: pytest.CaptureFixture[str]) -> 
 
     assert listen_address("[::1]:8085") == ("::1", 8085)
     assert listen_address("0.0.0.0:0") == ("0.0.0.0", 0)
-
-
-@pytest.fixture
-def busy_port() -> Iterator[int]:
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        yield int(listener.getsockname()[1])
 
 
 def test_a_port_in_use_is_one_line_naming_the_address_and_the_settings(

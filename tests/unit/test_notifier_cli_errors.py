@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -119,14 +117,6 @@ def test_listing_deliveries_never_creates_a_database(
     assert main(["notifier-admin", "db", "upgrade"]) == 0
     capsys.readouterr()
     assert main(listing) == 0
-
-
-@pytest.fixture
-def busy_port() -> Iterator[int]:
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        yield int(listener.getsockname()[1])
 
 
 def test_the_notifier_says_when_its_http_port_is_taken_or_impossible(

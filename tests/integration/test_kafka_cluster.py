@@ -38,7 +38,7 @@ from tests.integration.brokers import require_apache_kafka
 from tests.integration.notifier.notifier_kit import enrol, make_settings
 from tests.integration.streams.conftest import collect, produce, reminder_copies
 from tests.kafka.broker import KafkaCluster, leader_of, replicas, topic_configs
-from tests.unit.streams.conftest import PROTOCOL, T0, memory_processor, treated
+from tests.unit.streams.conftest import PROTOCOL, T0, treated, treated_in_memory
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -158,14 +158,8 @@ async def test_create_topics_py_on_three_brokers(cluster: KafkaCluster, tmp_path
 
 async def uninterrupted(catalog: Catalog) -> dict[str, datetime]:
     """Every reminder of an uninterrupted run, with the tick that emits it."""
-    names = TopicNames()
-    processor, _patients, sink = memory_processor(catalog, names)
-    for pid in PATIENTS:
-        for raw in treated(pid):
-            # keyed as on the topic: an event without its patient_id key is dead-lettered
-            await processor.handle(
-                raw, topic=names.patients, partition=0, offset=0, key=pid.encode()
-            )
+    processor, _patients, sink = await treated_in_memory(catalog, PATIENTS)
+    names = processor.names
     emitted: dict[str, datetime] = {}
     for now in TICKS:
         before = len(sink.on(names.reminders))

@@ -32,7 +32,7 @@ from tests.integration.streams.test_restart import (
     Workers,
     uninterrupted,
 )
-from tests.unit.streams.conftest import memory_processor, treated
+from tests.unit.streams.conftest import treated, treated_in_memory
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -40,13 +40,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 async def reminder_origins(catalog: Catalog) -> dict[str, tuple[int, str]]:
     """Each reminder of an uninterrupted run: the index in TICKS of the tick that sends it,
     and its patient (whose key gives the source partition, hence the transaction)."""
-    names = TopicNames()
-    processor, _, sink = memory_processor(catalog, names)
-    for pid in PATIENTS:
-        for raw in treated(pid):
-            await processor.handle(
-                raw, topic=names.patients, partition=0, offset=0, key=pid.encode()
-            )
+    processor, _, sink = await treated_in_memory(catalog, PATIENTS)
+    names = processor.names
     origins: dict[str, tuple[int, str]] = {}
     for n, now in enumerate(TICKS):
         await processor.handle(encode_tick(now), topic=names.ticks, partition=0, offset=0)

@@ -24,7 +24,7 @@ from streams.ticker import TickPublisher
 from streams.topics import TopicNames, changelog_topics, create_topics
 from tests.integration.brokers import Broker, on_both_brokers
 from tests.integration.streams.conftest import collect, produce
-from tests.unit.streams.conftest import T0, memory_processor, treated
+from tests.unit.streams.conftest import T0, treated, treated_in_memory
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, on_both_brokers]
 
@@ -34,13 +34,8 @@ TICKS = [T0 + timedelta(days=d) for d in (70, 130, 200, 300, 400, 520, 640, 800)
 
 async def uninterrupted(catalog: Catalog) -> tuple[dict[str, PatientState], set[str]]:
     """The same records through the same processor, in memory and never killed."""
-    names = TopicNames()
-    processor, patients, sink = memory_processor(catalog, names)
-    for pid in PATIENTS:
-        for raw in treated(pid):
-            await processor.handle(
-                raw, topic=names.patients, partition=0, offset=0, key=pid.encode()
-            )
+    processor, patients, sink = await treated_in_memory(catalog, PATIENTS)
+    names = processor.names
     for now in TICKS:
         await processor.handle(encode_tick(now), topic=names.ticks, partition=0, offset=0)
     states = {pid: load_state(Stored.decode(raw).state) for pid, raw in patients.items()}

@@ -157,6 +157,20 @@ class MemoryRun(NamedTuple):
     sink: MemorySink
 
 
+async def treated_in_memory(catalog: Catalog, patient_ids: list[str]) -> MemoryRun:
+    """A memory processor (default topic names) with each patient enrolled and treated
+    (`treated`), each record keyed by its patient_id as on the topic (an event without that
+    key is dead-lettered): the uninterrupted reference run the broker tests compare with."""
+    run = memory_processor(catalog)
+    topic = run.processor.names.patients
+    for patient_id in patient_ids:
+        for raw in treated(patient_id):
+            await run.processor.handle(
+                raw, topic=topic, partition=0, offset=0, key=patient_id.encode()
+            )
+    return run
+
+
 def count_settles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Patient ids in the order the processor settles them, from now on."""
     settled: list[str] = []

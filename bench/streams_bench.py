@@ -63,6 +63,7 @@ from models.protocols import Catalog
 from models.state import evolve
 from streams.app import adjust_transport, create_app, faust_settings
 from streams.embedded import EmbeddedBroker
+from streams.intake import batches
 from streams.metrics import StreamsMetrics
 from streams.processor import FaustTableStore, PatientProcessor
 from streams.settings import StreamsSettings
@@ -269,13 +270,19 @@ async def _tick_or_fail(deadline: float) -> None:
 
 
 def bare_app(
-    settings: StreamsSettings, counter: list[int], direct_writes: bool = False
+    settings: StreamsSettings,
+    counter: list[int],
+    direct_writes: bool = False,
+    direct_delivery: bool = False,
 ) -> faust.App:
     """The baseline: the same topics, one agent, one table update per event (`table[k] = v`;
-    with `direct_writes`, through the patient agent's `FaustTableStore` instead)."""
+    with `direct_writes`, through the patient agent's `FaustTableStore` instead). Records
+    reach it as Faust delivers them, a task set per record; with `direct_delivery`, the
+    patient agent's way (`streams.intake.DirectDelivery`)."""
     names = TopicNames(settings.topic_prefix)
     app = faust.App(settings.app_id, **faust_settings(settings))
-    adjust_transport(app, settings)  # the same transport as the patient agent's
+    # the patient agent's transport fixes (fetch wait, complete flush), not its delivery
+    adjust_transport(app, settings, direct_delivery=direct_delivery)
     table = app.Table("patients", key_type=str, value_type=bytes, partitions=settings.partitions)
     source = app.topic(*names.inputs, key_type=str, value_type=bytes)
     direct: FaustTableStore | None = None
@@ -305,8 +312,7 @@ def noop_app(settings: StreamsSettings, counter: list[int]) -> faust.App:
 
     @app.agent(source, name="noop", concurrency=1)
     async def noop(stream: faust.StreamT[bytes]) -> None:
-        batches = stream.take_events(settings.batch_records, settings.batch_seconds)  # type: ignore[attr-defined]
-        async for events in batches:
+        async for events in batches(stream, settings.batch_records, settings.batch_seconds):
             counter[0] += len(events)
 
     return app
@@ -322,6 +328,7 @@ async def throughput(
     dead = 0
     direct_rates: list[float] = []
     noop_rates: list[float] = []
+    delivery_rates: list[float] = []
     for r in range(rounds):
         rate, total, applied = await _patient_rate(bootstrap, events, partitions, catalog, r)
         patient_rates.append(rate)
@@ -329,10 +336,11 @@ async def throughput(
         bare_rates.append(await _bare_rate(bootstrap, events, partitions, r))
         direct_rates.append(await _bare_rate(bootstrap, events, partitions, r, direct=True))
         noop_rates.append(await _bare_rate(bootstrap, events, partitions, r, noop=True))
+        delivery_rates.append(await _bare_rate(bootstrap, events, partitions, r, delivery=True))
     ratios = [p / b for p, b in zip(patient_rates, bare_rates, strict=True)]
     direct_ratios = [p / b for p, b in zip(patient_rates, direct_rates, strict=True)]
     ceilings = [n / b for n, b in zip(noop_rates, bare_rates, strict=True)]
-    cpu = [round(c * 1e6) for c in CPU_PER_EVENT[-4 * rounds :]]
+    cpu = [round(c * 1e6) for c in CPU_PER_EVENT[-5 * rounds :]]
     return {
         "events_per_round": total,
         "rounds": rounds,
@@ -342,7 +350,8 @@ async def throughput(
         "ratio_per_round": [round(x, 3) for x in ratios],
         "ratio_patient_to_bare": round(statistics.median(ratios), 3),
         # CPU per event (this process: agent, consumer thread, producer), steadier than rates
-        # on a shared machine: patient, bare, bare with direct writes, no-op, round by round
+        # on a shared machine: patient, bare, bare with direct writes, no-op, bare with direct
+        # delivery, round by round
         "process_cpu_us_per_event": cpu,
         # The same bare agent writing its table the way the patient agent does (skipping
         # Faust's per-record buffer): what the patient agent's domain work and batching
@@ -354,6 +363,14 @@ async def throughput(
         "noop_take_events_agent_events_per_s": [round(x, 1) for x in noop_rates],
         "ceiling_noop_to_bare_per_round": [round(x, 3) for x in ceilings],
         "ceiling_noop_to_bare": round(statistics.median(ceilings), 3),
+        # The bare agent with the patient agent's delivery of records (DirectDelivery): how
+        # much of the ratio is that delivery, and what the patient agent's work costs
+        # against an agent that shares it.
+        "bare_direct_delivery_events_per_s": [round(x, 1) for x in delivery_rates],
+        "ratio_patient_to_bare_direct_delivery": round(
+            statistics.median([p / d for p, d in zip(patient_rates, delivery_rates, strict=True)]),
+            3,
+        ),
         "patient_agent_dead_lettered": dead,
         "load_average_1min_after": round(os.getloadavg()[0], 1),
     }
@@ -462,13 +479,15 @@ async def _bare_rate(
     round_: int,
     direct: bool = False,
     noop: bool = False,
+    delivery: bool = False,
 ) -> float:
-    name = f"{'noop' if noop else 'bare'}{'-direct' if direct else ''}{round_}"
+    kind = "noop" if noop else "bare-delivery" if delivery else "bare"
+    name = f"{kind}{'-direct' if direct else ''}{round_}"
     settings = _settings(bootstrap, f"bench-{name}.", f"bench-{name}", partitions)
     await create_topics(settings)
     counter = [0]
     parts = list(event_mix(TopicNames(settings.topic_prefix), events))
-    app = noop_app(settings, counter) if noop else bare_app(settings, counter, direct)
+    app = noop_app(settings, counter) if noop else bare_app(settings, counter, direct, delivery)
     return await measure(app, bootstrap, lambda: counter[0], parts)
 
 

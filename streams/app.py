@@ -18,6 +18,7 @@ from mode.utils.queues import FlowControlEvent
 
 from models.parking import ParkingPolicy
 from streams.embedded import confirmed_ends
+from streams.intake import DirectDelivery, batches
 from streams.metrics import StreamsMetrics
 from streams.processor import FaustTableStore, Incoming, PatientProcessor, TickRule
 from streams.settings import StreamsSettings
@@ -144,15 +145,22 @@ class _App(faust.App):
         return _FlowControl(loop=self.loop)
 
 
-def _consumer_class(app: faust.App, settings: StreamsSettings) -> type[FaustConsumer]:
-    """Faust's consumer with our fetch wait and, if asked, confirmed changelog ends."""
+def _consumer_class(
+    app: faust.App, settings: StreamsSettings, direct_delivery: bool = True
+) -> type[FaustConsumer]:
+    """Faust's consumer with our fetch wait, records handed to the conductor directly
+    (`streams.intake.DirectDelivery`) and, if asked, confirmed changelog ends."""
     wait_ms = settings.fetch_max_wait_ms or _FetchWaitConsumerThread.fetch_max_wait_ms
     thread = type("FetchWaitThread", (_FetchWaitConsumerThread,), {"fetch_max_wait_ms": wait_ms})
     confirm = settings.confirm_changelog_ends
     bootstrap = settings.kafka_bootstrap
     client = settings.kafka_client_options()
 
-    class Consumer(FaustConsumer):
+    base: tuple[type, ...] = (FaustConsumer,)
+    if direct_delivery:
+        base = (DirectDelivery, FaustConsumer)
+
+    class Consumer(*base):  # type: ignore[misc]
         def _new_consumer_thread(self) -> Any:
             return thread(self, loop=self.loop, beacon=self.beacon)
 
@@ -185,9 +193,12 @@ def _flush_completely(app: faust.App, limit_seconds: float = 60.0) -> None:
     buffer.flush = flush  # type: ignore[method-assign]
 
 
-def adjust_transport(app: faust.App, settings: StreamsSettings) -> None:
-    """The transport fixes every app of ours gets (see the functions above)."""
-    app.transport.Consumer = _consumer_class(app, settings)
+def adjust_transport(
+    app: faust.App, settings: StreamsSettings, direct_delivery: bool = True
+) -> None:
+    """The transport fixes every app of ours gets (see the functions above); without
+    `direct_delivery`, records reach the conductor Faust's way (the bench's bare agent)."""
+    app.transport.Consumer = _consumer_class(app, settings, direct_delivery)
     _flush_completely(app)
 
 
@@ -252,7 +263,7 @@ def create_app(
             raise
 
     async def _consume(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(settings.batch_records, settings.batch_seconds):
+        async for events in batches(stream, settings.batch_records, settings.batch_seconds):
             await processor.handle_batch(
                 [
                     Incoming(

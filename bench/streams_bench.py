@@ -392,7 +392,7 @@ async def raw_consume(bootstrap: str, events: int, partitions: int, rounds: int)
             bootstrap_servers=bootstrap,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
-            fetch_max_wait_ms=settings.fetch_max_wait_ms or 500,
+            fetch_max_wait_ms=settings.fetch_max_wait_ms,
         )
         await consumer.start()
         try:
@@ -682,7 +682,8 @@ TANSU_BOOTSTRAPS: set[str] = set()  # every tansu broker this run started
 def _settings(bootstrap: str, prefix: str, app_id: str, partitions: int) -> StreamsSettings:
     embedded = bootstrap == EMBEDDED_BOOTSTRAP[0] or bootstrap in TANSU_BOOTSTRAPS
     return StreamsSettings(
-        fetch_max_wait_ms=20 if embedded else None,  # tansu holds a fetch for the whole wait
+        # tansu holds a fetch for the whole wait; Kafka gets the default
+        **({"fetch_max_wait_ms": 20} if embedded else {}),
         kafka_bootstrap=bootstrap,
         topic_prefix=prefix,
         app_id=app_id,

@@ -45,6 +45,11 @@ def faust_settings(settings: StreamsSettings) -> dict[str, Any]:
         # the defaults (16 KiB, no linger) made one small request after another.
         "producer_linger": 0.005,
         "producer_max_batch_size": 256 * 1024,
+        # Records buffered per agent before Faust pauses fetching. When every partition is
+        # paused Faust's fetch loop sleeps a whole second; the default 4096 is less than half
+        # a second of the patient agent's batched work, so it sat idle (seen as 0.5 s stalls
+        # in bench/streams_bench.py). 16384 records of a few hundred bytes are a few MB.
+        "stream_buffer_maxsize": 16384,
         "consumer_auto_offset_reset": "earliest",
         # Security: no HTTP server in the worker (metrics are served separately), and
         # never the /table views, which would serve patient state without authentication.
@@ -69,7 +74,7 @@ def faust_settings(settings: StreamsSettings) -> dict[str, Any]:
 class _FetchWaitConsumerThread(AIOKafkaConsumerThread):
     """Faust's consumer thread with the fetch wait of `StreamsSettings.fetch_max_wait_ms`."""
 
-    fetch_max_wait_ms = 1500
+    fetch_max_wait_ms = 100  # StreamsSettings.fetch_max_wait_ms sets it
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
@@ -150,7 +155,7 @@ def _consumer_class(
 ) -> type[FaustConsumer]:
     """Faust's consumer with our fetch wait, records handed to the conductor directly
     (`streams.intake.DirectDelivery`) and, if asked, confirmed changelog ends."""
-    wait_ms = settings.fetch_max_wait_ms or _FetchWaitConsumerThread.fetch_max_wait_ms
+    wait_ms = settings.fetch_max_wait_ms
     thread = type("FetchWaitThread", (_FetchWaitConsumerThread,), {"fetch_max_wait_ms": wait_ms})
     confirm = settings.confirm_changelog_ends
     bootstrap = settings.kafka_bootstrap

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Mapping
@@ -207,6 +208,24 @@ def adjust_transport(
     _flush_completely(app)
 
 
+_startup_frozen = False
+
+
+def _freeze_startup_objects() -> None:
+    """Move what exists when the agent first starts out of the garbage collector's reach.
+
+    Modules, Faust's and aiokafka's machinery, the catalog and the app live as long as the
+    process: about 80,000 objects, which every full collection scanned again (2-3 per 12,000
+    events, 0.11-0.16 s of 1.5 s CPU in bench/streams_bench.py; 0.02 s frozen). Frozen once
+    per process (`gc.freeze`); what comes later, the patients' states included, is collected
+    as before.
+    """
+    global _startup_frozen
+    if not _startup_frozen:
+        _startup_frozen = True
+        gc.freeze()
+
+
 def create_app(
     settings: StreamsSettings,
     catalog: Any,
@@ -255,6 +274,7 @@ def create_app(
     @app.agent(source, name="patient", concurrency=1)
     async def patient(stream: faust.StreamT[bytes]) -> None:
         processor.agent_starts += 1
+        _freeze_startup_objects()
         try:
             await _consume(stream)
         except asyncio.CancelledError:

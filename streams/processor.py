@@ -78,6 +78,13 @@ from streams.topics import TopicNames
 log = logging.getLogger(__name__)
 
 
+# A batch lets the event loop run every this many records, and again every this many patients
+# it settles: a batch of 2000 takes 0.1-0.2 s of CPU (bench/streams_bench.py), and the loop
+# is shared with Faust's fetch loop (which moves fetched records to the agent's queue so the
+# consumer can fetch more) and with the health heartbeat.
+_YIELD_EVERY = 250
+
+
 class TableStore(Protocol):
     """A table as the processor uses it: read a key, write a key to a changelog partition."""
 
@@ -355,12 +362,14 @@ class PatientProcessor:
     async def handle_batch(self, records: list[Incoming]) -> None:
         """Process records in order; bad input goes to the deadletter topic and never raises."""
         ticking = any(record.topic == self.names.ticks for record in records)
-        with _old_objects_frozen() if ticking else contextlib.nullcontext():
+        with _collector_paused() if ticking else contextlib.nullcontext():
             await self._handle_batch(records)
 
     async def _handle_batch(self, records: list[Incoming]) -> None:
         batch = _Batch()
-        for record in records:
+        for n, record in enumerate(records, 1):
+            if not n % _YIELD_EVERY:
+                await asyncio.sleep(0)  # see _YIELD_EVERY
             try:
                 if record.topic == self.names.ticks:
                     now = decode_tick(record.value).now
@@ -372,7 +381,9 @@ class PatientProcessor:
                     self._event(batch, event, record)
             except BadInput as exc:
                 batch.dead.append((record, exc.reason))
-        for patient_id, patient in batch.patients.items():
+        for n, (patient_id, patient) in enumerate(batch.patients.items(), 1):
+            if not n % _YIELD_EVERY:
+                await asyncio.sleep(0)
             self._settle_pending(batch, patient_id, patient)
         await self._commit(batch)
         self.records_handled += len(records)
@@ -693,21 +704,23 @@ def _rejection(event: Event, exc: Exception) -> str:
 
 
 @contextlib.contextmanager
-def _old_objects_frozen() -> Iterator[None]:
-    """Keep the cyclic garbage collector off the objects that exist now while a tick runs.
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a tick runs.
 
     A worker holding many decoded states has a large old generation; a full collection of it
     took 0.3-0.6 s (profiled with 100,000 states cached), and one fell inside most ticks of
-    10,000 due, delaying every reminder after it. Frozen (`gc.freeze`), the old objects are
-    not scanned; collections during the tick see only what the tick allocated, and its
-    garbage is still freed as it goes. Thawed at the end, they are collected as before, after
-    the tick's reminders are out. Nothing else in the worker freezes objects.
+    10,000 due, delaying every reminder after it. The tick's own garbage is still freed by
+    reference counting as it goes; cycles wait for the next collection, after the tick's
+    reminders are out. (Until 2026-11 the old objects were frozen for the tick instead;
+    thawing them also thawed what the agent freezes at its start, `streams.app`.)
     """
-    gc.freeze()
+    was_enabled = gc.isenabled()
+    gc.disable()
     try:
         yield
     finally:
-        gc.unfreeze()
+        if was_enabled:
+            gc.enable()
 
 
 def _key_partition(key: str) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from types import SimpleNamespace
 import faust
 import pytest
 
+import streams.app
 from models.outputs import Reminder, ReminderCancelled, parse_output
 from models.protocols import Catalog
 from models.state import load_state
@@ -265,3 +267,24 @@ async def test_bad_input_is_dead_lettered_and_the_stream_goes_on(harness: Harnes
     stored = harness.stored("p1")
     assert stored is not None and load_state(stored.state).event_count == 3
     assert harness.stored("ghost") is None
+
+
+async def test_the_agent_freezes_what_exists_at_its_first_start_once(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Modules and Faust's machinery live as long as the process: full collections skip them.
+    gc.unfreeze()
+    monkeypatch.setattr(streams.app, "_startup_frozen", False)
+    settings = StreamsSettings(app_id=f"unit-{next(_ids)}", store="memory://")
+    for first in (True, False):
+        app = create_app(settings, catalog, sink=MemorySink())
+        app.finalize()
+        try:
+            async with app.agents["patient"].test_context():
+                await asyncio.sleep(0)  # the agent's body starts
+                assert app.streams_processor.agent_starts == 1  # type: ignore[attr-defined]
+                assert (gc.get_freeze_count() > 0) is first  # a second start freezes nothing
+                gc.unfreeze()
+        finally:
+            app.consumer._thread.thread_loop.close()
+    assert gc.get_freeze_count() == 0

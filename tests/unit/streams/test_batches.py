@@ -232,24 +232,28 @@ async def test_a_tick_reuses_the_plan_of_the_patients_last_settlement(
     assert planned == ["p1"]
 
 
-async def test_a_tick_runs_with_the_old_objects_frozen_and_thaws_them_after(
+async def test_a_tick_runs_with_the_collector_paused_and_keeps_what_is_frozen(
     catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A full garbage collection of a large heap must not fall inside a tick: the objects
-    that exist when its batch starts are frozen (gc.freeze) while it runs, and only then."""
+    """A full garbage collection of a large heap must not fall inside a tick: the collector
+    is off while a tick's batch runs, and only then; what the agent froze at its start
+    (streams.app) stays frozen."""
     run = processor(catalog)
-    frozen: list[int] = []
+    enabled: list[bool] = []
     real = streams.processor.settle
 
     def watching(state, now, catalog, known=None):  # type: ignore[no-untyped-def]
-        frozen.append(gc.get_freeze_count())
+        enabled.append(gc.isenabled())
         return real(state, now, catalog, known)
 
     monkeypatch.setattr(streams.processor, "settle", watching)
-    assert gc.get_freeze_count() == 0
+    gc.freeze()  # as the agent does when it starts
+    frozen = gc.get_freeze_count()
+    assert gc.isenabled()
     await run.processor.handle_batch(records(treated("p1")))
-    assert frozen and all(count == 0 for count in frozen)  # events: nothing frozen
-    frozen.clear()
+    assert enabled and all(enabled)  # events: collected as ever
+    enabled.clear()
     await run.processor.handle_batch([tick(70)])
-    assert frozen and all(count > 0 for count in frozen)
-    assert gc.get_freeze_count() == 0
+    assert enabled and not any(enabled)
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen

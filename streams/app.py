@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import time
@@ -288,20 +289,22 @@ def create_app(
             raise
 
     async def _consume(stream: faust.StreamT[bytes]) -> None:
-        async for events in batches(stream, settings.batch_records, settings.batch_seconds):
-            await processor.handle_batch(
-                [
-                    Incoming(
-                        e.message.value,
-                        e.message.topic,
-                        e.message.partition,
-                        e.message.offset,
-                        e.message.key,
-                        e.message.timestamp,
-                    )
-                    for e in events
-                ]
-            )
+        intake = batches(stream, settings.batch_records, settings.batch_seconds)
+        async with contextlib.aclosing(intake):  # a failed batch is untracked, not acked
+            async for events in intake:
+                await processor.handle_batch(
+                    [
+                        Incoming(
+                            e.message.value,
+                            e.message.topic,
+                            e.message.partition,
+                            e.message.offset,
+                            e.message.key,
+                            e.message.timestamp,
+                        )
+                        for e in events
+                    ]
+                )
 
     app.streams_processor = processor  # type: ignore[attr-defined]
     app.streams_crashed = crashed  # type: ignore[attr-defined]

@@ -56,7 +56,9 @@ async def batches(
     `within / 10` seconds rather than woken per record: Faust delivers a fetch's records
     one by one, and an agent woken for each would work batches of a few records.
     The batch's records are acknowledged when the consumer of this generator asks for the
-    next batch; if the consumer raises (or stops iterating) they are not. Exceptions thrown
+    next batch. If the consumer raises instead, it must close the generator (`aclosing`):
+    the batch's records are then untracked, not acknowledged, so Faust's shutdown does not
+    wait for them and commits no offset past them; they are read again. Exceptions thrown
     into the channel (`Channel.throw`) are raised here; `StopAsyncIteration` ends the
     generator, as it ends Faust's stream.
     """
@@ -100,7 +102,11 @@ async def batches(
         except StopAsyncIteration:  # the channel has ended (as Faust's stream, it ends us)
             return
         if batch:
-            yield batch
+            try:
+                yield batch
+            except BaseException:  # the agent failed, or stopped, with this batch in hand
+                unacked.difference_update(event.message for event in taken)
+                raise
         for event in taken:  # the stale ones too, as Faust's stream acknowledges them
             if event.ack():
                 message = event.message

@@ -2,7 +2,7 @@
 
 No rules live here; `models.state.evolve` and `models.clocks.settle` hold them all.
 
-A batch (Faust's `take_events`) is worked in memory and written once at its end, in the order
+A batch (`streams.intake.batches`) is worked in memory and written once at its end, in the order
 that keeps a crash harmless:
 
 1. the outputs (reminders, cancellations, alerts) are published and acknowledged, so a state
@@ -12,8 +12,8 @@ that keeps a crash harmless:
 3. if the batch held a tick, the producer is flushed and only then are the partitions' clocks
    written: a clock saying "this tick is done" never outlives the work it stands for.
 
-Faust acknowledges the batch's records after all of this and commits their offsets after a
-flush of the producer. A crash anywhere redelivers the batch; what it finds half written is
+The intake acknowledges the batch's records after all of this, and Faust commits their offsets
+after a flush of the producer. A crash anywhere redelivers the batch; what it finds half written is
 repaired: a patient's event that changes nothing is written again, with its index entry.
 
 Each patient's events in a batch are folded in the order they occurred (any order gives the same

@@ -89,3 +89,38 @@ async def test_a_crashed_agent_stops_the_worker_instead_of_running_on(
         stop.set()
         if not worker.done():
             worker.cancel()
+
+
+async def test_the_batch_a_crashed_agent_held_is_read_again_after_the_restart(
+    settings: StreamsSettings, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The crashed worker must stop without committing the failed batch's offsets (and
+    # without waiting for it to be acknowledged): its restart reads the batch again.
+    handled: list[tuple[str, int]] = []
+    crash = [True]
+    real = PatientProcessor.handle_batch
+
+    async def crashing_once(self: PatientProcessor, records: list) -> None:  # type: ignore[type-arg]
+        if crash[0]:
+            raise RuntimeError("the producer refused a record")
+        handled.extend((r.topic, r.offset) for r in records)
+        await real(self, records)
+
+    monkeypatch.setattr(PatientProcessor, "handle_batch", crashing_once)
+    settings = settings.model_copy(update={"fetch_max_wait_ms": 20})
+    names = TopicNames(settings.topic_prefix)
+    await create_topics(settings)
+    await produce(settings.kafka_bootstrap, [(names.patients, "p1", treated("p1")[0])])
+    with pytest.raises(AgentCrashed):
+        await asyncio.wait_for(serve(settings, catalog, asyncio.Event()), timeout=120)
+    crash[0] = False
+    stop = asyncio.Event()
+    worker = asyncio.create_task(serve(settings, catalog, stop))
+    try:
+        async with asyncio.timeout(120):
+            while (names.patients, 0) not in handled:
+                assert not worker.done(), worker
+                await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, timeout=60)

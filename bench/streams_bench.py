@@ -5,8 +5,11 @@
    table update per event) each consume theirs, started in this process. The rate counts
    from the first event processed to the last, so group join and recovery are excluded.
    Patient and bare alternate for `--rounds` rounds; the ratio is the median of the rounds'.
-   A no-op agent with the patient agent's batching (`take_events`) runs in each round too:
-   its ratio to the bare agent is the ceiling of any patient agent's under Faust's stream.
+   The bare agent gets its records as Faust delivers them (a task set per record); the
+   patient agent through `streams.intake` (direct delivery, bulk batches). Each round also
+   runs a no-op agent with the patient agent's app and intake (the ceiling of any patient
+   agent), the bare agent writing through `FaustTableStore`, and the bare agent with the
+   patient agent's delivery (how much of the ratio that delivery is).
 2. Tick latency: P patients are loaded through the patient agent (enrolment, treatment start
    and completion, produced upstream-style); cohorts of `due_fraction * P` finish treatment a
    day apart, so each tick finds exactly one cohort due; each is produced once the worker has

@@ -304,7 +304,7 @@ def bare_app(
 
 
 def noop_app(settings: StreamsSettings, counter: list[int]) -> faust.App:
-    """The ceiling: the patient agent's app, topics and batching (`take_events`), doing
+    """The ceiling: the patient agent's app, topics and intake (`streams.intake`), doing
     nothing with the records. No patient agent can be faster than this one; its ratio to the
     bare agent bounds `ratio_patient_to_bare`."""
     names = TopicNames(settings.topic_prefix)
@@ -340,9 +340,10 @@ async def throughput(
         direct_rates.append(await _bare_rate(bootstrap, events, partitions, r, direct=True))
         noop_rates.append(await _bare_rate(bootstrap, events, partitions, r, noop=True))
         delivery_rates.append(await _bare_rate(bootstrap, events, partitions, r, delivery=True))
-    ratios = [p / b for p, b in zip(patient_rates, bare_rates, strict=True)]
-    direct_ratios = [p / b for p, b in zip(patient_rates, direct_rates, strict=True)]
-    ceilings = [n / b for n, b in zip(noop_rates, bare_rates, strict=True)]
+    ratios = _per_round(patient_rates, bare_rates)
+    direct_ratios = _per_round(patient_rates, direct_rates)
+    ceilings = _per_round(noop_rates, bare_rates)
+    delivery_ratios = _per_round(patient_rates, delivery_rates)
     cpu = [round(c * 1e6) for c in CPU_PER_EVENT[-5 * rounds :]]
     return {
         "events_per_round": total,
@@ -361,22 +362,23 @@ async def throughput(
         # cost against an equally cheap write path.
         "bare_direct_write_events_per_s": [round(x, 1) for x in direct_rates],
         "ratio_patient_to_bare_direct_write": round(statistics.median(direct_ratios), 3),
-        # An agent with the patient agent's batching that does nothing: the most any patient
-        # agent under Faust's stream could reach against the bare agent.
-        "noop_take_events_agent_events_per_s": [round(x, 1) for x in noop_rates],
+        # An agent with the patient agent's app and intake that does nothing: the most any
+        # patient agent could reach against the bare agent.
+        "noop_agent_events_per_s": [round(x, 1) for x in noop_rates],
         "ceiling_noop_to_bare_per_round": [round(x, 3) for x in ceilings],
         "ceiling_noop_to_bare": round(statistics.median(ceilings), 3),
         # The bare agent with the patient agent's delivery of records (DirectDelivery): how
         # much of the ratio is that delivery, and what the patient agent's work costs
         # against an agent that shares it.
         "bare_direct_delivery_events_per_s": [round(x, 1) for x in delivery_rates],
-        "ratio_patient_to_bare_direct_delivery": round(
-            statistics.median([p / d for p, d in zip(patient_rates, delivery_rates, strict=True)]),
-            3,
-        ),
+        "ratio_patient_to_bare_direct_delivery": round(statistics.median(delivery_ratios), 3),
         "patient_agent_dead_lettered": dead,
         "load_average_1min_after": round(os.getloadavg()[0], 1),
     }
+
+
+def _per_round(rates: list[float], baseline: list[float]) -> list[float]:
+    return [r / b for r, b in zip(rates, baseline, strict=True)]
 
 
 async def raw_consume(bootstrap: str, events: int, partitions: int, rounds: int) -> dict:

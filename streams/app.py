@@ -76,7 +76,7 @@ def faust_settings(settings: StreamsSettings) -> dict[str, Any]:
 class _FetchWaitConsumerThread(AIOKafkaConsumerThread):
     """Faust's consumer thread with the fetch wait of `StreamsSettings.fetch_max_wait_ms`."""
 
-    fetch_max_wait_ms = 100  # StreamsSettings.fetch_max_wait_ms sets it
+    fetch_max_wait_ms: int  # set per app from StreamsSettings.fetch_max_wait_ms
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)

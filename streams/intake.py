@@ -42,8 +42,6 @@ import faust
 from faust.transport.consumer import CONSUMER_FETCHING as _CONSUMER_FETCHING
 from faust.types import EventT
 
-_QUIET = 0.1  # of `within`: how long no record must come for a batch to close early
-
 
 async def batches(
     stream: faust.StreamT[Any], max_records: int, within: float
@@ -70,7 +68,7 @@ async def batches(
     sensors = app.sensors
     flow_control = app.flow_control
     loop = asyncio.get_running_loop()
-    quiet = within * _QUIET
+    quiet = within / 10  # no record for this long: the batch closes early
     while True:
         taken: list[EventT] = []
         batch: list[EventT] = []
@@ -146,10 +144,17 @@ class DirectDelivery:
         suspended = consumer.suspend_flow.is_set
         indexing = app.topics._tp_to_callback_lock.locked
         buffer = app.producer.buffer
-        buffer_limit = buffer.max_messages
+        limit = buffer.max_messages
         # ProducerBuffer.size reads the app's settings at every call; unthreaded (our apps),
         # it is the size of the queue of records pending
         buffered = (lambda: buffer.size) if app.conf.producer_threaded else buffer.pending.qsize
+
+        async def deliver(message: Any) -> None:
+            if flow_is_active() and not suspended() and not indexing() and buffered() <= limit:
+                await callback(message)  # nothing in it can wait for a rebalance
+            else:
+                await consumer.wait_first(callback(message), consumer.suspend_flow.wait())
+
         num_since_yield = 0
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
@@ -171,17 +176,7 @@ class DirectDelivery:
                             if commit_every is not None and consumer._n_acked >= commit_every:
                                 consumer._n_acked = 0
                                 await consumer.commit()
-                            if (
-                                flow_is_active()
-                                and not suspended()
-                                and not indexing()
-                                and buffered() <= buffer_limit
-                            ):
-                                await callback(message)
-                            else:
-                                await consumer.wait_first(
-                                    callback(message), consumer.suspend_flow.wait()
-                                )
+                            await deliver(message)  # the one step that differs from Faust's
                             set_read_offset(tp, offset)
                     unset_flag(_CONSUMER_FETCHING)
         except consumer.consumer_stopped_errors:

@@ -70,6 +70,13 @@ async def through(intake: Hl7Intake, sink: MemoryEventSink, raw: bytes, fail: bo
         sink.fail = False
 
 
+async def in_turn(
+    intake: Hl7Intake, sink: MemoryEventSink, *sends: tuple[bytes, bool]
+) -> list[str]:
+    """Each (message, Kafka refuses it) through the intake in turn: the ACK codes."""
+    return [await through(intake, sink, raw, fail) for raw, fail in sends]
+
+
 # ---------------------------------------------------------------------------- HL7 over MLLP
 
 
@@ -78,11 +85,7 @@ async def test_a_correction_refused_by_kafka_then_resent_gives_the_events_of_one
 ) -> None:
     sink = MemoryEventSink()
     intake = Hl7Intake(config, sink, ledger_of, None)
-    codes = [
-        await through(intake, sink, MARKERS, fail=False),
-        await through(intake, sink, C1, fail=True),
-        await through(intake, sink, C1, fail=False),
-    ]
+    codes = await in_turn(intake, sink, (MARKERS, False), (C1, True), (C1, False))
     assert codes == ["AA", "AE", "AA"]
     assert dumped(sink.sent) == await reference(config, MARKERS, C1)
 
@@ -92,11 +95,8 @@ async def test_what_follows_a_correction_kafka_refused_maps_as_if_it_never_came(
 ) -> None:
     sink = MemoryEventSink()
     intake = Hl7Intake(config, sink, ledger_of, None)
-    codes = [
-        await through(intake, sink, MARKERS, fail=False),
-        await through(intake, sink, C1, fail=True),  # AE: its replacement never reached Kafka
-        await through(intake, sink, C2, fail=False),
-    ]
+    # C1 gets an AE: its replacement never reached Kafka
+    codes = await in_turn(intake, sink, (MARKERS, False), (C1, True), (C2, False))
     assert codes == ["AA", "AE", "AA"]
     later = sink.events[-1]
     assert isinstance(later, EventCorrected)
